@@ -1,0 +1,51 @@
+"""Entry point: parse arguments, load settings, run a verb; errors become one line and an exit code.
+
+Exit codes (design section 6): 0 success, 1 infrastructure or configuration error, 2 usage error;
+verbs add their own (3 rejected commands, 4 broken audit chain, 5 wait timed out).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from supportes import __version__
+from supportes.cli import stack_cmd
+from supportes.errors import ConfigError
+from supportes.logs import configure_logging
+from supportes.settings import load_settings
+
+EXIT_INFRA = 1
+EXIT_USAGE = 2
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser with every verb registered."""
+    parser = argparse.ArgumentParser(
+        prog="supportes",
+        description="Event-sourced support operations: Kafka log, PostgreSQL views.",
+    )
+    parser.add_argument("--version", action="version", version=f"supportes {__version__}")
+    subparsers = parser.add_subparsers(dest="verb", required=True, metavar="VERB")
+    stack_cmd.register(subparsers)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the CLI; returns the process exit code."""
+    args = build_parser().parse_args(argv)
+    try:
+        settings = load_settings()
+        configure_logging(settings.log_level, settings.log_format)
+        code: int = args.handler(args, settings)
+    except ConfigError as exc:
+        print(f"supportes: error: {exc}", file=sys.stderr)
+        return EXIT_INFRA
+    except KeyboardInterrupt:
+        return 130
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

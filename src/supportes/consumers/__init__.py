@@ -1,0 +1,1 @@
+"""Long-running Kafka consumers: the command writer and the projector."""

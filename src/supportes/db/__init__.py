@@ -1,0 +1,1 @@
+"""PostgreSQL access shared by the event index and the projections (psycopg2)."""

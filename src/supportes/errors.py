@@ -1,0 +1,12 @@
+"""Errors that end a command with a one-line message instead of a stack trace."""
+
+
+class ConfigError(Exception):
+    """Configuration is wrong or a required tool or service is unusable.
+
+    The message names the setting (environment variable) or tool to fix.
+    """
+
+
+class StackError(ConfigError):
+    """The local Kafka/PostgreSQL stack could not be brought to the wanted state."""

@@ -1,0 +1,1 @@
+"""The local Kafka + PostgreSQL stack used for development, tests and CI."""

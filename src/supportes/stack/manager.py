@@ -1,0 +1,100 @@
+"""``supportes stack up|down|status``: bring Kafka, topics, PostgreSQL and migrations to a state.
+
+For each part, a configured external service (``SUPPORTES_KAFKA_BOOTSTRAP``/``SUPPORTES_PG_DSN``)
+replaces the local one: nothing is started for it, but topics and migrations are still ensured.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import psycopg2
+
+from supportes.db.connect import connect, redact_dsn
+from supportes.db.migrate import apply_migrations
+from supportes.logs import get_logger
+from supportes.settings import Settings
+from supportes.stack import kafka_local, postgres_local
+from supportes.stack.kafka_admin import broker_answers, ensure_topics, require_broker
+
+log = get_logger("stack")
+
+
+@dataclass(frozen=True)
+class ComponentStatus:
+    """One line of ``stack status``."""
+
+    component: str
+    running: bool
+    managed: str  # "local" (started by supportes) or "external"
+    address: str
+    detail: str
+
+    def as_dict(self) -> dict[str, object]:
+        """JSON-friendly form."""
+        return asdict(self)
+
+
+def up(settings: Settings) -> list[str]:
+    """Start what is local and missing, then ensure topics and migrations; return what changed."""
+    changes: list[str] = []
+    if settings.kafka_is_local:
+        if kafka_local.start(settings):
+            changes.append(f"started kafka on {settings.bootstrap_servers}")
+    else:
+        require_broker(settings)
+    created = ensure_topics(settings)
+    if created:
+        changes.append(f"created topics {', '.join(created)}")
+    if settings.pg_is_local and postgres_local.start(settings):
+        changes.append(f"started postgres on {redact_dsn(settings.dsn)}")
+    conn = connect(settings.dsn, timeout_s=settings.connect_timeout_s)
+    try:
+        applied = apply_migrations(conn)
+    finally:
+        conn.close()
+    if applied:
+        changes.append("applied migrations " + ", ".join(f"{m.version:04d}" for m in applied))
+    log.info("stack up", changes=changes or ["nothing to do"])
+    return changes
+
+
+def down(settings: Settings) -> list[str]:
+    """Stop the local servers (external ones are left alone); return what changed."""
+    changes: list[str] = []
+    if settings.kafka_is_local and kafka_local.stop(settings):
+        changes.append("stopped kafka")
+    if settings.pg_is_local and postgres_local.stop(settings):
+        changes.append("stopped postgres")
+    log.info("stack down", changes=changes or ["nothing to do"])
+    return changes
+
+
+def status(settings: Settings) -> list[ComponentStatus]:
+    """What runs where; ``running`` is False for anything that does not answer."""
+    return [_kafka_status(settings), _postgres_status(settings)]
+
+
+def _kafka_status(settings: Settings) -> ComponentStatus:
+    if settings.kafka_is_local:
+        kafka = kafka_local.state(settings)
+        detail = f"pid {kafka.pid}, state {kafka.state_dir}" if kafka.pid else "not running"
+        return ComponentStatus("kafka", kafka.running, "local", kafka.bootstrap, detail)
+    answers = broker_answers(settings.bootstrap_servers, timeout_s=settings.connect_timeout_s)
+    return ComponentStatus(
+        "kafka", answers, "external", settings.bootstrap_servers,
+        "answers metadata requests" if answers else "unreachable",
+    )  # fmt: skip
+
+
+def _postgres_status(settings: Settings) -> ComponentStatus:
+    address = redact_dsn(settings.dsn)
+    if settings.pg_is_local:
+        pg = postgres_local.state(settings)
+        detail = f"pid {pg.pid}, data {pg.data_dir}" if pg.pid else "not running"
+        return ComponentStatus("postgres", pg.running, "local", address, detail)
+    try:
+        psycopg2.connect(settings.dsn, connect_timeout=int(settings.connect_timeout_s)).close()
+    except psycopg2.Error as exc:
+        return ComponentStatus("postgres", False, "external", address, str(exc).splitlines()[0])
+    return ComponentStatus("postgres", True, "external", address, "accepts connections")

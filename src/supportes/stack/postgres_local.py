@@ -1,0 +1,231 @@
+"""The local PostgreSQL cluster: the machine's server binaries, data under SUPPORTES_HOME/pg.
+
+``initdb`` refuses to run as root, so as root every server binary runs as the ``postgres`` user
+(``runuser``) on a data directory that user owns. The cluster listens on 127.0.0.1 only and trusts
+local TCP connections: it is a development and test cluster, not a production setup.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+import psycopg2
+from psycopg2 import sql
+
+from supportes.errors import StackError
+from supportes.logs import get_logger
+from supportes.settings import LOCAL_HOST, Settings
+from supportes.stack import processes
+from supportes.stack.layout import PostgresPaths, postgres_paths
+
+log = get_logger("stack.postgres")
+SERVER_USER = "postgres"
+SUPERUSER = "postgres"
+
+
+@dataclass(frozen=True)
+class PostgresState:
+    """What the local cluster is doing now."""
+
+    running: bool
+    pid: int | None
+    dsn: str
+    data_dir: Path
+
+
+def find_bindir() -> Path:
+    """Directory of the server binaries (``SUPPORTES_PG_BINDIR``, else the newest installed)."""
+    override = os.environ.get("SUPPORTES_PG_BINDIR")
+    candidates = [Path(override)] if override else []
+    installed = sorted(
+        Path("/usr/lib/postgresql").glob("*/bin"),
+        key=lambda p: int(p.parent.name) if p.parent.name.isdigit() else 0,
+        reverse=True,
+    )
+    candidates += installed
+    pg_ctl = shutil.which("pg_ctl")
+    if pg_ctl:
+        candidates.append(Path(pg_ctl).parent)
+    for candidate in candidates:
+        if (candidate / "initdb").exists() and (candidate / "postgres").exists():
+            return candidate
+    raise StackError(
+        "PostgreSQL server binaries (initdb, postgres) not found: install Debian's 'postgresql' "
+        "package (make setup does so as root), or set SUPPORTES_PG_DSN to use an existing server"
+    )
+
+
+def _as_server_user(command: list[str]) -> list[str]:
+    """Prefix a command so it runs as the postgres user when we are root."""
+    if os.geteuid() != 0:
+        return command
+    runuser = shutil.which("runuser") or "runuser"
+    return [runuser, "-u", SERVER_USER, "--", *command]
+
+
+def _run(command: list[str], *, timeout_s: float = 120) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        _as_server_user(command), capture_output=True, text=True, check=False, timeout=timeout_s
+    )
+
+
+def _prepare_dirs(paths: PostgresPaths) -> None:
+    paths.root.mkdir(parents=True, exist_ok=True)
+    paths.socket_dir.mkdir(exist_ok=True)
+    if os.geteuid() == 0:
+        try:
+            shutil.chown(paths.root, SERVER_USER, SERVER_USER)
+            shutil.chown(paths.socket_dir, SERVER_USER, SERVER_USER)
+        except LookupError:
+            raise StackError(
+                "user 'postgres' does not exist: install Debian's 'postgresql' package"
+            ) from None
+
+
+def _server_conf(settings: Settings, paths: PostgresPaths) -> str:
+    return (
+        "# Written by supportes on every start; edit SUPPORTES_* settings instead.\n"
+        f"listen_addresses = '{LOCAL_HOST}'\n"
+        f"port = {settings.pg_port}\n"
+        f"unix_socket_directories = '{paths.socket_dir}'\n"
+        "max_connections = 200\n"
+        "shared_buffers = 256MB\n"
+        "work_mem = 16MB\n"
+        "maintenance_work_mem = 128MB\n"
+        "max_wal_size = 2GB\n"
+        "checkpoint_timeout = 15min\n"
+        "log_min_messages = warning\n"
+        "log_timezone = 'UTC'\n"
+        "timezone = 'UTC'\n"
+    )
+
+
+def state(settings: Settings) -> PostgresState:
+    """Whether the local cluster runs and accepts connections."""
+    paths = postgres_paths(settings)
+    pid = _postmaster_pid(paths)
+    running = pid is not None and _accepts(settings, dbname="postgres", user=SUPERUSER)
+    return PostgresState(running, pid, settings.dsn, paths.data)
+
+
+def _postmaster_pid(paths: PostgresPaths) -> int | None:
+    try:
+        pid = int((paths.data / "postmaster.pid").read_text().split()[0])
+    except (FileNotFoundError, PermissionError, ValueError, IndexError):
+        return None
+    return pid if processes.is_alive(pid) else None
+
+
+def _accepts(settings: Settings, *, dbname: str, user: str) -> bool:
+    try:
+        psycopg2.connect(
+            host=LOCAL_HOST, port=settings.pg_port, dbname=dbname, user=user, connect_timeout=2
+        ).close()
+    except psycopg2.OperationalError:
+        return False
+    return True
+
+
+def start(settings: Settings) -> bool:
+    """Initialise (once) and start the local cluster; return True when this call started it."""
+    paths = postgres_paths(settings)
+    bindir = find_bindir()
+    started = False
+    if _postmaster_pid(paths) is None:
+        if not processes.port_bindable(LOCAL_HOST, settings.pg_port):
+            raise StackError(
+                f"port {LOCAL_HOST}:{settings.pg_port} (SUPPORTES_PG_PORT) is in use by another "
+                "process"
+            )
+        _prepare_dirs(paths)
+        if not (paths.data / "PG_VERSION").exists():
+            _initdb(bindir, paths)
+        conf = _server_conf(settings, paths)
+        _write_as_server_user(paths.data / "supportes.conf", conf)
+        main_conf = paths.data / "postgresql.conf"
+        if "include_if_exists = 'supportes.conf'" not in main_conf.read_text():
+            with main_conf.open("a") as handle:
+                handle.write("\ninclude_if_exists = 'supportes.conf'\n")
+        log.info("starting postgres", port=settings.pg_port, data=str(paths.data))
+        result = _run(
+            [
+                str(bindir / "pg_ctl"), "-D", str(paths.data), "-l", str(paths.log_file),
+                "-w", "-t", str(int(settings.startup_timeout_s)), "start",
+            ],
+            timeout_s=settings.startup_timeout_s + 10,
+        )  # fmt: skip
+        if result.returncode != 0:
+            last = processes.tail(paths.log_file, 1) or result.stderr.strip()
+            raise StackError(f"local PostgreSQL did not start (see {paths.log_file}): {last}")
+        started = True
+    if not processes.wait_until(
+        lambda: _accepts(settings, dbname="postgres", user=SUPERUSER),
+        timeout_s=settings.startup_timeout_s,
+    ):
+        raise StackError(
+            f"local PostgreSQL does not accept connections on port {settings.pg_port} "
+            f"(see {paths.log_file})"
+        )
+    _ensure_role_and_database(settings)
+    return started
+
+
+def _initdb(bindir: Path, paths: PostgresPaths) -> None:
+    log.info("initialising postgres cluster", data=str(paths.data))
+    result = _run(
+        [
+            str(bindir / "initdb"), "-D", str(paths.data), "-U", SUPERUSER,
+            "--auth=trust", "-E", "UTF8", "--no-locale", "--no-instructions",
+        ]
+    )  # fmt: skip
+    if result.returncode != 0:
+        raise StackError(f"initdb failed: {result.stderr.strip().splitlines()[-1:]}")
+
+
+def _write_as_server_user(path: Path, text: str) -> None:
+    path.write_text(text)
+    if os.geteuid() == 0:
+        shutil.chown(path, SERVER_USER, SERVER_USER)
+
+
+def _ensure_role_and_database(settings: Settings) -> None:
+    conn = psycopg2.connect(
+        host=LOCAL_HOST, port=settings.pg_port, dbname="postgres", user=SUPERUSER, connect_timeout=5
+    )
+    conn.autocommit = True
+    try:
+        with conn.cursor() as cur:
+            cur.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (settings.pg_user,))
+            if cur.fetchone() is None:
+                cur.execute(
+                    sql.SQL("CREATE ROLE {} LOGIN CREATEDB").format(
+                        sql.Identifier(settings.pg_user)
+                    )
+                )
+            cur.execute("SELECT 1 FROM pg_database WHERE datname = %s", (settings.pg_database,))
+            if cur.fetchone() is None:
+                cur.execute(
+                    sql.SQL("CREATE DATABASE {} OWNER {}").format(
+                        sql.Identifier(settings.pg_database), sql.Identifier(settings.pg_user)
+                    )
+                )
+    finally:
+        conn.close()
+
+
+def stop(settings: Settings) -> bool:
+    """Stop the local cluster (fast shutdown); return True when it was running."""
+    paths = postgres_paths(settings)
+    if _postmaster_pid(paths) is None:
+        return False
+    log.info("stopping postgres", data=str(paths.data))
+    result = _run(
+        [str(find_bindir() / "pg_ctl"), "-D", str(paths.data), "-m", "fast", "-w", "stop"]
+    )
+    if result.returncode != 0:
+        raise StackError(f"pg_ctl stop failed: {result.stderr.strip()[:300]}")
+    return True

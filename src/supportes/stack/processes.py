@@ -1,0 +1,97 @@
+"""Small helpers for the stack's server processes: pid files, liveness, ports, waiting."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+
+def read_pid(pid_file: Path) -> int | None:
+    """The pid in ``pid_file`` if that process is alive, else None (stale files are removed)."""
+    try:
+        pid = int(pid_file.read_text().split()[0])
+    except (FileNotFoundError, ValueError, IndexError):
+        return None
+    if is_alive(pid):
+        return pid
+    pid_file.unlink(missing_ok=True)
+    return None
+
+
+def is_alive(pid: int) -> bool:
+    """True when ``pid`` names a running (not zombie) process."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        return False
+    return stat.rsplit(")", 1)[-1].split()[0] != "Z"
+
+
+def port_in_use(host: str, port: int) -> bool:
+    """True when something accepts TCP connections on host:port."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.settimeout(0.5)
+        return sock.connect_ex((host, port)) == 0
+
+
+def port_bindable(host: str, port: int) -> bool:
+    """True when this process could bind host:port right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return False
+        return True
+
+
+def wait_until(check: Callable[[], bool], *, timeout_s: float, interval_s: float = 0.2) -> bool:
+    """Poll ``check`` until it returns True or ``timeout_s`` passes; return the last answer."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        if check():
+            return True
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(interval_s)
+
+
+def terminate(pid: int, *, timeout_s: float) -> bool:
+    """SIGTERM ``pid`` (its process group when it leads one), then SIGKILL after ``timeout_s``.
+
+    Returns True when the process ended within the grace period.
+    """
+    _signal(pid, signal.SIGTERM)
+    if wait_until(lambda: not is_alive(pid), timeout_s=timeout_s):
+        return True
+    _signal(pid, signal.SIGKILL)
+    wait_until(lambda: not is_alive(pid), timeout_s=10)
+    return False
+
+
+def _signal(pid: int, sig: signal.Signals) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        if os.getpgid(pid) == pid:
+            os.killpg(pid, sig)
+        else:
+            os.kill(pid, sig)
+
+
+def tail(path: Path, lines: int = 5) -> str:
+    """The last ``lines`` lines of a text file ('' when it does not exist)."""
+    try:
+        text = path.read_text(errors="replace")
+    except FileNotFoundError:
+        return ""
+    return "\n".join(text.rstrip().splitlines()[-lines:])

@@ -1,0 +1,79 @@
+"""Fixtures for tests against the real Kafka broker and PostgreSQL server.
+
+The session brings the stack up once (a no-op when ``make`` already did). Every test gets its own
+topic prefix, consumer group id and PostgreSQL database, so tests never see each other's data.
+A database per test (rather than a schema) keeps the public ``proj.*`` table names real.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import psycopg2
+import pytest
+from psycopg2 import sql
+
+from supportes.db.connect import connect
+from supportes.db.migrate import apply_migrations
+from supportes.settings import Settings, load_settings
+from supportes.stack import manager
+from supportes.stack.kafka_admin import admin_client, ensure_topics, topic_specs
+
+pytestmark = pytest.mark.integration
+
+
+@dataclass(frozen=True)
+class Isolated:
+    """One test's private corner of the shared stack."""
+
+    settings: Settings
+    group_id: str
+    dsn: str
+    database: str
+
+    def topic(self, name: str) -> str:
+        """Full name of one of this test's topics."""
+        return self.settings.topic(name)
+
+
+@pytest.fixture(scope="session")
+def stack() -> Settings:
+    """Settings of the running stack (started here when it is not running)."""
+    settings = load_settings()
+    manager.up(settings)
+    return settings
+
+
+@pytest.fixture
+def isolated(stack: Settings) -> Iterator[Isolated]:
+    """A fresh topic prefix (topics created), group id and migrated database for one test."""
+    token = uuid.uuid4().hex[:12]
+    database = f"test_{token}"
+    admin_conn = connect(stack.dsn)
+    admin_conn.autocommit = True
+    with admin_conn.cursor() as cur:
+        cur.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(database)))
+    dsn = psycopg2.extensions.make_dsn(stack.dsn, dbname=database)
+    settings = stack.model_copy(update={"topic_prefix": f"test-{token}", "pg_dsn": dsn})
+    ensure_topics(settings)
+    conn = connect(dsn)
+    try:
+        apply_migrations(conn)
+    finally:
+        conn.close()
+    try:
+        yield Isolated(settings, f"test-{token}", dsn, database)
+    finally:
+        with admin_conn.cursor() as cur:
+            cur.execute(
+                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(database))
+            )
+        admin_conn.close()
+        with (
+            contextlib.suppress(Exception),
+            admin_client(settings.bootstrap_servers) as admin,
+        ):
+            admin.delete_topics([spec.name for spec in topic_specs(settings)], timeout_ms=10_000)

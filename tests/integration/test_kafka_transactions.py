@@ -1,0 +1,94 @@
+"""The broker gives us what the write path relies on: transactions and group assignment."""
+
+from __future__ import annotations
+
+import time
+
+from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+
+from tests.integration.conftest import Isolated
+
+
+def _read_partition(bootstrap: str, tp: TopicPartition, isolation: str) -> list[bytes]:
+    """Every value of one partition up to its end offset, as a consumer with ``isolation`` sees."""
+    consumer = KafkaConsumer(
+        bootstrap_servers=bootstrap,
+        isolation_level=isolation,
+        enable_auto_commit=False,
+        consumer_timeout_ms=1000,
+    )
+    try:
+        consumer.assign([tp])
+        consumer.seek_to_beginning(tp)
+        end = consumer.end_offsets([tp])[tp]
+        values: list[bytes] = []
+        deadline = time.monotonic() + 20
+        while consumer.position(tp) < end and time.monotonic() < deadline:
+            for records in consumer.poll(timeout_ms=500).values():
+                values.extend(r.value for r in records)
+        return values
+    finally:
+        consumer.close()
+
+
+def test_committed_transaction_is_read_and_aborted_one_is_not(isolated: Isolated) -> None:
+    bootstrap = isolated.settings.bootstrap_servers
+    topic = isolated.topic("commands")
+    tp = TopicPartition(topic, 0)
+    producer = KafkaProducer(
+        bootstrap_servers=bootstrap, transactional_id=f"{isolated.group_id}-tx", acks="all"
+    )
+    try:
+        producer.init_transactions()
+        producer.begin_transaction()
+        for value in (b"committed-1", b"committed-2"):
+            producer.send(topic, value=value, partition=0)
+        producer.commit_transaction()
+        producer.begin_transaction()
+        for value in (b"aborted-1", b"aborted-2"):
+            producer.send(topic, value=value, partition=0)
+        producer.flush()
+        producer.abort_transaction()
+        producer.begin_transaction()
+        producer.send(topic, value=b"committed-3", partition=0)
+        producer.commit_transaction()
+    finally:
+        producer.close()
+
+    committed = _read_partition(bootstrap, tp, "read_committed")
+    uncommitted = _read_partition(bootstrap, tp, "read_uncommitted")
+
+    assert committed == [b"committed-1", b"committed-2", b"committed-3"]
+    # The aborted records really are in the log; only read_committed hides them.
+    assert uncommitted == [b"committed-1", b"committed-2", b"aborted-1", b"aborted-2", b"committed-3"]
+
+
+def test_two_members_of_a_group_split_the_partitions(isolated: Isolated) -> None:
+    topic = isolated.topic("commands")
+    partitions = isolated.settings.partitions
+    members = [
+        KafkaConsumer(
+            topic,
+            bootstrap_servers=isolated.settings.bootstrap_servers,
+            group_id=isolated.group_id,
+            enable_auto_commit=False,
+            isolation_level="read_committed",
+        )
+        for _ in range(2)
+    ]
+    try:
+        deadline = time.monotonic() + 60
+        assignments: list[set[int]] = [set(), set()]
+        while time.monotonic() < deadline:
+            for member in members:
+                member.poll(timeout_ms=200)
+            assignments = [{tp.partition for tp in m.assignment()} for m in members]
+            if all(assignments) and sum(len(a) for a in assignments) == partitions:
+                break
+        first, second = assignments
+        assert first and second, f"both members hold partitions: {assignments}"
+        assert first.isdisjoint(second)
+        assert first | second == set(range(partitions))
+    finally:
+        for member in members:
+            member.close()
