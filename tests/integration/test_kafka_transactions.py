@@ -6,7 +6,7 @@ import time
 
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
-from tests.integration.conftest import Isolated
+from tests.conftest import Isolated
 
 
 def _read_partition(bootstrap: str, tp: TopicPartition, isolation: str) -> list[bytes]:
@@ -60,7 +60,13 @@ def test_committed_transaction_is_read_and_aborted_one_is_not(isolated: Isolated
 
     assert committed == [b"committed-1", b"committed-2", b"committed-3"]
     # The aborted records really are in the log; only read_committed hides them.
-    assert uncommitted == [b"committed-1", b"committed-2", b"aborted-1", b"aborted-2", b"committed-3"]
+    assert uncommitted == [
+        b"committed-1",
+        b"committed-2",
+        b"aborted-1",
+        b"aborted-2",
+        b"committed-3",
+    ]
 
 
 def test_two_members_of_a_group_split_the_partitions(isolated: Isolated) -> None:
@@ -86,7 +92,8 @@ def test_two_members_of_a_group_split_the_partitions(isolated: Isolated) -> None
             if all(assignments) and sum(len(a) for a in assignments) == partitions:
                 break
         first, second = assignments
-        assert first and second, f"both members hold partitions: {assignments}"
+        assert first, f"first member holds no partition: {assignments}"
+        assert second, f"second member holds no partition: {assignments}"
         assert first.isdisjoint(second)
         assert first | second == set(range(partitions))
     finally:

@@ -9,7 +9,7 @@ import pytest
 from supportes.db.connect import connect
 from supportes.db.migrate import apply_migrations, available_migrations
 from supportes.errors import ConfigError
-from tests.integration.conftest import Isolated
+from tests.conftest import Isolated
 
 
 def _scalar(dsn: str, query: str) -> object:
@@ -29,12 +29,18 @@ def test_applying_twice_leaves_one_schema(isolated: Isolated) -> None:
         assert apply_migrations(conn) == []  # the fixture already applied them all
     finally:
         conn.close()
-    versions = _scalar(isolated.dsn, "SELECT array_agg(version ORDER BY version) FROM schema_migrations")
+    versions = _scalar(
+        isolated.dsn, "SELECT array_agg(version ORDER BY version) FROM schema_migrations"
+    )
     assert versions == [m.version for m in available_migrations()]
-    assert _scalar(
-        isolated.dsn,
-        "SELECT count(*) FROM information_schema.schemata WHERE schema_name IN ('proj', 'event_index')",
-    ) == 2
+    assert (
+        _scalar(
+            isolated.dsn,
+            "SELECT count(*) FROM information_schema.schemata"
+            " WHERE schema_name IN ('proj', 'event_index')",
+        )
+        == 2
+    )
     assert _scalar(isolated.dsn, "SELECT to_regclass('proj.offsets')::text") == "proj.offsets"
 
 

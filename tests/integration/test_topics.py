@@ -6,7 +6,7 @@ import pytest
 
 from supportes.errors import ConfigError
 from supportes.stack.kafka_admin import admin_client, ensure_topics, topic_configs
-from tests.integration.conftest import Isolated
+from tests.conftest import Isolated
 
 
 def test_topics_have_the_designed_configs(isolated: Isolated) -> None:

@@ -1,0 +1,53 @@
+"""Running the installed ``supportes`` executable as a subprocess."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+
+SUPPORTES = shutil.which("supportes", path=str(Path(sys.executable).parent)) or "supportes"
+# Variables of the developer's or CI's shell that must not leak into a scratch stack.
+_SCRUBBED = (
+    "SUPPORTES_KAFKA_BOOTSTRAP",
+    "SUPPORTES_PG_DSN",
+    "SUPPORTES_HOME",
+    "SUPPORTES_TOPIC_PREFIX",
+)
+
+
+def run_cli(
+    *args: str, env: Mapping[str, str] | None = None, timeout_s: float = 180, stdin: str = ""
+) -> subprocess.CompletedProcess[str]:
+    """Run ``supportes ARGS`` with ``env`` added to a scrubbed copy of this environment."""
+    full_env = {k: v for k, v in os.environ.items() if k not in _SCRUBBED}
+    full_env.update(env or {})
+    return subprocess.run(
+        [SUPPORTES, *args],
+        env=full_env,
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=timeout_s,
+        check=False,
+    )
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 nobody listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def error_line(result: subprocess.CompletedProcess[str]) -> str:
+    """The one line a failing command printed on stderr (asserts there is exactly one)."""
+    lines = [ln for ln in result.stderr.splitlines() if ln.startswith("supportes: error:")]
+    assert len(lines) == 1, result.stderr
+    assert "Traceback" not in result.stderr, result.stderr
+    return lines[0]
