@@ -1,0 +1,119 @@
+"""``SupportesClient``: submit command envelopes and wait for their results.
+
+A command goes to ``<prefix>.commands`` keyed by its aggregate id; its result arrives on the same
+partition number of ``<prefix>.results``. The client reads those partitions from their end offsets
+as they were before sending, matching results by ``command_id``.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from kafka import KafkaConsumer, TopicPartition
+from kafka.errors import KafkaError
+
+from supportes.errors import ConfigError
+from supportes.messaging.clients import committed_reader, plain_producer
+from supportes.messaging.routing import key_of, partition_for
+from supportes.settings import Settings
+
+
+class ResultTimeoutError(TimeoutError):
+    """Some submitted commands got no result in time (is the writer running?)."""
+
+    def __init__(self, missing: list[str], timeout_s: float) -> None:
+        super().__init__(
+            f"{len(missing)} command(s) got no result within {timeout_s:g}s (is a writer running?)"
+        )
+        self.missing = missing
+
+
+class SupportesClient:
+    """Submits commands and collects results; one instance per thread."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.commands_topic = settings.topic("commands")
+        self.results_topic = settings.topic("results")
+        try:
+            self._producer = plain_producer(settings)
+            self._results: KafkaConsumer = committed_reader(settings, fetch_max_wait_ms=20)
+        except KafkaError as exc:
+            raise ConfigError(
+                f"cannot reach Kafka at {settings.bootstrap_servers} "
+                f"(SUPPORTES_KAFKA_BOOTSTRAP): {exc}"
+            ) from None
+        self._watched: set[TopicPartition] = set()
+
+    def close(self) -> None:
+        """Release the producer and consumer."""
+        self._producer.close(timeout=10)
+        self._results.close()
+
+    def __enter__(self) -> SupportesClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def send(self, envelopes: Iterable[Mapping[str, Any]]) -> list[str]:
+        """Put envelopes on the commands topic without waiting for results; return command ids."""
+        ids: list[str] = []
+        for envelope in envelopes:
+            aggregate_id = str(envelope["aggregate_id"])
+            self._producer.send(
+                self.commands_topic,
+                key=key_of(aggregate_id),
+                value=json.dumps(envelope, separators=(",", ":"), default=str).encode(),
+                partition=partition_for(aggregate_id, self.settings.partitions),
+            )
+            ids.append(str(envelope["command_id"]))
+        self._producer.flush(timeout=30)
+        return ids
+
+    def submit(
+        self, envelopes: Iterable[Mapping[str, Any]], *, timeout_s: float = 60.0
+    ) -> list[dict[str, Any]]:
+        """Send envelopes and return their results in input order.
+
+        Raises ResultTimeoutError when some result does not arrive within ``timeout_s``.
+        """
+        batch = list(envelopes)
+        partitions = {
+            partition_for(str(e["aggregate_id"]), self.settings.partitions) for e in batch
+        }
+        self._watch(partitions)
+        ids = self.send(batch)
+        found = self._collect(set(ids), timeout_s)
+        return [found[i] for i in ids]
+
+    def _watch(self, partitions: set[int]) -> None:
+        """Read results partitions from their current end (new ones only are added)."""
+        wanted = {TopicPartition(self.results_topic, p) for p in partitions}
+        new = wanted - self._watched
+        if not new:
+            return
+        self._watched |= new
+        self._results.assign(sorted(self._watched))
+        ends = self._results.end_offsets(list(new))
+        for tp in new:
+            self._results.seek(tp, ends[tp])
+
+    def _collect(self, wanted: set[str], timeout_s: float) -> dict[str, dict[str, Any]]:
+        found: dict[str, dict[str, Any]] = {}
+        deadline = time.monotonic() + timeout_s
+        while wanted - found.keys():
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise ResultTimeoutError(sorted(wanted - found.keys()), timeout_s)
+            polled = self._results.poll(timeout_ms=int(min(remaining, 0.5) * 1000))
+            for records in polled.values():
+                for record in records:
+                    result = json.loads(record.value)
+                    command_id = result.get("command_id")
+                    if command_id in wanted and command_id not in found:
+                        found[command_id] = result
+        return found

@@ -1,0 +1,66 @@
+"""Turning raw command records into parsed commands, or into the reason they are unusable."""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from typing import Any
+from uuid import UUID
+
+from supportes.aggregates import AnyCommand, Rejection, parse_command
+
+_COMMAND_ID = re.compile(rb'"command_id"\s*:\s*"([0-9a-fA-F-]{36})"')
+
+
+@dataclass(frozen=True)
+class Incoming:
+    """One command record after parsing: a command, or a rejection (and whether to dead-letter)."""
+
+    command_id: str | None
+    command: AnyCommand | None = None
+    rejection: Rejection | None = None
+    aggregate_id: str | None = None
+    reason: str | None = None  # set when the record belongs on the dead-letter topic
+
+
+def parse_record(value: bytes | None) -> Incoming:
+    """Parse a command record value; never raises."""
+    if value is None:
+        return Incoming(None, reason="empty record")
+    try:
+        raw = json.loads(value)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        return Incoming(_sniff_command_id(value), rejection=_invalid("not JSON", None),
+                        reason=f"not JSON: {exc}")  # fmt: skip
+    if not isinstance(raw, dict):
+        return Incoming(None, rejection=_invalid("not a JSON object", None),
+                        reason="not a JSON object")  # fmt: skip
+    command_id = _valid_uuid(raw.get("command_id"))
+    aggregate_id = _valid_uuid(raw.get("aggregate_id"))
+    try:
+        command = parse_command(raw)
+    except Rejection as rejection:
+        return Incoming(command_id, rejection=rejection, aggregate_id=aggregate_id,
+                        reason=f"{rejection.code.value}: {rejection.message}")  # fmt: skip
+    return Incoming(
+        str(command.command_id), command=command, aggregate_id=str(command.aggregate_id)
+    )
+
+
+def _invalid(message: str, field: str | None) -> Rejection:
+    return Rejection("invalid", message, field)
+
+
+def _valid_uuid(value: Any) -> str | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        return str(UUID(value))
+    except ValueError:
+        return None
+
+
+def _sniff_command_id(value: bytes) -> str | None:
+    match = _COMMAND_ID.search(value)
+    return _valid_uuid(match.group(1).decode()) if match else None

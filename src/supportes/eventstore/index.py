@@ -1,0 +1,181 @@
+"""The event index in PostgreSQL (schema ``event_index``), written after each Kafka commit.
+
+It holds every committed event with its partition and offset (primary key
+``(aggregate_id, version)``), the results of processed commands (idempotency), and the next offset
+to index per log partition. Every write is idempotent (``ON CONFLICT DO NOTHING``, positions only
+move forward), so re-indexing a stretch of the log after a crash is harmless.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+from uuid import UUID
+
+import psycopg2.extensions
+from psycopg2.extras import execute_values
+
+from supportes.db.connect import connect
+
+
+@dataclass(frozen=True)
+class IndexedEvent:
+    """An event envelope and where it sits in the log."""
+
+    envelope: Mapping[str, Any]
+    topic: str
+    partition: int
+    offset: int
+
+
+@dataclass(frozen=True)
+class ProcessedCommand:
+    """The first result given to a command, and where that result sits in the log."""
+
+    command_id: str
+    topic: str
+    partition: int
+    result: Mapping[str, Any]
+    results_offset: int
+
+
+class EventIndex:
+    """Reads and writes of ``event_index.*`` over one psycopg2 connection (not thread-safe)."""
+
+    def __init__(self, dsn: str) -> None:
+        self._dsn = dsn
+        self._conn: psycopg2.extensions.connection = connect(dsn)
+
+    def close(self) -> None:
+        """Close the connection."""
+        self._conn.close()
+
+    def reconnect(self) -> None:
+        """Replace a broken connection."""
+        try:
+            self._conn.close()
+        finally:
+            self._conn = connect(self._dsn)
+
+    def envelopes_of(self, aggregate_ids: Iterable[UUID]) -> dict[UUID, list[dict[str, Any]]]:
+        """Stored envelopes per aggregate, in version order (ids with no events are absent)."""
+        ids = [str(i) for i in aggregate_ids]
+        found: dict[UUID, list[dict[str, Any]]] = {}
+        if not ids:
+            return found
+        with self._conn.cursor() as cur:
+            cur.execute(
+                "SELECT aggregate_id, envelope FROM event_index.events"
+                " WHERE aggregate_id = ANY(%s::uuid[]) ORDER BY aggregate_id, version",
+                (ids,),
+            )
+            for aggregate_id, envelope in cur:
+                found.setdefault(UUID(str(aggregate_id)), []).append(envelope)
+        self._conn.commit()
+        return found
+
+    def processed(self, command_ids: Iterable[str]) -> dict[str, dict[str, Any]]:
+        """First results of the given command ids that were already processed."""
+        ids = list(command_ids)
+        if not ids:
+            return {}
+        with self._conn.cursor() as cur:
+            cur.execute(
+                "SELECT command_id::text, result FROM event_index.processed_commands"
+                " WHERE command_id = ANY(%s::uuid[])",
+                (ids,),
+            )
+            rows: dict[str, dict[str, Any]] = dict(cur)
+        self._conn.commit()
+        return rows
+
+    def position(self, topic: str, partition: int) -> int:
+        """Next offset of ``topic[partition]`` to index (0 when nothing was indexed)."""
+        with self._conn.cursor() as cur:
+            cur.execute(
+                "SELECT next_offset FROM event_index.log_positions"
+                " WHERE topic = %s AND partition = %s",
+                (topic, partition),
+            )
+            row = cur.fetchone()
+        self._conn.commit()
+        return int(row[0]) if row else 0
+
+    def record(
+        self,
+        events: Sequence[IndexedEvent],
+        processed: Sequence[ProcessedCommand],
+        positions: Mapping[tuple[str, int], int],
+    ) -> int:
+        """Index a committed stretch of the log in one transaction; return events newly added."""
+        added = 0
+        try:
+            with self._conn.cursor() as cur:
+                if events:
+                    rows = execute_values(
+                        cur,
+                        "INSERT INTO event_index.events (aggregate_id, version, aggregate_type,"
+                        ' event_id, type, occurred_at, command_id, topic, partition, "offset",'
+                        " hash, envelope) VALUES %s ON CONFLICT DO NOTHING RETURNING 1",
+                        [_event_row(e) for e in events],
+                        template="(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s::jsonb)",
+                        page_size=1000,
+                        fetch=True,
+                    )
+                    added = len(rows)
+                if processed:
+                    execute_values(
+                        cur,
+                        "INSERT INTO event_index.processed_commands (command_id, topic, partition,"
+                        " status, result, results_offset) VALUES %s ON CONFLICT DO NOTHING",
+                        [
+                            (
+                                p.command_id,
+                                p.topic,
+                                p.partition,
+                                p.result["status"],
+                                json.dumps(p.result),
+                                p.results_offset,
+                            )
+                            for p in processed
+                        ],
+                        template="(%s, %s, %s, %s, %s::jsonb, %s)",
+                        page_size=1000,
+                    )
+                if positions:
+                    execute_values(
+                        cur,
+                        "INSERT INTO event_index.log_positions AS p (topic, partition, next_offset)"
+                        " VALUES %s ON CONFLICT (topic, partition) DO UPDATE SET"
+                        " next_offset = GREATEST(p.next_offset, EXCLUDED.next_offset),"
+                        " updated_at = now()",
+                        [(t, part, off) for (t, part), off in positions.items()],
+                    )
+            self._conn.commit()
+        except BaseException:
+            self._conn.rollback()
+            raise
+        return added
+
+    def prune_processed(self, older_than: timedelta) -> int:
+        """Forget processed command ids older than ``older_than`` (the commands' retention)."""
+        with self._conn.cursor() as cur:
+            cur.execute(
+                "DELETE FROM event_index.processed_commands WHERE processed_at < now() - %s",
+                (older_than,),
+            )
+            deleted = cur.rowcount
+        self._conn.commit()
+        return int(deleted)
+
+
+def _event_row(event: IndexedEvent) -> tuple[Any, ...]:
+    env = event.envelope
+    return (
+        env["aggregate_id"], env["version"], env["aggregate_type"], env["event_id"], env["type"],
+        env["occurred_at"], env["command_id"], event.topic, event.partition, event.offset,
+        env["hash"], json.dumps(env),
+    )  # fmt: skip

@@ -1,0 +1,58 @@
+"""Factories for kafka-python clients configured the way supportes needs them."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from kafka import KafkaConsumer, KafkaProducer
+
+from supportes.settings import Settings
+
+
+def transactional_producer(
+    settings: Settings, transactional_id: str, **extra: Any
+) -> KafkaProducer:
+    """An idempotent, transactional producer (acks=all); call ``init_transactions`` next."""
+    config: dict[str, Any] = {
+        "bootstrap_servers": settings.bootstrap_servers.split(","),
+        "transactional_id": transactional_id,
+        "acks": "all",
+        "enable_idempotence": True,
+        "linger_ms": 2,
+        "batch_size": 256 * 1024,
+        "max_block_ms": 30_000,
+        "request_timeout_ms": 30_000,
+        "transaction_timeout_ms": 60_000,
+        "client_id": transactional_id,
+    }
+    config.update(extra)
+    return KafkaProducer(**config)
+
+
+def plain_producer(settings: Settings, **extra: Any) -> KafkaProducer:
+    """An idempotent, non-transactional producer (acks=all) for clients submitting commands."""
+    config: dict[str, Any] = {
+        "bootstrap_servers": settings.bootstrap_servers.split(","),
+        "acks": "all",
+        "enable_idempotence": True,
+        "linger_ms": 1,
+        "client_id": "supportes-client",
+    }
+    config.update(extra)
+    return KafkaProducer(**config)
+
+
+def committed_reader(settings: Settings, **extra: Any) -> KafkaConsumer:
+    """A group-less read_committed consumer for manual assignment (log reads, catch-up)."""
+    config: dict[str, Any] = {
+        "bootstrap_servers": settings.bootstrap_servers.split(","),
+        "isolation_level": "read_committed",
+        "enable_auto_commit": False,
+        "auto_offset_reset": "earliest",
+        "max_poll_records": 2000,
+        "fetch_max_bytes": 32 * 1024 * 1024,
+        "max_partition_fetch_bytes": 8 * 1024 * 1024,
+        "client_id": "supportes-reader",
+    }
+    config.update(extra)
+    return KafkaConsumer(**config)

@@ -1,0 +1,31 @@
+"""Reading a partition of the log up to its end, as a read_committed consumer sees it."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+
+from kafka import KafkaConsumer, TopicPartition
+from kafka.consumer.fetcher import ConsumerRecord
+
+
+def read_to_end(
+    consumer: KafkaConsumer, tp: TopicPartition, start: int, *, timeout_s: float = 120.0
+) -> Iterator[list[ConsumerRecord]]:
+    """Yield batches of committed records of ``tp`` from ``start`` until the end offset as it was
+    when called. Offsets are not contiguous (transaction markers, aborted records): "caught up"
+    means ``position >= end offset`` (the last stable offset under read_committed).
+    """
+    consumer.assign([tp])
+    end = consumer.end_offsets([tp])[tp]
+    if start >= end:
+        return
+    consumer.seek(tp, start)
+    deadline = time.monotonic() + timeout_s
+    while consumer.position(tp) < end:
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"reading {tp.topic}[{tp.partition}] to offset {end} timed out")
+        batch = consumer.poll(timeout_ms=500).get(tp, [])
+        records = [r for r in batch if r.offset < end]
+        if records:
+            yield records

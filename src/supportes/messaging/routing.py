@@ -1,0 +1,17 @@
+"""Routing: ``partition = murmur2(key) % P``, Kafka's own partitioner, for commands and events."""
+
+from __future__ import annotations
+
+from uuid import UUID
+
+from kafka.partitioner.default import murmur2
+
+
+def key_of(aggregate_id: UUID | str) -> bytes:
+    """The record key of an aggregate: its id as text, UTF-8."""
+    return str(aggregate_id).encode()
+
+
+def partition_for(aggregate_id: UUID | str, partitions: int) -> int:
+    """The partition of an aggregate's commands, events and results (Java-compatible murmur2)."""
+    return int(murmur2(key_of(aggregate_id)) & 0x7FFFFFFF) % partitions
