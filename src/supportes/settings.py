@@ -50,6 +50,10 @@ class Settings(BaseSettings):
     startup_timeout_s: float = Field(default=90.0, gt=0)
     connect_timeout_s: float = Field(default=10.0, gt=0)
 
+    group_session_timeout_ms: int = Field(
+        default=10_000, ge=6_000, le=300_000, description="Consumer group session timeout."
+    )
+
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     log_format: Literal["auto", "json", "console"] = "auto"
 

@@ -130,6 +130,8 @@ class Writer:
             auto_offset_reset="earliest",
             max_poll_records=max_poll_records,
             fetch_max_wait_ms=50,
+            session_timeout_ms=settings.group_session_timeout_ms,
+            heartbeat_interval_ms=max(1000, settings.group_session_timeout_ms // 4),
         )
         self.partitions: dict[int, _Partition] = {}
         self._to_open: set[int] = set()

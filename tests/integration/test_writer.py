@@ -1,0 +1,181 @@
+"""The write path against the real broker and server: results, ordering, idempotency, poison,
+optimistic concurrency and fencing."""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from collections import Counter, defaultdict
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+from kafka.errors import KafkaError
+
+from supportes.client import SupportesClient
+from supportes.consumers.writer import Writer, WriterHooks
+from supportes.eventstore.index import EventIndex
+from supportes.messaging.routing import partition_for
+from supportes.simulation import TrafficGenerator
+from tests.conftest import Isolated
+from tests.support.commands import command, open_case
+from tests.support.log import read_topic, running_writer
+
+
+def test_each_command_gets_one_result_and_events_follow_version_order(isolated: Isolated) -> None:
+    settings = isolated.settings
+    commands = list(TrafficGenerator(seed=3, concurrent_cases=30).commands(600))
+    with running_writer(settings, isolated.group_id), SupportesClient(settings) as client:
+        results = client.submit(commands, timeout_s=120)
+
+    assert [r["command_id"] for r in results] == [c["command_id"] for c in commands]
+    statuses = Counter(r["status"] for r in results)
+    assert statuses["accepted"] > 550
+    on_log = Counter(v["command_id"] for _, _, _, v in read_topic(settings, "results"))
+    assert set(on_log.values()) == {1}
+
+    events = read_topic(settings, "events")
+    versions: dict[str, list[int]] = defaultdict(list)
+    for partition, _offset, key, envelope in events:
+        assert key == envelope["aggregate_id"].encode()
+        assert partition == partition_for(envelope["aggregate_id"], settings.partitions)
+        versions[envelope["aggregate_id"]].append(envelope["version"])
+    for aggregate_versions in versions.values():
+        assert aggregate_versions == list(range(1, len(aggregate_versions) + 1))
+    accepted_events = sum(len(r["events"]) for r in results if r["status"] == "accepted")
+    follow_on_events = sum(1 for *_, e in events if e["type"] == "CaseAttached")
+    assert len(events) == accepted_events + follow_on_events
+
+
+def test_resubmitted_command_gets_its_first_result_and_writes_nothing(isolated: Isolated) -> None:
+    settings = isolated.settings
+    case_id = str(uuid.uuid4())
+    opening = open_case(case_id)
+    with running_writer(settings, isolated.group_id), SupportesClient(settings) as client:
+        first = client.submit([opening])[0]
+        again = client.submit([opening])[0]
+        late = client.submit([command("Acknowledge", case_id, minutes=1)])[0]
+    assert first["status"] == "accepted"
+    assert again == first
+    assert late["version"] == 2
+    assert [e["type"] for *_, e in read_topic(settings, "events")] == [
+        "CaseOpened", "CaseAcknowledged"
+    ]  # fmt: skip
+
+
+def test_poison_records_go_to_dead_letters_and_never_stall(isolated: Isolated) -> None:
+    settings = isolated.settings
+    case_ids = [str(uuid.uuid4()) for _ in range(30)]
+    valid = [open_case(c) for c in case_ids]
+    unknown = command("Teleport", case_ids[0])
+    invalid = command("RateSatisfaction", case_ids[1], {"score": 9})
+    garbage = [b"\x00\xff not json", b"[1, 2, 3]", b'{"command_id": "nope"}']
+    with running_writer(settings, isolated.group_id), SupportesClient(settings) as client:
+        for index, raw in enumerate(garbage):
+            client._producer.send(  # raw bytes straight onto every partition's path
+                settings.topic("commands"), value=raw, key=case_ids[index].encode()
+            )
+        results = client.submit([*valid, unknown, invalid], timeout_s=60)
+
+    assert all(r["status"] == "accepted" for r in results[:30])
+    assert results[30]["error"]["code"] == "unknown_command"
+    assert results[31]["error"] == {
+        "code": "invalid", "field": "payload.score", "message": results[31]["error"]["message"]
+    }  # fmt: skip
+    dead = read_topic(settings, "dead-letters")
+    assert len(dead) == 5  # three garbage records, the unknown type and the invalid payload
+
+
+def test_conflicting_expected_versions_let_exactly_one_win(isolated: Isolated) -> None:
+    settings = isolated.settings
+    case_id = str(uuid.uuid4())
+    with running_writer(settings, isolated.group_id):
+        with SupportesClient(settings) as client:
+            assert client.submit([open_case(case_id)])[0]["version"] == 1
+
+        def contender(n: int, version: int) -> dict[str, object]:
+            with SupportesClient(settings) as own:
+                envelope = command(
+                    "Assign", case_id, {"agent_id": f"agent:{n}"},
+                    minutes=1, expected_version=version,
+                )  # fmt: skip
+                return own.submit([envelope], timeout_s=60)[0]
+
+        for round_version in (1, 2, 3):
+            with ThreadPoolExecutor(max_workers=8) as pool:
+                outcomes = list(pool.map(contender, range(8), [round_version] * 8))
+            winners = [o for o in outcomes if o["status"] == "accepted"]
+            assert len(winners) == 1
+            assert winners[0]["version"] == round_version + 1
+            losers = {o["error"]["code"] for o in outcomes if o["status"] == "rejected"}  # type: ignore[index]
+            assert losers == {"version_conflict"}
+
+
+def test_a_second_writer_fences_the_first(isolated: Isolated) -> None:
+    settings = isolated.settings
+    case_id = str(uuid.uuid4())
+    partition = partition_for(case_id, settings.partitions)
+    zombie_at_commit = threading.Event()
+    release_zombie = threading.Event()
+
+    def stall(p: int) -> None:
+        zombie_at_commit.set()
+        release_zombie.wait(60)
+
+    zombie = Writer(settings, group_id=isolated.group_id, partitions=[partition],
+                    hooks=WriterHooks(before_commit=stall))  # fmt: skip
+    zombie_errors: list[BaseException] = []
+
+    def zombie_loop() -> None:
+        try:
+            while not release_zombie.is_set() or zombie_at_commit.is_set():
+                zombie.run_once(100)
+                if release_zombie.is_set():
+                    break
+        except BaseException as exc:
+            zombie_errors.append(exc)
+
+    with SupportesClient(settings) as client:
+        client.send([open_case(case_id)])
+        thread = threading.Thread(target=zombie_loop, daemon=True)
+        thread.start()
+        assert zombie_at_commit.wait(60), "the first writer reached its commit"
+        successor = Writer(settings, group_id=isolated.group_id, partitions=[partition])
+        successor.run_once(100)  # takes the partition: init_transactions fences the zombie
+        release_zombie.set()
+        thread.join(60)
+        assert zombie.partitions[partition].fenced
+        for _ in range(50):
+            successor.run_once(100)
+            if read_topic(settings, "results"):
+                break
+        successor.close()
+    zombie.close()
+
+    results = read_topic(settings, "results")
+    events = read_topic(settings, "events")
+    assert len(results) == 1  # the zombie's result never became visible
+    assert [e["type"] for *_, e in events] == ["CaseOpened"]
+    assert not zombie_errors
+
+
+def test_the_index_matches_the_log(isolated: Isolated) -> None:
+    settings = isolated.settings
+    commands = list(TrafficGenerator(seed=5, concurrent_cases=20).commands(300))
+    with running_writer(settings, isolated.group_id), SupportesClient(settings) as client:
+        client.submit(commands, timeout_s=120)
+    log_events = {(e["aggregate_id"], e["version"]): (p, o, e) for p, o, _, e in
+                  read_topic(settings, "events")}  # fmt: skip
+    index = EventIndex(isolated.dsn)
+    try:
+        indexed = index.envelopes_of(uuid.UUID(a) for a, _ in log_events)
+    finally:
+        index.close()
+    flat = {(str(a), e["version"]): e for a, es in indexed.items() for e in es}
+    assert flat.keys() == log_events.keys()
+    assert all(flat[k] == log_events[k][2] for k in flat)
+
+
+@pytest.fixture(autouse=True)
+def _no_kafka_noise() -> None:
+    """kafka-python retries are logged as errors; they are expected around fencing."""
+    assert KafkaError  # imported for readers of this module: errors surface as exceptions

@@ -1,0 +1,49 @@
+"""Reading whole topics back (read_committed) to check what the write path left on the log."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from kafka import TopicPartition
+
+from supportes.consumers.writer import Writer
+from supportes.messaging.clients import committed_reader
+from supportes.messaging.log_reader import read_to_end
+from supportes.settings import Settings
+
+
+def read_topic(settings: Settings, name: str) -> list[tuple[int, int, bytes | None, Any]]:
+    """(partition, offset, key, decoded JSON value or raw bytes) of every committed record."""
+    reader = committed_reader(settings)
+    rows: list[tuple[int, int, bytes | None, Any]] = []
+    try:
+        for partition in range(settings.partitions):
+            tp = TopicPartition(settings.topic(name), partition)
+            for batch in read_to_end(reader, tp, 0):
+                for record in batch:
+                    try:
+                        value: Any = json.loads(record.value)
+                    except ValueError:
+                        value = record.value
+                    rows.append((partition, record.offset, record.key, value))
+    finally:
+        reader.close()
+    return rows
+
+
+@contextmanager
+def running_writer(settings: Settings, group_id: str, **kwargs: Any) -> Iterator[Writer]:
+    """A Writer running on a thread for the duration of the block."""
+    writer = Writer(settings, group_id=group_id, **kwargs)
+    stop = threading.Event()
+    thread = threading.Thread(target=writer.run, args=(stop,), daemon=True)
+    thread.start()
+    try:
+        yield writer
+    finally:
+        stop.set()
+        thread.join(timeout=60)
