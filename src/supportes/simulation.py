@@ -23,9 +23,14 @@ PRODUCTS = ["billing", "mobile-app", "router", "website", "tv-box"]
 CATEGORIES = ["outage", "invoice", "setup", "account", "performance"]
 PRIORITY_WEIGHTS = {"low": 2, "normal": 6, "high": 2, "urgent": 1}
 SUBJECTS = [
-    "Cannot log in", "Invoice charged twice", "Router keeps rebooting", "App crashes on start",
-    "Slow connection in the evening", "Password reset mail never arrives", "TV box has no signal",
-]  # fmt: skip
+    "Cannot log in",
+    "Invoice charged twice",
+    "Router keeps rebooting",
+    "App crashes on start",
+    "Slow connection in the evening",
+    "Password reset mail never arrives",
+    "TV box has no signal",
+]
 Envelope = dict[str, Any]
 
 
@@ -109,14 +114,15 @@ class TrafficGenerator:
 
     def _identify(self, root_cause_id: str) -> Envelope:
         return self._envelope(
-            "IdentifyRootCause", root_cause_id,
+            "IdentifyRootCause",
+            root_cause_id,
             {
                 "title": f"{self.rng.choice(SUBJECTS)} ({self.rng.choice(PRODUCTS)})",
                 "description": "Recurring problem found while reviewing repeat contacts.",
                 "category": self.rng.choice(CATEGORIES),
                 "product": self.rng.choice(PRODUCTS),
             },
-        )  # fmt: skip
+        )
 
     def _new_case(self) -> _Case:
         rng = self.rng
@@ -128,12 +134,23 @@ class TrafficGenerator:
         add = case.steps.append
         env = self._envelope
 
-        add(lambda: env("OpenCase", cid, {
-            "customer_id": customer, "channel": channel, "subject": rng.choice(SUBJECTS),
-            "description": "The customer describes the problem in their own words. " * 2,
-            "priority": priority, "category": rng.choice(CATEGORIES),
-            "product": rng.choice(PRODUCTS), "tags": rng.sample(["vip", "web", "repeat"], 1),
-        }, customer))  # fmt: skip
+        add(
+            lambda: env(
+                "OpenCase",
+                cid,
+                {
+                    "customer_id": customer,
+                    "channel": channel,
+                    "subject": rng.choice(SUBJECTS),
+                    "description": "The customer describes the problem in their own words. " * 2,
+                    "priority": priority,
+                    "category": rng.choice(CATEGORIES),
+                    "product": rng.choice(PRODUCTS),
+                    "tags": rng.sample(["vip", "web", "repeat"], 1),
+                },
+                customer,
+            )
+        )
         add(lambda: env("Acknowledge", cid, {"channel": channel, "message": "We are on it."}))
         if rng.random() < self.mistakes:
             add(lambda: env("Acknowledge", cid, {}))  # rejected: already_acknowledged
@@ -141,10 +158,17 @@ class TrafficGenerator:
         if rng.random() < 0.3:
             add(lambda: env("TakeResponsibility", cid, {"note": "mine until fixed"}, owner))
         for _ in range(rng.choice([0, 1, 1, 2, 3])):
-            add(lambda: env("RecordContact", cid, {
-                "direction": rng.choice(["inbound", "outbound"]), "channel": channel,
-                "summary": "Talked through the symptoms and next steps.",
-            }))  # fmt: skip
+            add(
+                lambda: env(
+                    "RecordContact",
+                    cid,
+                    {
+                        "direction": rng.choice(["inbound", "outbound"]),
+                        "channel": channel,
+                        "summary": "Talked through the symptoms and next steps.",
+                    },
+                )
+            )
         if rng.random() < 0.5:
             add(lambda: env("UpdateCustomer", cid, {"channel": channel, "message": "Update."}))
         if rng.random() < 0.2:
@@ -152,16 +176,31 @@ class TrafficGenerator:
             add(lambda: env("CompleteCallback", cid, {"outcome": "called back, explained fix"}))
         if rng.random() < 0.15:
             lead = rng.choice(self.leads)
-            add(lambda: env("Escalate", cid, {
-                "to_agent_id": lead, "reason": "needs a refund decision", "authority": "refunds",
-            }))  # fmt: skip
+            add(
+                lambda: env(
+                    "Escalate",
+                    cid,
+                    {
+                        "to_agent_id": lead,
+                        "reason": "needs a refund decision",
+                        "authority": "refunds",
+                    },
+                )
+            )
         if rng.random() < self.mistakes:
             add(lambda: env("Close", cid, {}))  # rejected: not_resolved
         known = rng.random() < 0.3
-        add(lambda: env("ApplyFix", cid, {
-            "kind": rng.choice(["answer", "workaround", "fix"]), "summary": "Applied the fix.",
-            **({"known_answer_id": rng.choice(self.known_answers)} if known else {}),
-        }))  # fmt: skip
+        add(
+            lambda: env(
+                "ApplyFix",
+                cid,
+                {
+                    "kind": rng.choice(["answer", "workaround", "fix"]),
+                    "summary": "Applied the fix.",
+                    **({"known_answer_id": rng.choice(self.known_answers)} if known else {}),
+                },
+            )
+        )
         if rng.random() < 0.35:
             root_cause = rng.choice(self.root_cause_ids)
             add(lambda: env("LinkRootCause", cid, {"root_cause_id": root_cause}))
@@ -173,15 +212,28 @@ class TrafficGenerator:
             add(lambda: env("Resolve", cid, {"resolution": "Root problem fixed."}))
         if rng.random() < 0.85:
             add(lambda: env("ScheduleFollowUp", cid, {"due_at": self._later(48)}))
-            add(lambda: env("RecordFollowUp", cid, {
-                "outcome": rng.choice(["confirmed", "confirmed", "no_response"]),
-            }))  # fmt: skip
+            add(
+                lambda: env(
+                    "RecordFollowUp",
+                    cid,
+                    {
+                        "outcome": rng.choice(["confirmed", "confirmed", "no_response"]),
+                    },
+                )
+            )
         else:
             add(lambda: env("WaiveFollowUp", cid, {"reason": "customer asked not to be called"}))
         if rng.random() < 0.6:
-            add(lambda: env("RateSatisfaction", cid, {
-                "score": rng.choices([1, 2, 3, 4, 5], weights=[1, 1, 2, 4, 6])[0],
-            }, customer))  # fmt: skip
+            add(
+                lambda: env(
+                    "RateSatisfaction",
+                    cid,
+                    {
+                        "score": rng.choices([1, 2, 3, 4, 5], weights=[1, 1, 2, 4, 6])[0],
+                    },
+                    customer,
+                )
+            )
         add(lambda: env("Close", cid, {}))
         return case
 
@@ -194,20 +246,29 @@ class TrafficGenerator:
         if len(actions) < 2 or (not open_actions and rng.random() < 0.3):
             action_id = f"PA-{len(actions) + 1}"
             actions.append(action_id)
-            return self._envelope("PlanPreventiveAction", root_cause_id, {
-                "action_id": action_id,
-                "kind": rng.choice(
-                    ["documentation", "bug_fix", "product_change", "process_change", "training"]
-                ),
-                "description": "Make sure this never happens again.",
-                "owner_id": rng.choice(self.leads),
-                "due_at": self._later(24 * 14),
-            })  # fmt: skip
+            return self._envelope(
+                "PlanPreventiveAction",
+                root_cause_id,
+                {
+                    "action_id": action_id,
+                    "kind": rng.choice(
+                        ["documentation", "bug_fix", "product_change", "process_change", "training"]
+                    ),
+                    "description": "Make sure this never happens again.",
+                    "owner_id": rng.choice(self.leads),
+                    "due_at": self._later(24 * 14),
+                },
+            )
         if open_actions:
             action_id = open_actions[0]
             actions[actions.index(action_id)] = f"done:{action_id}"
-            return self._envelope("CompletePreventiveAction", root_cause_id, {
-                "action_id": action_id, "evidence": "Shipped in release 4.2; docs updated.",
-            })  # fmt: skip
+            return self._envelope(
+                "CompletePreventiveAction",
+                root_cause_id,
+                {
+                    "action_id": action_id,
+                    "evidence": "Shipped in release 4.2; docs updated.",
+                },
+            )
         self._verified.add(root_cause_id)
         return self._envelope("VerifyFix", root_cause_id, {"note": "No new cases for 30 days."})

@@ -47,13 +47,14 @@ def test_port_in_use_names_the_setting() -> None:
         squatter.listen()
         port = squatter.getsockname()[1]
         result = run_cli(
-            "stack", "up",
+            "stack",
+            "up",
             env={
                 "SUPPORTES_HOME": str(home),
                 "SUPPORTES_KAFKA_PORT": str(port),
                 "SUPPORTES_KAFKA_CONTROLLER_PORT": str(free_port()),
             },
-        )  # fmt: skip
+        )
     assert result.returncode == 1
     line = error_line(result)
     assert "SUPPORTES_KAFKA_PORT" in line
@@ -63,7 +64,8 @@ def test_port_in_use_names_the_setting() -> None:
 def test_missing_java_names_it() -> None:
     home = Path.cwd() / ".local" / "scratch" / uuid.uuid4().hex[:8]
     result = run_cli(
-        "stack", "up",
+        "stack",
+        "up",
         env={
             "PATH": str(Path(sys.executable).parent),  # the venv only: no java on it
             "JAVA_HOME": "",
@@ -71,7 +73,7 @@ def test_missing_java_names_it() -> None:
             "SUPPORTES_KAFKA_PORT": str(free_port()),
             "SUPPORTES_KAFKA_CONTROLLER_PORT": str(free_port()),
         },
-    )  # fmt: skip
+    )
     assert result.returncode == 1
     line = error_line(result)
     assert "java not found" in line

@@ -58,8 +58,9 @@ def test_resubmitted_command_gets_its_first_result_and_writes_nothing(isolated: 
     assert again == first
     assert late["version"] == 2
     assert [e["type"] for *_, e in read_topic(settings, "events")] == [
-        "CaseOpened", "CaseAcknowledged"
-    ]  # fmt: skip
+        "CaseOpened",
+        "CaseAcknowledged",
+    ]
 
 
 def test_poison_records_go_to_dead_letters_and_never_stall(isolated: Isolated) -> None:
@@ -79,8 +80,10 @@ def test_poison_records_go_to_dead_letters_and_never_stall(isolated: Isolated) -
     assert all(r["status"] == "accepted" for r in results[:30])
     assert results[30]["error"]["code"] == "unknown_command"
     assert results[31]["error"] == {
-        "code": "invalid", "field": "payload.score", "message": results[31]["error"]["message"]
-    }  # fmt: skip
+        "code": "invalid",
+        "field": "payload.score",
+        "message": results[31]["error"]["message"],
+    }
     dead = read_topic(settings, "dead-letters")
     assert len(dead) == 5  # three garbage records, the unknown type and the invalid payload
 
@@ -95,9 +98,12 @@ def test_conflicting_expected_versions_let_exactly_one_win(isolated: Isolated) -
         def contender(n: int, version: int) -> dict[str, object]:
             with SupportesClient(settings) as own:
                 envelope = command(
-                    "Assign", case_id, {"agent_id": f"agent:{n}"},
-                    minutes=1, expected_version=version,
-                )  # fmt: skip
+                    "Assign",
+                    case_id,
+                    {"agent_id": f"agent:{n}"},
+                    minutes=1,
+                    expected_version=version,
+                )
                 return own.submit([envelope], timeout_s=60)[0]
 
         for round_version in (1, 2, 3):
@@ -121,8 +127,12 @@ def test_a_second_writer_fences_the_first(isolated: Isolated) -> None:
         zombie_at_commit.set()
         release_zombie.wait(60)
 
-    zombie = Writer(settings, group_id=isolated.group_id, partitions=[partition],
-                    hooks=WriterHooks(before_commit=stall))  # fmt: skip
+    zombie = Writer(
+        settings,
+        group_id=isolated.group_id,
+        partitions=[partition],
+        hooks=WriterHooks(before_commit=stall),
+    )
     zombie_errors: list[BaseException] = []
 
     def zombie_loop() -> None:
@@ -163,8 +173,10 @@ def test_the_index_matches_the_log(isolated: Isolated) -> None:
     commands = list(TrafficGenerator(seed=5, concurrent_cases=20).commands(300))
     with running_writer(settings, isolated.group_id), SupportesClient(settings) as client:
         client.submit(commands, timeout_s=120)
-    log_events = {(e["aggregate_id"], e["version"]): (p, o, e) for p, o, _, e in
-                  read_topic(settings, "events")}  # fmt: skip
+    log_events = {
+        (e["aggregate_id"], e["version"]): (p, o, e)
+        for p, o, _, e in read_topic(settings, "events")
+    }
     index = EventIndex(isolated.dsn)
     try:
         indexed = index.envelopes_of(uuid.UUID(a) for a, _ in log_events)

@@ -38,8 +38,10 @@ def _writer_process(isolated: Isolated, log_file: Any) -> subprocess.Popen[bytes
     }
     return subprocess.Popen(
         [SUPPORTES, "serve", "--writer", "--group-id", isolated.group_id],
-        env=env, stdout=log_file, stderr=subprocess.STDOUT,
-    )  # fmt: skip
+        env=env,
+        stdout=log_file,
+        stderr=subprocess.STDOUT,
+    )
 
 
 def _assert_log_is_exact(isolated: Isolated, commands: list[dict[str, Any]]) -> None:

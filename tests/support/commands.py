@@ -35,8 +35,14 @@ def command(
 def open_case(case_id: str, minutes: float = 0) -> dict[str, Any]:
     """An OpenCase command with a valid payload."""
     return command(
-        "OpenCase", case_id,
-        {"customer_id": "customer:1", "channel": "email", "subject": "Printer jams",
-         "description": "It jams on every second page."},
-        minutes=minutes, actor="customer:1",
-    )  # fmt: skip
+        "OpenCase",
+        case_id,
+        {
+            "customer_id": "customer:1",
+            "channel": "email",
+            "subject": "Printer jams",
+            "description": "It jams on every second page.",
+        },
+        minutes=minutes,
+        actor="customer:1",
+    )

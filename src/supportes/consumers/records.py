@@ -31,18 +31,26 @@ def parse_record(value: bytes | None) -> Incoming:
     try:
         raw = json.loads(value)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        return Incoming(_sniff_command_id(value), rejection=_invalid("not JSON", None),
-                        reason=f"not JSON: {exc}")  # fmt: skip
+        return Incoming(
+            _sniff_command_id(value),
+            rejection=_invalid("not JSON", None),
+            reason=f"not JSON: {exc}",
+        )
     if not isinstance(raw, dict):
-        return Incoming(None, rejection=_invalid("not a JSON object", None),
-                        reason="not a JSON object")  # fmt: skip
+        return Incoming(
+            None, rejection=_invalid("not a JSON object", None), reason="not a JSON object"
+        )
     command_id = _valid_uuid(raw.get("command_id"))
     aggregate_id = _valid_uuid(raw.get("aggregate_id"))
     try:
         command = parse_command(raw)
     except Rejection as rejection:
-        return Incoming(command_id, rejection=rejection, aggregate_id=aggregate_id,
-                        reason=f"{rejection.code.value}: {rejection.message}")  # fmt: skip
+        return Incoming(
+            command_id,
+            rejection=rejection,
+            aggregate_id=aggregate_id,
+            reason=f"{rejection.code.value}: {rejection.message}",
+        )
     return Incoming(
         str(command.command_id), command=command, aggregate_id=str(command.aggregate_id)
     )

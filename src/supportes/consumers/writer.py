@@ -26,7 +26,9 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 from uuid import UUID
 
@@ -67,6 +69,8 @@ GROUP_ID = "supportes-writer"
 FENCED_ERRORS = (ProducerFencedError, InvalidProducerEpochError, TransactionCoordinatorFencedError)
 CACHE_SIZE = 20_000
 CALL_TIMEOUT_S = 30.0
+PRUNE_EVERY_S = 600.0
+IDEMPOTENCY_WINDOW = timedelta(days=8)  # the commands topic keeps 7 days; one day of margin
 
 
 def transactional_id(partition: int) -> str:
@@ -108,7 +112,7 @@ class Writer:
         group_id: str = GROUP_ID,
         partitions: Sequence[int] | None = None,
         hooks: WriterHooks | None = None,
-        max_poll_records: int = 500,
+        max_poll_records: int = 2000,
     ) -> None:
         self.settings = settings
         self.hooks = hooks or WriterHooks()
@@ -119,7 +123,10 @@ class Writer:
         self.audit_key = (
             settings.audit_key.get_secret_value().encode() if settings.audit_key else None
         )
-        self.index = EventIndex(settings.dsn)
+        self.index = EventIndex(settings.dsn)  # reads and catch-up, on the polling thread
+        self.index_writer = EventIndex(settings.dsn)  # writes after commit, on the indexer
+        self._indexer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="writer-index")
+        self._index_pending: tuple[Future[int], list[int]] | None = None
         self.reader = committed_reader(settings)
         self.consumer = KafkaConsumer(
             bootstrap_servers=settings.bootstrap_servers.split(","),
@@ -129,12 +136,16 @@ class Writer:
             isolation_level="read_committed",
             auto_offset_reset="earliest",
             max_poll_records=max_poll_records,
+            max_partition_fetch_bytes=4 * 1024 * 1024,
             fetch_max_wait_ms=50,
             session_timeout_ms=settings.group_session_timeout_ms,
             heartbeat_interval_ms=max(1000, settings.group_session_timeout_ms // 4),
         )
         self.partitions: dict[int, _Partition] = {}
         self._to_open: set[int] = set()
+        self._committer = ThreadPoolExecutor(
+            max_workers=max(1, settings.partitions), thread_name_prefix="writer-commit"
+        )
         if partitions is None:
             self.consumer.subscribe([self.commands_topic], listener=_Rebalance(self))
         else:
@@ -146,49 +157,104 @@ class Writer:
     def run(self, stop: threading.Event, *, poll_timeout_ms: int = 100) -> None:
         """Process commands until ``stop`` is set; the open batch is finished first."""
         log.info("writer started", topic=self.commands_topic)
+        next_prune = 0.0
         try:
             while not stop.is_set():
+                if time.monotonic() >= next_prune:
+                    self._prune_processed()
+                    next_prune = time.monotonic() + PRUNE_EVERY_S
                 self.run_once(poll_timeout_ms)
         finally:
             self.close()
 
     def run_once(self, poll_timeout_ms: int = 100) -> int:
-        """One poll and the transactions it needs; returns the number of records handled."""
+        """One poll: prepare a transaction per partition, commit them concurrently, index them.
+
+        Returns the number of records committed.
+        """
         polled = self.consumer.poll(timeout_ms=poll_timeout_ms)
+        self._await_index()  # the previous poll's index write ran during this poll
         just_opened = self._open_pending()
-        handled = 0
+        began = time.monotonic()
+        prepared: list[tuple[_Partition, list[ConsumerRecord]]] = []
         for tp, records in polled.items():
             state = self.partitions.get(tp.partition)
             if state is None or state.fenced or tp.partition in just_opened:
                 continue  # re-fetched from the committed offset after opening
-            handled += self._process(state, records)
+            try:
+                self._prepare(state, records)
+            except Exception as exc:
+                self._failed(state, records, exc)
+                continue
+            prepared.append((state, records))
+        if not prepared:
+            return 0
+        metadata = self.consumer.group_metadata()
+        failures = list(
+            self._committer.map(lambda item: self._commit(item[0], item[1], metadata), prepared)
+        )
+        handled = 0
+        committed: list[tuple[_Partition, PendingBatch]] = []
+        for (state, records), failure in zip(prepared, failures, strict=True):
+            if failure is not None:
+                self._failed(state, records, failure)
+            else:
+                assert state.batch is not None
+                committed.append((state, state.batch))
+                handled += self._committed(state, began)
+        if committed:
+            self._index_in_background(committed)
         return handled
+
+    def _prune_processed(self) -> None:
+        """Forget command ids older than the commands topic keeps commands (idempotency window)."""
+        try:
+            pruned = self.index.prune_processed(IDEMPOTENCY_WINDOW)
+        except psycopg2.Error as exc:
+            log.warning("pruning processed commands failed", error=_first_line(exc))
+            self.index.reconnect()
+            return
+        if pruned:
+            log.info("pruned processed commands", count=pruned)
 
     def close(self) -> None:
         """Leave the group and release producers and connections."""
+        self._await_index()
         for number in list(self.partitions):
             self._drop(number)
         self.consumer.close()
         self.reader.close()
+        self._indexer.shutdown(wait=True)
         self.index.close()
+        self.index_writer.close()
+        self._committer.shutdown(wait=True)
         log.info("writer stopped")
 
     # -- partition ownership ---------------------------------------------------------------
 
     def _open_pending(self) -> set[int]:
-        opened: set[int] = set()
-        for number in sorted(self._to_open):
-            self._open(number)
-            opened.add(number)
+        """Open newly assigned partitions; their producers are initialised concurrently."""
+        numbers = sorted(self._to_open)
         self._to_open.clear()
-        return opened
+        for number in numbers:
+            self._drop(number)
+        producers = list(self._committer.map(self._new_producer, numbers))
+        for number, producer in zip(numbers, producers, strict=True):
+            self._open(number, producer)
+        return set(numbers)
 
-    def _open(self, number: int) -> None:
-        """Take partition ``number``: fence the previous owner, catch up, seek to committed."""
-        self._drop(number)
-        began = time.monotonic()
+    def _new_producer(self, number: int) -> KafkaProducer:
+        """A producer for ``number`` whose ``init_transactions`` fenced the previous owner."""
         producer = transactional_producer(self.settings, transactional_id(number))
         guarded(producer.init_transactions, timeout_s=CALL_TIMEOUT_S, what="init_transactions")
+        return producer
+
+    def _open(self, number: int, producer: KafkaProducer | None = None) -> None:
+        """Take partition ``number``: fence the previous owner, catch up, seek to committed."""
+        self._await_index()
+        self._drop(number)
+        began = time.monotonic()
+        producer = producer or self._new_producer(number)
         recorder = KafkaEventRecorder(self.index, lambda stored: self._send_event(number, stored))
         state = _Partition(number, producer, recorder)
         self.partitions[number] = state
@@ -269,22 +335,25 @@ class Writer:
 
     # -- one batch -------------------------------------------------------------------------
 
-    def _process(self, state: _Partition, records: list[ConsumerRecord]) -> int:
-        """Decide a batch of one partition in one transaction; retry or give up on failure."""
-        began = time.monotonic()
+    def _prepare(self, state: _Partition, records: list[ConsumerRecord]) -> None:
+        """Open the partition's transaction and decide its records into it."""
         incoming = [parse_record(r.value) for r in records]
+        state.batch = PendingBatch(state.number, records[0].offset, records[-1].offset)
+        self._prefetch(state, incoming)
+        state.producer.begin_transaction()
+        for record, parsed in zip(records, incoming, strict=True):
+            self._handle(state, record, parsed)
+
+    def _commit(
+        self, state: _Partition, records: list[ConsumerRecord], metadata: Any
+    ) -> BaseException | None:
+        """Add the consumed offsets and commit (on a worker thread); return the failure if any."""
+        offsets = {
+            TopicPartition(self.commands_topic, state.number): OffsetAndMetadata(
+                records[-1].offset + 1, "", -1
+            )
+        }
         try:
-            state.batch = PendingBatch(state.number, records[0].offset, records[-1].offset)
-            self._prefetch(state, incoming)
-            state.producer.begin_transaction()
-            for record, parsed in zip(records, incoming, strict=True):
-                self._handle(state, record, parsed)
-            offsets = {
-                TopicPartition(self.commands_topic, state.number): OffsetAndMetadata(
-                    records[-1].offset + 1, "", -1
-                )
-            }
-            metadata = self.consumer.group_metadata()
             guarded(
                 lambda: state.producer.send_offsets_to_transaction(offsets, metadata),
                 timeout_s=CALL_TIMEOUT_S,
@@ -292,27 +361,34 @@ class Writer:
             )
             self.hooks.before_commit(state.number)
             guarded(state.producer.commit_transaction, timeout_s=CALL_TIMEOUT_S, what="commit")
-        except FENCED_ERRORS as exc:
+        except Exception as exc:
+            return exc
+        return None
+
+    def _failed(self, state: _Partition, records: list[ConsumerRecord], exc: BaseException) -> None:
+        """Recover a partition whose transaction failed, by the kind of failure."""
+        if isinstance(exc, FENCED_ERRORS):
             self._fenced(state, exc)
-            return 0
-        except CallTimedOutError as exc:
+        elif isinstance(exc, CallTimedOutError):
             log.warning(
                 "transaction outcome unknown; rebuilding", partition=state.number, error=str(exc)
             )
             self._reopen(state.number)
-            return 0
-        except KafkaError as exc:
+        elif isinstance(exc, KafkaError):
             self._abort_and_retry(state, records[0].offset, exc)
-            return 0
-        except psycopg2.Error as exc:
+        elif isinstance(exc, psycopg2.Error):
             self._abort_and_retry(state, records[0].offset, exc)
             self._recover_index(state.number)
-            return 0
+        else:
+            raise exc
+
+    def _committed(self, state: _Partition, began: float) -> int:
+        """Index a committed batch and log it; return its record count."""
         batch = state.batch
+        assert batch is not None
         state.batch = None
         state.recorder.end_transaction(committed=True)
         self.hooks.after_commit(state.number)
-        self._index_batch(state, batch)
         stats = batch.stats
         log.info(
             "batch committed",
@@ -327,7 +403,7 @@ class Writer:
             follow_ons=stats.follow_ons,
             duration_ms=round((time.monotonic() - began) * 1000, 1),
         )
-        return len(records)
+        return batch.last_offset - batch.first_offset + 1
 
     def _prefetch(self, state: _Partition, incoming: list[Incoming]) -> None:
         """Load what the batch needs in two queries: earlier results of its command ids, and
@@ -461,35 +537,48 @@ class Writer:
 
     # -- after commit / on failure ---------------------------------------------------------
 
-    def _index_batch(self, state: _Partition, batch: PendingBatch) -> None:
-        events = [
-            IndexedEvent(envelope, self.events_topic, state.number, future.get(timeout=10).offset)
-            for envelope, future in zip(batch.events, batch.event_futures, strict=True)
-        ]
-        processed = [
-            ProcessedCommand(
-                result["command_id"],
-                self.results_topic,
-                state.number,
-                result,
-                future.get(timeout=10).offset,
-            )
-            for result, future in batch.results
-        ]
+    def _index_in_background(self, committed: list[tuple[_Partition, PendingBatch]]) -> None:
+        """Write the committed batches to the index in one PostgreSQL transaction, on the
+        indexer thread (its own connection), overlapping the next poll."""
+        events: list[IndexedEvent] = []
+        processed: list[ProcessedCommand] = []
         positions: dict[tuple[str, int], int] = {}
-        if events:
-            positions[(self.events_topic, state.number)] = events[-1].offset + 1
-        if processed:
-            positions[(self.results_topic, state.number)] = processed[-1].results_offset + 1
+        for state, batch in committed:
+            for envelope, future in zip(batch.events, batch.event_futures, strict=True):
+                offset = future.get(timeout=10).offset
+                events.append(IndexedEvent(envelope, self.events_topic, state.number, offset))
+                positions[(self.events_topic, state.number)] = offset + 1
+            for result, future in batch.results:
+                offset = future.get(timeout=10).offset
+                processed.append(
+                    ProcessedCommand(
+                        result["command_id"], self.results_topic, state.number, result, offset
+                    )
+                )
+                positions[(self.results_topic, state.number)] = offset + 1
+        numbers = [state.number for state, _ in committed]
+        future = self._indexer.submit(self.index_writer.record, events, processed, positions)
+        self._index_pending = (future, numbers)
+
+    def _await_index(self) -> None:
+        """Wait for the last index write; on failure re-index its partitions from the log."""
+        if self._index_pending is None:
+            return
+        future, numbers = self._index_pending
+        self._index_pending = None
         try:
-            self.index.record(events, processed, positions)
+            future.result()
         except Exception as exc:  # the log is the truth: re-index from it when PG is back
             log.error(
-                "indexing failed; will catch up from the log",
-                partition=state.number,
+                "indexing failed; catching up from the log",
+                partitions=numbers,
                 error=_first_line(exc),
             )
-            self._recover_index(state.number)
+            with contextlib.suppress(Exception):
+                self.index_writer.reconnect()
+            for number in numbers:
+                if number in self.partitions:
+                    self._recover_index(number)
 
     def _recover_index(self, number: int) -> None:
         delay = 0.5

@@ -61,10 +61,11 @@ class KafkaEventRecorder(AggregateRecorder):
         else:
             self._last_version.setdefault(aggregate_id, 0)
         selected = [
-            s for s in stored
+            s
+            for s in stored
             if (gt is None or s.originator_version > gt)
             and (lte is None or s.originator_version <= lte)
-        ]  # fmt: skip
+        ]
         if desc:
             selected.reverse()
         return selected[:limit] if limit is not None else selected

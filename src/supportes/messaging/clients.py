@@ -23,6 +23,9 @@ def transactional_producer(
         "max_block_ms": 30_000,
         "request_timeout_ms": 30_000,
         "transaction_timeout_ms": 60_000,
+        # kafka-python sleeps retry_backoff_ms when the broker answers CONCURRENT_TRANSACTIONS
+        # right after a commit (it is still writing markers); the default 100 ms is a stall.
+        "retry_backoff_ms": 10,
         "client_id": transactional_id,
     }
     config.update(extra)

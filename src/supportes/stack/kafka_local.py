@@ -51,14 +51,21 @@ def resolve_jars(settings: Settings) -> Path:
     log.info("resolving kafka jars", version=settings.kafka_version, into=str(target))
     result = subprocess.run(
         [
-            mvn, "-q", "-B", "-f", str(pom),
+            mvn,
+            "-q",
+            "-B",
+            "-f",
+            str(pom),
             "dependency:copy-dependencies",
             "-DincludeScope=runtime",
             f"-Dkafka.version={settings.kafka_version}",
             f"-DoutputDirectory={staging}",
         ],
-        capture_output=True, text=True, check=False, timeout=900,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=900,
+    )
     if result.returncode != 0:
         errors = [ln for ln in result.stdout.splitlines() if "ERROR" in ln][:1]
         raise StackError(
@@ -139,16 +146,29 @@ def start(settings: Settings) -> bool:
     log4j = deploy_dir() / "kafka" / "log4j2.properties"
     heap = settings.kafka_heap
     command = [
-        str(java), f"-Xms{heap}", f"-Xmx{heap}", "-XX:+UseG1GC", "-XX:MaxGCPauseMillis=20",
-        "-XX:+ExitOnOutOfMemoryError", "-Djava.awt.headless=true",
-        f"-Dlog4j2.configurationFile={log4j}", f"-Dkafka.logs.dir={paths.logs}",
-        "-cp", classpath, "kafka.Kafka", str(paths.config),
-    ]  # fmt: skip
+        str(java),
+        f"-Xms{heap}",
+        f"-Xmx{heap}",
+        "-XX:+UseG1GC",
+        "-XX:MaxGCPauseMillis=20",
+        "-XX:+ExitOnOutOfMemoryError",
+        "-Djava.awt.headless=true",
+        f"-Dlog4j2.configurationFile={log4j}",
+        f"-Dkafka.logs.dir={paths.logs}",
+        "-cp",
+        classpath,
+        "kafka.Kafka",
+        str(paths.config),
+    ]
     stdout = (paths.logs / "stdout.log").open("ab")
     process = subprocess.Popen(
-        command, stdout=stdout, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-        start_new_session=True, cwd=paths.root,
-    )  # fmt: skip
+        command,
+        stdout=stdout,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+        start_new_session=True,
+        cwd=paths.root,
+    )
     stdout.close()
     paths.pid_file.write_text(f"{process.pid}\n")
     log.info("starting kafka", pid=process.pid, bootstrap=settings.bootstrap_servers)
@@ -174,12 +194,25 @@ def _format_storage(java: Path, classpath: str, paths: KafkaPaths) -> None:
     cluster_id = _new_cluster_id()
     result = subprocess.run(
         [
-            str(java), "-Xmx256m", "-cp", classpath, "kafka.tools.StorageTool", "format",
-            "-t", cluster_id, "-c", str(paths.config), "--standalone", "-g",
+            str(java),
+            "-Xmx256m",
+            "-cp",
+            classpath,
+            "kafka.tools.StorageTool",
+            "format",
+            "-t",
+            cluster_id,
+            "-c",
+            str(paths.config),
+            "--standalone",
+            "-g",
         ],
-        capture_output=True, text=True, check=False, timeout=120,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
         env={**os.environ, "KAFKA_LOG4J_OPTS": ""},
-    )  # fmt: skip
+    )
     if result.returncode != 0:
         raise StackError(f"formatting Kafka storage failed: {result.stderr.strip()[:300]}")
     log.info("formatted kafka storage", cluster_id=cluster_id, log_dir=str(paths.data))

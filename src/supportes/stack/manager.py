@@ -82,9 +82,12 @@ def _kafka_status(settings: Settings) -> ComponentStatus:
         return ComponentStatus("kafka", kafka.running, "local", kafka.bootstrap, detail)
     answers = broker_answers(settings.bootstrap_servers, timeout_s=settings.connect_timeout_s)
     return ComponentStatus(
-        "kafka", answers, "external", settings.bootstrap_servers,
+        "kafka",
+        answers,
+        "external",
+        settings.bootstrap_servers,
         "answers metadata requests" if answers else "unreachable",
-    )  # fmt: skip
+    )
 
 
 def _postgres_status(settings: Settings) -> ComponentStatus:

@@ -153,11 +153,18 @@ def start(settings: Settings) -> bool:
         log.info("starting postgres", port=settings.pg_port, data=str(paths.data))
         result = _run(
             [
-                str(bindir / "pg_ctl"), "-D", str(paths.data), "-l", str(paths.log_file),
-                "-w", "-t", str(int(settings.startup_timeout_s)), "start",
+                str(bindir / "pg_ctl"),
+                "-D",
+                str(paths.data),
+                "-l",
+                str(paths.log_file),
+                "-w",
+                "-t",
+                str(int(settings.startup_timeout_s)),
+                "start",
             ],
             timeout_s=settings.startup_timeout_s + 10,
-        )  # fmt: skip
+        )
         if result.returncode != 0:
             last = processes.tail(paths.log_file, 1) or result.stderr.strip()
             raise StackError(f"local PostgreSQL did not start (see {paths.log_file}): {last}")
@@ -178,10 +185,18 @@ def _initdb(bindir: Path, paths: PostgresPaths) -> None:
     log.info("initialising postgres cluster", data=str(paths.data))
     result = _run(
         [
-            str(bindir / "initdb"), "-D", str(paths.data), "-U", SUPERUSER,
-            "--auth=trust", "-E", "UTF8", "--no-locale", "--no-instructions",
+            str(bindir / "initdb"),
+            "-D",
+            str(paths.data),
+            "-U",
+            SUPERUSER,
+            "--auth=trust",
+            "-E",
+            "UTF8",
+            "--no-locale",
+            "--no-instructions",
         ]
-    )  # fmt: skip
+    )
     if result.returncode != 0:
         raise StackError(f"initdb failed: {result.stderr.strip().splitlines()[-1:]}")
 

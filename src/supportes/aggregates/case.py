@@ -1,0 +1,621 @@
+"""The ``Case`` aggregate: one customer problem from first contact to closure.
+
+Status (design section 4): ``new`` -> ``acknowledged`` -> ``assigned`` -> ``resolved`` ->
+``closed``. Interpretations where the design leaves room:
+
+* Getting an owner (``Assign``, ``Escalate``, ``TakeResponsibility``) moves a ``new`` or
+  ``acknowledged`` case to ``assigned``; acknowledging an already assigned case keeps it
+  ``assigned`` (``acknowledged_at`` is still recorded). Owner changes on a resolved case keep it
+  ``resolved``.
+* The owner is never removed. Reopening returns the case to ``assigned`` (``acknowledged``/``new``
+  only if it somehow has no owner) and ``CaseReopened.suggested_owner_id`` names the owner at the
+  time of reopening: the previous owner stays the suggested owner.
+* ``responsible_id`` changes only by ``TakeResponsibility`` (the actor) and ``Escalate``
+  (``to_agent_id``); ``Assign`` changes the owner only. ``TakeResponsibility`` needs an agent actor.
+* ``OpenCase`` is the customer's first inbound contact: ``inbound_contacts`` starts at 1.
+  First-contact resolution = resolved or closed, exactly one inbound contact, never reopened,
+  never escalated.
+* Reopening clears ``resolved_at``/``closed_at`` (``first_resolved_at`` stays), the follow-up
+  state and a scheduled follow-up: the next resolution needs a new follow-up.
+* At most one callback is pending; ``ScheduleCallback`` replaces it. ``CompleteCallback`` is
+  accepted even with none pending (``CallbackCompleted.due_at`` is then null).
+* Enum-valued state is compared with ``==`` so an aggregate restored from a JSON snapshot
+  (where enums come back as plain strings) behaves identically.
+* The customer was last updated by ``CaseAcknowledged``, ``CustomerUpdated``,
+  ``CallbackCompleted`` and outbound ``ContactRecorded``.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+from uuid import UUID
+
+from eventsourcing.domain import Aggregate
+
+from supportes.aggregates.base import SupportAggregate, reject
+from supportes.aggregates.commands import (
+    Acknowledge,
+    ApplyFix,
+    Assign,
+    Close,
+    CompleteCallback,
+    Escalate,
+    LinkRootCause,
+    NoteSuggestion,
+    OpenCase,
+    ParsedCommand,
+    RateSatisfaction,
+    RecordContact,
+    RecordFollowUp,
+    Reopen,
+    Resolve,
+    ScheduleCallback,
+    ScheduleFollowUp,
+    TakeResponsibility,
+    UpdateCustomer,
+    WaiveFollowUp,
+)
+from supportes.aggregates.errors import ErrorCode
+from supportes.aggregates.reference import case_reference
+from supportes.aggregates.values import (
+    ActorKind,
+    Channel,
+    Direction,
+    FixKind,
+    FollowUpOutcome,
+    Priority,
+)
+
+REASON_CUSTOMER_REPLIED = "customer replied"
+REASON_FOLLOW_UP_NOT_RESOLVED = "follow-up: not resolved"
+
+
+class CaseStatus(StrEnum):
+    """Lifecycle status of a case."""
+
+    NEW = "new"
+    ACKNOWLEDGED = "acknowledged"
+    ASSIGNED = "assigned"
+    RESOLVED = "resolved"
+    CLOSED = "closed"
+
+
+class FollowUpState(StrEnum):
+    """Where the post-resolution follow-up stands."""
+
+    NOT_DUE = "not_due"  # not resolved (yet, or again after a reopening)
+    PENDING = "pending"  # resolved; the follow-up is still to be recorded or waived
+    CONFIRMED = "confirmed"
+    NO_RESPONSE = "no_response"
+    WAIVED = "waived"
+
+
+SETTLED_FOLLOW_UPS = frozenset(
+    {FollowUpState.CONFIRMED, FollowUpState.NO_RESPONSE, FollowUpState.WAIVED}
+)
+
+
+class Case(SupportAggregate):
+    """A support case. Command handlers validate every rule before emitting any event."""
+
+    aggregate_type = "Case"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.customer_id: str = ""
+        self.channel: Channel = Channel.EMAIL
+        self.subject: str = ""
+        self.description: str = ""
+        self.priority: Priority = Priority.NORMAL
+        self.category: str | None = None
+        self.product: str | None = None
+        self.tags: list[str] = []
+        self.reference: str = ""
+        self.status: CaseStatus = CaseStatus.NEW
+        self.owner_id: str | None = None
+        self.responsible_id: str | None = None
+        self.suggested_owner_id: str | None = None
+        self.owners: list[str] = []
+        self.escalations: int = 0
+        self.inbound_contacts: int = 0
+        self.outbound_contacts: int = 0
+        self.reopen_count: int = 0
+        self.acknowledged_at: datetime | None = None
+        self.first_resolved_at: datetime | None = None
+        self.resolved_at: datetime | None = None
+        self.closed_at: datetime | None = None
+        self.resolution: str | None = None
+        self.follow_up: FollowUpState = FollowUpState.NOT_DUE
+        self.follow_up_due_at: datetime | None = None
+        self.callback_due_at: datetime | None = None
+        self.callback_agent_id: str | None = None
+        self.csat_score: int | None = None
+        self.csat_owner_id: str | None = None
+        self.ratings: int = 0
+        self.root_cause_id: UUID | None = None
+        self.last_customer_update_at: datetime | None = None
+        self.fixes_applied: int = 0
+        self.known_answers_given: list[str] = []
+        self.suggestions: int = 0
+
+    # --- derived facts -------------------------------------------------------------------
+
+    @property
+    def opened_at(self) -> datetime:
+        """When the case was opened (the ``OpenCase`` issued_at)."""
+        return self.created_on
+
+    @property
+    def distinct_owners(self) -> int:
+        """How many different agents have owned the case."""
+        return len(self.owners)
+
+    @property
+    def escalated(self) -> bool:
+        """Whether the case was ever escalated."""
+        return self.escalations > 0
+
+    @property
+    def first_contact_resolution(self) -> bool:
+        """Resolved with one inbound contact, never reopened, never escalated."""
+        return (
+            self.status in (CaseStatus.RESOLVED, CaseStatus.CLOSED)
+            and self.inbound_contacts == 1
+            and self.reopen_count == 0
+            and not self.escalated
+        )
+
+    @property
+    def follow_up_settled(self) -> bool:
+        """Whether the follow-up allows closing (confirmed, no response, or waived)."""
+        return self.follow_up in SETTLED_FOLLOW_UPS
+
+    def derived_facts(self) -> dict[str, Any]:
+        """Facts computed from state, for snapshots and projections."""
+        return {
+            "opened_at": self.opened_at,
+            "distinct_owners": self.distinct_owners,
+            "escalated": self.escalated,
+            "first_contact_resolution": self.first_contact_resolution,
+            "follow_up_settled": self.follow_up_settled,
+        }
+
+    # --- events --------------------------------------------------------------------------
+
+    class Event(SupportAggregate.Event):
+        """Base of case events."""
+
+    class CaseOpened(Event, Aggregate.Created):
+        """Schema v2 (v1 had no ``tags``)."""
+
+        customer_id: str
+        channel: Channel
+        subject: str
+        description: str
+        priority: Priority
+        category: str | None
+        product: str | None
+        tags: tuple[str, ...]
+        reference: str
+
+        def apply(self, aggregate: Case) -> None:
+            aggregate.customer_id = self.customer_id
+            aggregate.channel = self.channel
+            aggregate.subject = self.subject
+            aggregate.description = self.description
+            aggregate.priority = self.priority
+            aggregate.category = self.category
+            aggregate.product = self.product
+            aggregate.tags = list(self.tags)
+            aggregate.reference = self.reference
+            aggregate.inbound_contacts = 1
+
+    class ContactRecorded(Event):
+        direction: Direction
+        channel: Channel
+        summary: str
+
+        def apply(self, aggregate: Case) -> None:
+            if self.direction == Direction.INBOUND:
+                aggregate.inbound_contacts += 1
+            else:
+                aggregate.outbound_contacts += 1
+                aggregate.last_customer_update_at = self.timestamp
+
+    class CaseReopened(Event):
+        reason: str
+        suggested_owner_id: str | None
+
+        def apply(self, aggregate: Case) -> None:
+            aggregate.reopen_count += 1
+            aggregate.suggested_owner_id = self.suggested_owner_id
+            if aggregate.owner_id is not None:
+                aggregate.status = CaseStatus.ASSIGNED
+            elif aggregate.acknowledged_at is not None:
+                aggregate.status = CaseStatus.ACKNOWLEDGED
+            else:
+                aggregate.status = CaseStatus.NEW
+            aggregate.resolved_at = None
+            aggregate.closed_at = None
+            aggregate.follow_up = FollowUpState.NOT_DUE
+            aggregate.follow_up_due_at = None
+
+    class CaseAcknowledged(Event):
+        reference: str
+        channel: Channel
+        message: str | None
+
+        def apply(self, aggregate: Case) -> None:
+            aggregate.acknowledged_at = self.timestamp
+            aggregate.last_customer_update_at = self.timestamp
+            if aggregate.status == CaseStatus.NEW:
+                aggregate.status = CaseStatus.ACKNOWLEDGED
+
+    class CaseAssigned(Event):
+        agent_id: str
+        reason: str | None
+        previous_owner_id: str | None
+
+        def apply(self, aggregate: Case) -> None:
+            aggregate.set_owner(self.agent_id)
+
+    class ResponsibilityTaken(Event):
+        """``owner_id`` is the owner after the event (the agent if there was none)."""
+
+        agent_id: str
+        note: str | None
+        previous_responsible_id: str | None
+        owner_id: str
+
+        def apply(self, aggregate: Case) -> None:
+            aggregate.responsible_id = self.agent_id
+            aggregate.set_owner(self.owner_id)
+
+    class CaseEscalated(Event):
+        to_agent_id: str
+        reason: str
+        authority: str | None
+        previous_owner_id: str | None
+        previous_responsible_id: str | None
+
+        def apply(self, aggregate: Case) -> None:
+            aggregate.escalations += 1
+            aggregate.responsible_id = self.to_agent_id
+            aggregate.set_owner(self.to_agent_id)
+
+    class CustomerUpdated(Event):
+        channel: Channel
+        message: str
+
+        def apply(self, aggregate: Case) -> None:
+            aggregate.last_customer_update_at = self.timestamp
+
+    class CallbackScheduled(Event):
+        due_at: datetime
+        agent_id: str | None
+
+        def apply(self, aggregate: Case) -> None:
+            aggregate.callback_due_at = self.due_at
+            aggregate.callback_agent_id = self.agent_id
+
+    class CallbackCompleted(Event):
+        """``due_at`` is the due time of the callback completed (null if none was pending)."""
+
+        outcome: str
+        due_at: datetime | None
+
+        def apply(self, aggregate: Case) -> None:
+            aggregate.callback_due_at = None
+            aggregate.callback_agent_id = None
+            aggregate.last_customer_update_at = self.timestamp
+
+    class FixApplied(Event):
+        kind: FixKind
+        summary: str
+        known_answer_id: str | None
+
+        def apply(self, aggregate: Case) -> None:
+            aggregate.fixes_applied += 1
+            if self.known_answer_id is not None:
+                aggregate.known_answers_given.append(self.known_answer_id)
+
+    class CaseResolved(Event):
+        """``owner_id`` is the owner credited with the resolution."""
+
+        resolution: str
+        owner_id: str
+
+        def apply(self, aggregate: Case) -> None:
+            aggregate.status = CaseStatus.RESOLVED
+            aggregate.resolution = self.resolution
+            aggregate.resolved_at = self.timestamp
+            if aggregate.first_resolved_at is None:
+                aggregate.first_resolved_at = self.timestamp
+            aggregate.follow_up = FollowUpState.PENDING
+
+    class RootCauseLinked(Event):
+        root_cause_id: UUID
+        previous_root_cause_id: UUID | None
+
+        def apply(self, aggregate: Case) -> None:
+            aggregate.root_cause_id = self.root_cause_id
+
+    class FollowUpScheduled(Event):
+        due_at: datetime
+
+        def apply(self, aggregate: Case) -> None:
+            aggregate.follow_up_due_at = self.due_at
+
+    class FollowUpRecorded(Event):
+        outcome: FollowUpOutcome
+        note: str | None
+
+        def apply(self, aggregate: Case) -> None:
+            aggregate.follow_up_due_at = None
+            if self.outcome == FollowUpOutcome.CONFIRMED:
+                aggregate.follow_up = FollowUpState.CONFIRMED
+            elif self.outcome == FollowUpOutcome.NO_RESPONSE:
+                aggregate.follow_up = FollowUpState.NO_RESPONSE
+            # not_resolved: followed by CaseReopened in the same decision.
+
+    class FollowUpWaived(Event):
+        reason: str
+
+        def apply(self, aggregate: Case) -> None:
+            aggregate.follow_up = FollowUpState.WAIVED
+            aggregate.follow_up_due_at = None
+
+    class SatisfactionRated(Event):
+        """``owner_id`` is the owner credited with the score (owner at rating time)."""
+
+        score: int
+        comment: str | None
+        owner_id: str | None
+
+        def apply(self, aggregate: Case) -> None:
+            aggregate.csat_score = self.score
+            aggregate.csat_owner_id = self.owner_id
+            aggregate.ratings += 1
+
+    class CaseClosed(Event):
+        def apply(self, aggregate: Case) -> None:
+            aggregate.status = CaseStatus.CLOSED
+            aggregate.closed_at = self.timestamp
+
+    class SuggestionNoted(Event):
+        suggestion: str
+
+        def apply(self, aggregate: Case) -> None:
+            aggregate.suggestions += 1
+
+    # --- state helpers -------------------------------------------------------------------
+
+    def set_owner(self, agent_id: str) -> None:
+        """Make ``agent_id`` the owner (used by event ``apply`` methods only)."""
+        self.owner_id = agent_id
+        if agent_id not in self.owners:
+            self.owners.append(agent_id)
+        if self.status in (CaseStatus.NEW, CaseStatus.ACKNOWLEDGED):
+            self.status = CaseStatus.ASSIGNED
+
+    def _require_not_closed(self) -> None:
+        if self.status == CaseStatus.CLOSED:
+            raise reject(ErrorCode.CASE_CLOSED, "the case is closed; only Reopen and ratings")
+
+    def _require_resolved(self, *, or_closed: bool) -> None:
+        allowed = (CaseStatus.RESOLVED, CaseStatus.CLOSED) if or_closed else (CaseStatus.RESOLVED,)
+        if self.status not in allowed:
+            raise reject(ErrorCode.NOT_RESOLVED, f"the case is {self.status.value}, not resolved")
+
+    def _reopen(self, command: ParsedCommand[Any], reason: str) -> None:
+        self._emit(Case.CaseReopened, command, reason=reason, suggested_owner_id=self.owner_id)
+
+    # --- command handlers ----------------------------------------------------------------
+
+    @classmethod
+    def open(cls, command: ParsedCommand[OpenCase]) -> Case:
+        """``OpenCase`` -> ``CaseOpened``."""
+        p = command.payload
+        return cls._create(
+            cls.CaseOpened,
+            id=command.aggregate_id,
+            timestamp=command.issued_at,
+            customer_id=p.customer_id,
+            channel=p.channel,
+            subject=p.subject,
+            description=p.description,
+            priority=p.priority or Priority.NORMAL,
+            category=p.category,
+            product=p.product,
+            tags=tuple(p.tags or ()),
+            reference=case_reference(command.aggregate_id),
+        )
+
+    def record_contact(self, command: ParsedCommand[RecordContact]) -> None:
+        """``ContactRecorded`` (+ ``CaseReopened`` when inbound on a resolved case)."""
+        self._require_not_closed()
+        p = command.payload
+        replied = p.direction == Direction.INBOUND and self.status == CaseStatus.RESOLVED
+        self._emit(
+            Case.ContactRecorded,
+            command,
+            direction=p.direction,
+            channel=p.channel,
+            summary=p.summary,
+        )
+        if replied:
+            self._reopen(command, REASON_CUSTOMER_REPLIED)
+
+    def acknowledge(self, command: ParsedCommand[Acknowledge]) -> None:
+        """``CaseAcknowledged`` carrying the reference; ``already_acknowledged`` twice."""
+        self._require_not_closed()
+        if self.acknowledged_at is not None:
+            raise reject(ErrorCode.ALREADY_ACKNOWLEDGED, "the case was already acknowledged")
+        p = command.payload
+        self._emit(
+            Case.CaseAcknowledged,
+            command,
+            reference=self.reference or case_reference(self.id),
+            channel=p.channel or self.channel,
+            message=p.message,
+        )
+
+    def assign(self, command: ParsedCommand[Assign]) -> None:
+        """``CaseAssigned``: the agent becomes the owner."""
+        self._require_not_closed()
+        p = command.payload
+        self._emit(
+            Case.CaseAssigned,
+            command,
+            agent_id=p.agent_id,
+            reason=p.reason,
+            previous_owner_id=self.owner_id,
+        )
+
+    def take_responsibility(self, command: ParsedCommand[TakeResponsibility]) -> None:
+        """``ResponsibilityTaken``: the (agent) actor becomes responsible, and owner if none."""
+        self._require_not_closed()
+        if command.actor.kind != ActorKind.AGENT:
+            raise reject(
+                ErrorCode.INVALID, "actor.kind: only an agent can take responsibility", "actor.kind"
+            )
+        self._emit(
+            Case.ResponsibilityTaken,
+            command,
+            agent_id=command.actor.id,
+            note=command.payload.note,
+            previous_responsible_id=self.responsible_id,
+            owner_id=self.owner_id or command.actor.id,
+        )
+
+    def escalate(self, command: ParsedCommand[Escalate]) -> None:
+        """``CaseEscalated``: ownership and responsibility pass to ``to_agent_id``."""
+        self._require_not_closed()
+        p = command.payload
+        self._emit(
+            Case.CaseEscalated,
+            command,
+            to_agent_id=p.to_agent_id,
+            reason=p.reason,
+            authority=p.authority,
+            previous_owner_id=self.owner_id,
+            previous_responsible_id=self.responsible_id,
+        )
+
+    def update_customer(self, command: ParsedCommand[UpdateCustomer]) -> None:
+        """``CustomerUpdated``."""
+        self._require_not_closed()
+        p = command.payload
+        self._emit(Case.CustomerUpdated, command, channel=p.channel, message=p.message)
+
+    def schedule_callback(self, command: ParsedCommand[ScheduleCallback]) -> None:
+        """``CallbackScheduled`` (agent defaults to the owner)."""
+        self._require_not_closed()
+        p = command.payload
+        self._emit(
+            Case.CallbackScheduled,
+            command,
+            due_at=p.due_at,
+            agent_id=p.agent_id or self.owner_id,
+        )
+
+    def complete_callback(self, command: ParsedCommand[CompleteCallback]) -> None:
+        """``CallbackCompleted``."""
+        self._require_not_closed()
+        self._emit(
+            Case.CallbackCompleted,
+            command,
+            outcome=command.payload.outcome,
+            due_at=self.callback_due_at,
+        )
+
+    def apply_fix(self, command: ParsedCommand[ApplyFix]) -> None:
+        """``FixApplied`` (a ``known_answer_id`` counts as a known answer given again)."""
+        self._require_not_closed()
+        p = command.payload
+        self._emit(
+            Case.FixApplied,
+            command,
+            kind=p.kind,
+            summary=p.summary,
+            known_answer_id=p.known_answer_id,
+        )
+
+    def resolve(self, command: ParsedCommand[Resolve]) -> None:
+        """``CaseResolved``; ``already_resolved``, ``no_owner``."""
+        self._require_not_closed()
+        if self.status == CaseStatus.RESOLVED:
+            raise reject(ErrorCode.ALREADY_RESOLVED, "the case is already resolved")
+        if self.owner_id is None:
+            raise reject(ErrorCode.NO_OWNER, "assign an owner (or take responsibility) first")
+        self._emit(
+            Case.CaseResolved,
+            command,
+            resolution=command.payload.resolution,
+            owner_id=self.owner_id,
+        )
+
+    def link_root_cause(self, command: ParsedCommand[LinkRootCause]) -> None:
+        """``RootCauseLinked`` (dispatch adds the follow-on ``AttachCase``)."""
+        self._require_not_closed()
+        self._emit(
+            Case.RootCauseLinked,
+            command,
+            root_cause_id=command.payload.root_cause_id,
+            previous_root_cause_id=self.root_cause_id,
+        )
+
+    def schedule_follow_up(self, command: ParsedCommand[ScheduleFollowUp]) -> None:
+        """``FollowUpScheduled``."""
+        self._require_not_closed()
+        self._emit(Case.FollowUpScheduled, command, due_at=command.payload.due_at)
+
+    def record_follow_up(self, command: ParsedCommand[RecordFollowUp]) -> None:
+        """``FollowUpRecorded`` (+ ``CaseReopened`` when not_resolved); needs resolved."""
+        self._require_not_closed()
+        self._require_resolved(or_closed=False)
+        p = command.payload
+        self._emit(Case.FollowUpRecorded, command, outcome=p.outcome, note=p.note)
+        if p.outcome == FollowUpOutcome.NOT_RESOLVED:
+            self._reopen(command, REASON_FOLLOW_UP_NOT_RESOLVED)
+
+    def waive_follow_up(self, command: ParsedCommand[WaiveFollowUp]) -> None:
+        """``FollowUpWaived``; needs resolved."""
+        self._require_not_closed()
+        self._require_resolved(or_closed=False)
+        self._emit(Case.FollowUpWaived, command, reason=command.payload.reason)
+
+    def rate_satisfaction(self, command: ParsedCommand[RateSatisfaction]) -> None:
+        """``SatisfactionRated``; needs resolved or closed; the latest rating counts."""
+        self._require_resolved(or_closed=True)
+        p = command.payload
+        self._emit(
+            Case.SatisfactionRated,
+            command,
+            score=p.score,
+            comment=p.comment,
+            owner_id=self.owner_id,
+        )
+
+    def reopen(self, command: ParsedCommand[Reopen]) -> None:
+        """``CaseReopened``; needs resolved or closed."""
+        self._require_resolved(or_closed=True)
+        self._reopen(command, command.payload.reason)
+
+    def close(self, command: ParsedCommand[Close]) -> None:
+        """``CaseClosed``; needs resolved and the follow-up settled."""
+        self._require_not_closed()
+        self._require_resolved(or_closed=False)
+        if not self.follow_up_settled:
+            raise reject(
+                ErrorCode.FOLLOW_UP_PENDING,
+                "record the follow-up (confirmed or no_response) or waive it first",
+            )
+        self._emit(Case.CaseClosed, command)
+
+    def note_suggestion(self, command: ParsedCommand[NoteSuggestion]) -> None:
+        """``SuggestionNoted``."""
+        self._require_not_closed()
+        self._emit(Case.SuggestionNoted, command, suggestion=command.payload.suggestion)

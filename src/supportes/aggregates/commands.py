@@ -1,0 +1,477 @@
+"""Command envelopes and payloads (design sections 3 and 4) and their validation.
+
+Every command type is one pydantic model named exactly like the wire ``type``; defining the
+model registers it. :func:`parse_command` turns a raw JSON object into a :class:`ParsedCommand`
+or raises :class:`~supportes.aggregates.errors.Rejection` (``invalid`` naming the first failing
+field as a dotted path, or ``unknown_command``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Annotated, Any, ClassVar, Generic, TypeVar
+from uuid import UUID
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StrictInt,
+    StrictStr,
+    ValidationError,
+)
+from pydantic_core import ErrorDetails, PydanticCustomError
+
+from supportes.aggregates.errors import ErrorCode, Rejection
+from supportes.aggregates.values import (
+    MAX_ID,
+    Actor,
+    Channel,
+    Direction,
+    FixKind,
+    FollowUpOutcome,
+    Id,
+    PreventiveActionKind,
+    Priority,
+    ShortText,
+    Text,
+    not_blank,
+    rfc3339,
+)
+
+MAX_TAGS = 50
+
+
+def _timestamp(value: object) -> datetime:
+    """Accept an RFC 3339 string (or an aware datetime); reject numbers and naive times."""
+    if isinstance(value, str):
+        try:
+            moment = datetime.fromisoformat(value)
+        except ValueError:
+            raise PydanticCustomError(
+                "datetime_format", "must be an RFC 3339 date-time, e.g. 2026-11-22T10:00:00Z"
+            ) from None
+    elif isinstance(value, datetime):
+        moment = value
+    else:
+        raise PydanticCustomError(
+            "datetime_type", "must be an RFC 3339 date-time string, e.g. 2026-11-22T10:00:00Z"
+        )
+    if moment.tzinfo is None or moment.utcoffset() is None:
+        raise PydanticCustomError("timezone_aware", "must include a timezone offset (e.g. Z)")
+    return moment.astimezone(UTC)
+
+
+Timestamp = Annotated[datetime, BeforeValidator(_timestamp)]
+"""A timezone-aware instant, normalised to UTC."""
+Score = Annotated[StrictInt, Field(ge=1, le=5)]
+"""A satisfaction score: an integer from 1 to 5 (booleans, floats and strings are refused)."""
+Tag = Annotated[StrictStr, Field(max_length=100), AfterValidator(not_blank)]
+
+
+class CommandPayload(BaseModel):
+    """Base of all command payloads: frozen, unknown fields forbidden.
+
+    ``FUTURE_FIELDS`` names timestamp fields that must lie after the command's ``issued_at``.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    FUTURE_FIELDS: ClassVar[tuple[str, ...]] = ()
+
+    @classmethod
+    def __pydantic_init_subclass__(cls, **kwargs: Any) -> None:
+        super().__pydantic_init_subclass__(**kwargs)
+        COMMAND_PAYLOADS[cls.__name__] = cls
+
+
+COMMAND_PAYLOADS: dict[str, type[CommandPayload]] = {}
+"""Command ``type`` (wire name) -> payload model; filled by defining payload models."""
+
+
+# --- Case commands -------------------------------------------------------------------------
+
+
+class OpenCase(CommandPayload):
+    """Open a case from a customer's first contact (that contact is its first inbound one)."""
+
+    customer_id: Id
+    channel: Channel
+    subject: ShortText
+    description: Text
+    priority: Priority | None = None
+    category: Id | None = None
+    product: Id | None = None
+    tags: Annotated[tuple[Tag, ...], Field(max_length=MAX_TAGS)] | None = None
+
+
+class RecordContact(CommandPayload):
+    """Record a contact with the customer."""
+
+    direction: Direction
+    channel: Channel
+    summary: Text
+
+
+class Acknowledge(CommandPayload):
+    """Acknowledge the case to the customer, giving its reference."""
+
+    channel: Channel | None = None
+    message: Text | None = None
+
+
+class Assign(CommandPayload):
+    """Make an agent the case owner."""
+
+    agent_id: Id
+    reason: ShortText | None = None
+
+
+class TakeResponsibility(CommandPayload):
+    """The issuing agent takes responsibility (and ownership if the case has no owner)."""
+
+    note: Text | None = None
+
+
+class Escalate(CommandPayload):
+    """Pass the case, with ownership and responsibility, to someone with more authority."""
+
+    to_agent_id: Id
+    reason: Text
+    authority: ShortText | None = None
+
+
+class UpdateCustomer(CommandPayload):
+    """Tell the customer where things stand."""
+
+    channel: Channel
+    message: Text
+
+
+class ScheduleCallback(CommandPayload):
+    """Promise to call the customer back (replaces a pending callback)."""
+
+    FUTURE_FIELDS: ClassVar[tuple[str, ...]] = ("due_at",)
+
+    due_at: Timestamp
+    agent_id: Id | None = None
+
+
+class CompleteCallback(CommandPayload):
+    """Record that the promised callback happened."""
+
+    outcome: Text
+
+
+class ApplyFix(CommandPayload):
+    """Record the quick fix given to the customer."""
+
+    kind: FixKind
+    summary: Text
+    known_answer_id: Id | None = None
+
+
+class Resolve(CommandPayload):
+    """Resolve the case."""
+
+    resolution: Text
+
+
+class LinkRootCause(CommandPayload):
+    """Link the case to a root cause (the root cause is told by a follow-on ``AttachCase``)."""
+
+    root_cause_id: UUID
+
+
+class ScheduleFollowUp(CommandPayload):
+    """Set when to follow up with the customer."""
+
+    FUTURE_FIELDS: ClassVar[tuple[str, ...]] = ("due_at",)
+
+    due_at: Timestamp
+
+
+class RecordFollowUp(CommandPayload):
+    """Record the follow-up after resolution."""
+
+    outcome: FollowUpOutcome
+    note: Text | None = None
+
+
+class WaiveFollowUp(CommandPayload):
+    """Skip the follow-up, with a reason."""
+
+    reason: Text
+
+
+class RateSatisfaction(CommandPayload):
+    """The customer's satisfaction score, credited to the owner at that moment."""
+
+    score: Score
+    comment: Text | None = None
+
+
+class Reopen(CommandPayload):
+    """Reopen a resolved or closed case."""
+
+    reason: Text
+
+
+class Close(CommandPayload):
+    """Close a resolved case whose follow-up is settled."""
+
+
+class NoteSuggestion(CommandPayload):
+    """Note an improvement suggestion raised by the case."""
+
+    suggestion: Text
+
+
+# --- Root-cause commands -------------------------------------------------------------------
+
+
+class IdentifyRootCause(CommandPayload):
+    """Identify a root cause behind one or more cases."""
+
+    title: ShortText
+    description: Text
+    category: Id | None = None
+    product: Id | None = None
+
+
+class AttachCase(CommandPayload):
+    """Attach a case to the root cause (normally a follow-on of ``LinkRootCause``)."""
+
+    case_id: UUID
+
+
+class PlanPreventiveAction(CommandPayload):
+    """Plan a preventive action ("fix it twice")."""
+
+    FUTURE_FIELDS: ClassVar[tuple[str, ...]] = ("due_at",)
+
+    action_id: Id
+    kind: PreventiveActionKind
+    description: Text
+    owner_id: Id
+    due_at: Timestamp | None = None
+
+
+class CompletePreventiveAction(CommandPayload):
+    """Complete a planned preventive action, with evidence."""
+
+    action_id: Id
+    evidence: Text
+
+
+class VerifyFix(CommandPayload):
+    """Verify that the preventive actions fixed the root cause."""
+
+    note: Text | None = None
+
+
+class ReopenRootCause(CommandPayload):
+    """Reopen a root cause (e.g. the fix did not hold)."""
+
+    reason: Text
+
+
+# --- Envelope ------------------------------------------------------------------------------
+
+
+class CommandEnvelope(BaseModel):
+    """The command envelope of design section 3 (payload still raw)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    command_id: UUID
+    type: Annotated[str, Field(strict=True, min_length=1, max_length=MAX_ID)]
+    aggregate_id: UUID
+    expected_version: Annotated[StrictInt, Field(ge=0)] | None = None
+    issued_at: Timestamp
+    actor: Actor
+    correlation_id: UUID | None = None
+    payload: dict[str, Any] | None = None
+
+
+P_co = TypeVar("P_co", bound=CommandPayload, covariant=True)
+
+
+@dataclass(frozen=True)
+class ParsedCommand(Generic[P_co]):
+    """A validated command: envelope fields plus its typed payload.
+
+    ``issued_at`` is UTC; ``correlation_id`` defaults to ``command_id``.
+    """
+
+    command_id: UUID
+    type: str
+    aggregate_id: UUID
+    expected_version: int | None
+    issued_at: datetime
+    actor: Actor
+    correlation_id: UUID
+    payload: P_co
+
+    def to_envelope(self) -> dict[str, Any]:
+        """The command as a JSON-ready envelope (``parse_command`` reads it back)."""
+        return command_envelope(
+            command_id=self.command_id,
+            type=self.type,
+            aggregate_id=self.aggregate_id,
+            expected_version=self.expected_version,
+            issued_at=self.issued_at,
+            actor=self.actor,
+            correlation_id=self.correlation_id,
+            payload=self.payload.model_dump(mode="json", exclude_none=True),
+        )
+
+
+AnyCommand = ParsedCommand[CommandPayload]
+"""A parsed command of any type."""
+
+
+def command_envelope(
+    *,
+    command_id: UUID,
+    type: str,
+    aggregate_id: UUID,
+    issued_at: datetime,
+    actor: Actor,
+    payload: Mapping[str, Any],
+    correlation_id: UUID | None = None,
+    expected_version: int | None = None,
+) -> dict[str, Any]:
+    """Build a JSON-ready command envelope."""
+    return {
+        "command_id": str(command_id),
+        "type": type,
+        "aggregate_id": str(aggregate_id),
+        "expected_version": expected_version,
+        "issued_at": rfc3339(issued_at),
+        "actor": actor.as_dict(),
+        "correlation_id": str(correlation_id or command_id),
+        "payload": dict(payload),
+    }
+
+
+def parse_command(raw: Mapping[str, Any]) -> AnyCommand:
+    """Validate a raw command envelope (a decoded JSON object).
+
+    Checks, in order: the envelope fields, the ``type`` (``unknown_command``), the payload
+    fields, then ``FUTURE_FIELDS`` against ``issued_at``. Raises :class:`Rejection`.
+    """
+    if not isinstance(raw, Mapping):
+        raise Rejection(ErrorCode.INVALID, "a command must be a JSON object", None)
+    try:
+        envelope = CommandEnvelope.model_validate(dict(raw))
+    except ValidationError as exc:
+        raise _rejection_from(exc, prefix=()) from None
+    model = COMMAND_PAYLOADS.get(envelope.type)
+    if model is None:
+        raise Rejection(
+            ErrorCode.UNKNOWN_COMMAND, f"unknown command type {envelope.type!r}", "type"
+        )
+    try:
+        payload = model.model_validate(envelope.payload or {})
+    except ValidationError as exc:
+        raise _rejection_from(exc, prefix=("payload",)) from None
+    for name in model.FUTURE_FIELDS:
+        moment = getattr(payload, name)
+        if moment is not None and moment <= envelope.issued_at:
+            raise Rejection(
+                ErrorCode.INVALID,
+                f"payload.{name}: must be after issued_at ({rfc3339(envelope.issued_at)})",
+                f"payload.{name}",
+            )
+    return ParsedCommand(
+        command_id=envelope.command_id,
+        type=envelope.type,
+        aggregate_id=envelope.aggregate_id,
+        expected_version=envelope.expected_version,
+        issued_at=envelope.issued_at,
+        actor=envelope.actor,
+        correlation_id=envelope.correlation_id or envelope.command_id,
+        payload=payload,
+    )
+
+
+def salvage_uuid(raw: object, field: str) -> UUID | None:
+    """Read ``command_id``/``aggregate_id`` from an envelope that failed validation, if possible.
+
+    For rule 10: a malformed command still gets a rejected result when its id can be read.
+    """
+    value = raw.get(field) if isinstance(raw, Mapping) else None
+    if isinstance(value, UUID):
+        return value
+    if isinstance(value, str):
+        try:
+            return UUID(value)
+        except ValueError:
+            return None
+    return None
+
+
+def _rejection_from(exc: ValidationError, prefix: tuple[str, ...]) -> Rejection:
+    error = exc.errors(include_url=False)[0]
+    field = _dotted((*prefix, *(str(p) for p in error["loc"])))
+    return Rejection(ErrorCode.INVALID, f"{field or 'command'}: {_plain(error)}", field or None)
+
+
+def _dotted(loc: tuple[str, ...]) -> str:
+    parts: list[str] = []
+    for part in loc:
+        if part.isdigit() and parts:
+            parts[-1] += f"[{part}]"
+        else:
+            parts.append(part)
+    return ".".join(parts)
+
+
+_PLAIN: dict[str, str] = {
+    "missing": "is required",
+    "extra_forbidden": "is not an allowed field",
+    "string_type": "must be a string",
+    "int_type": "must be a whole number (not a boolean, decimal or string)",
+    "uuid_type": "must be a UUID string",
+    "uuid_parsing": "must be a UUID",
+    "dict_type": "must be a JSON object",
+    "model_type": "must be a JSON object",
+    "model_attributes_type": "must be a JSON object",
+    "tuple_type": "must be a list",
+    "list_type": "must be a list",
+}
+
+
+def _plain(error: ErrorDetails) -> str:
+    kind = error["type"]
+    ctx = error.get("ctx") or {}
+    if kind in _PLAIN:
+        return _PLAIN[kind]
+    if kind == "enum":
+        return f"must be one of {ctx.get('expected', 'the allowed values')}"
+    if kind == "string_too_long":
+        return f"must be at most {ctx.get('max_length')} characters"
+    if kind == "too_long":
+        return f"must have at most {ctx.get('max_length')} items"
+    if kind == "greater_than_equal":
+        return f"must be at least {ctx.get('ge')}"
+    if kind == "less_than_equal":
+        return f"must be at most {ctx.get('le')}"
+    return str(error["msg"])
+
+
+__all__ = [
+    "COMMAND_PAYLOADS",
+    "AnyCommand",
+    "CommandEnvelope",
+    "CommandPayload",
+    "ParsedCommand",
+    "command_envelope",
+    "parse_command",
+    "salvage_uuid",
+]

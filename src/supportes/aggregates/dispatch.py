@@ -1,0 +1,303 @@
+"""Deciding commands: the API the writer calls, and rebuilding aggregates from envelopes.
+
+One table, :data:`ROUTES`, maps each command type to its aggregate class and handler; adding a
+command is one payload model (:mod:`~supportes.aggregates.commands`), one handler method and one
+line here. Cross-aggregate effects are follow-on commands derived from events by
+:data:`POLICIES` (``RootCauseLinked`` -> ``AttachCase``).
+
+Order of checks in :func:`decide`: unknown type (``unknown_command``); create command on an
+existing id (``already_exists`` - also when the id belongs to the other aggregate type); other
+command on no aggregate, or on the wrong aggregate type (``not_found``: there is no such
+``RootCause`` for ``VerifyFix`` on a case id); ``expected_version`` (``version_conflict``, 0 means
+"does not exist yet"); then the aggregate's own rules.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any, Final, cast
+from uuid import UUID, uuid5
+
+from supportes.aggregates.base import SupportAggregate
+from supportes.aggregates.case import Case
+from supportes.aggregates.commands import (
+    COMMAND_PAYLOADS,
+    AnyCommand,
+    command_envelope,
+)
+from supportes.aggregates.errors import EnvelopeError, ErrorCode, Rejection
+from supportes.aggregates.root_cause import RootCause
+from supportes.aggregates.values import SYSTEM_ACTOR, jsonable
+from supportes.aggregates.wire import BY_CLASS, from_envelope, to_envelope
+
+AnyAggregate = Case | RootCause
+
+
+@dataclass(frozen=True)
+class Route:
+    """Where a command type goes: the aggregate class, its handler, and whether it creates.
+
+    A creating handler is ``(command) -> aggregate``; any other is ``(aggregate, command) -> None``
+    and emits events on the aggregate (or raises :class:`Rejection` before emitting any).
+    """
+
+    aggregate_class: type[Case] | type[RootCause]
+    handler: Callable[..., Any]
+    creates: bool = False
+
+
+ROUTES: Final[dict[str, Route]] = {
+    "OpenCase": Route(Case, Case.open, creates=True),
+    "RecordContact": Route(Case, Case.record_contact),
+    "Acknowledge": Route(Case, Case.acknowledge),
+    "Assign": Route(Case, Case.assign),
+    "TakeResponsibility": Route(Case, Case.take_responsibility),
+    "Escalate": Route(Case, Case.escalate),
+    "UpdateCustomer": Route(Case, Case.update_customer),
+    "ScheduleCallback": Route(Case, Case.schedule_callback),
+    "CompleteCallback": Route(Case, Case.complete_callback),
+    "ApplyFix": Route(Case, Case.apply_fix),
+    "Resolve": Route(Case, Case.resolve),
+    "LinkRootCause": Route(Case, Case.link_root_cause),
+    "ScheduleFollowUp": Route(Case, Case.schedule_follow_up),
+    "RecordFollowUp": Route(Case, Case.record_follow_up),
+    "WaiveFollowUp": Route(Case, Case.waive_follow_up),
+    "RateSatisfaction": Route(Case, Case.rate_satisfaction),
+    "Reopen": Route(Case, Case.reopen),
+    "Close": Route(Case, Case.close),
+    "NoteSuggestion": Route(Case, Case.note_suggestion),
+    "IdentifyRootCause": Route(RootCause, RootCause.identify, creates=True),
+    "AttachCase": Route(RootCause, RootCause.attach_case),
+    "PlanPreventiveAction": Route(RootCause, RootCause.plan_preventive_action),
+    "CompletePreventiveAction": Route(RootCause, RootCause.complete_preventive_action),
+    "VerifyFix": Route(RootCause, RootCause.verify_fix),
+    "ReopenRootCause": Route(RootCause, RootCause.reopen),
+}
+if set(ROUTES) != set(COMMAND_PAYLOADS):  # pragma: no cover - a programming error
+    raise RuntimeError(f"routes and payload models differ: {set(ROUTES) ^ set(COMMAND_PAYLOADS)}")
+
+
+@dataclass(frozen=True)
+class FollowOn:
+    """A command that must follow from an event (built into an envelope by :func:`decide`)."""
+
+    type: str
+    aggregate_id: UUID
+    payload: dict[str, Any]
+
+
+def _attach_case(event: SupportAggregate.Event) -> list[FollowOn]:
+    linked = cast(Case.RootCauseLinked, event)
+    return [FollowOn("AttachCase", linked.root_cause_id, {"case_id": str(linked.originator_id)})]
+
+
+POLICIES: Final[dict[type[SupportAggregate.Event], Callable[[Any], list[FollowOn]]]] = {
+    Case.RootCauseLinked: _attach_case,
+}
+"""Event class -> follow-on commands it causes."""
+
+
+@dataclass(frozen=True)
+class Decision:
+    """What an accepted command produces.
+
+    ``events`` are sealed wire envelopes, versions ``current + 1 ..``, chained from
+    ``last_hash``. ``follow_on_commands`` are command envelopes with a deterministic
+    ``command_id`` (uuid5 of the source command id), the source ``issued_at`` and
+    ``correlation_id``, and the system actor. ``aggregate`` is a new object (the caller's
+    ``current`` is never mutated) with ``last_hash`` set to the last event's hash.
+    """
+
+    aggregate_id: UUID
+    aggregate_type: str
+    events: list[dict[str, Any]]
+    follow_on_commands: list[dict[str, Any]]
+    aggregate: AnyAggregate
+
+
+def decide(
+    command: AnyCommand,
+    current: AnyAggregate | None,
+    *,
+    last_hash: str | None,
+    audit_key: bytes | None = None,
+) -> Decision:
+    """Decide ``command`` against ``current`` (``None`` if the id has no events).
+
+    ``last_hash`` is the hash of ``current``'s last event (``None`` for a new aggregate).
+    Pure and deterministic: the same inputs give byte-identical envelopes. Raises
+    :class:`Rejection`; a rejection changes nothing.
+    """
+    route = ROUTES.get(command.type)
+    if route is None or not isinstance(command.payload, COMMAND_PAYLOADS[command.type]):
+        raise Rejection(ErrorCode.UNKNOWN_COMMAND, f"unknown command type {command.type!r}", "type")
+    kind = route.aggregate_class.aggregate_type
+    if current is not None and current.id != command.aggregate_id:
+        raise ValueError(f"aggregate {current.id} given for a command on {command.aggregate_id}")
+    if route.creates and current is not None:
+        raise Rejection(
+            ErrorCode.ALREADY_EXISTS,
+            f"{current.aggregate_type} {command.aggregate_id} already exists",
+            "aggregate_id",
+        )
+    if not route.creates and not isinstance(current, route.aggregate_class):
+        raise Rejection(ErrorCode.NOT_FOUND, f"no {kind} {command.aggregate_id}", "aggregate_id")
+    version = 0 if current is None else current.version
+    if command.expected_version is not None and command.expected_version != version:
+        raise Rejection(
+            ErrorCode.VERSION_CONFLICT,
+            f"expected version {command.expected_version}, but the {kind} is at {version}",
+            "expected_version",
+        )
+
+    aggregate: AnyAggregate
+    if current is None:
+        aggregate = cast(AnyAggregate, route.handler(command))
+    else:
+        aggregate = current.clone()
+        route.handler(aggregate, command)
+
+    events = cast(list[SupportAggregate.Event], aggregate.collect_events())
+    envelopes: list[dict[str, Any]] = []
+    prev = last_hash
+    follow_ons: list[dict[str, Any]] = []
+    for event in events:
+        envelope = to_envelope(event, command, prev_hash=prev, audit_key=audit_key)
+        envelopes.append(envelope)
+        prev = envelope["hash"]
+        for n, follow_on in enumerate(_follow_ons(event)):
+            follow_ons.append(
+                command_envelope(
+                    command_id=uuid5(
+                        command.command_id,
+                        f"follow-on:{event.originator_version}:{n}:{follow_on.type}",
+                    ),
+                    type=follow_on.type,
+                    aggregate_id=follow_on.aggregate_id,
+                    issued_at=command.issued_at,
+                    actor=SYSTEM_ACTOR,
+                    correlation_id=command.correlation_id,
+                    payload=follow_on.payload,
+                )
+            )
+    aggregate.last_hash = prev
+    return Decision(command.aggregate_id, kind, envelopes, follow_ons, aggregate)
+
+
+def _follow_ons(event: SupportAggregate.Event) -> list[FollowOn]:
+    policy = POLICIES.get(type(event))
+    return policy(event) if policy else []
+
+
+def apply_envelope(aggregate: AnyAggregate | None, envelope: Mapping[str, Any]) -> AnyAggregate:
+    """Apply one stored envelope (upcast as needed) to ``aggregate`` in place (or create it).
+
+    Raises :class:`EnvelopeError` when the event does not follow (other aggregate, wrong
+    version, wrong type). Used by :func:`rebuild` and by projections folding events one by one.
+    """
+    event = from_envelope(envelope)
+    if aggregate is not None and event.originator_id != aggregate.id:
+        raise EnvelopeError(f"event of {event.originator_id} applied to {aggregate.id}")
+    owner = BY_CLASS[type(event)].aggregate_class
+    if aggregate is not None and not isinstance(aggregate, owner):
+        raise EnvelopeError(f"{envelope.get('type')} is not an event of {aggregate.aggregate_type}")
+    expected = 1 if aggregate is None else aggregate.version + 1
+    if event.originator_version != expected:
+        raise EnvelopeError(f"version {event.originator_version} where {expected} was expected")
+    try:
+        result = event.mutate(aggregate)
+    except (AssertionError, TypeError, AttributeError, KeyError) as exc:
+        raise EnvelopeError(f"{envelope.get('type')} cannot apply here: {exc!r}") from exc
+    assert isinstance(result, Case | RootCause)
+    result.last_hash = cast(str | None, envelope.get("hash"))
+    return result
+
+
+def rebuild(
+    envelopes: Iterable[Mapping[str, Any]], *, onto: AnyAggregate | None = None
+) -> AnyAggregate | None:
+    """The aggregate described by ``envelopes`` (in version order), or ``None`` if empty.
+
+    Pure. ``onto`` continues from an aggregate already at an earlier version (a cached one or
+    a snapshot); it is copied, not mutated. Hashes are not verified here (see
+    :func:`~supportes.aggregates.hashchain.verify_chain`); ``last_hash`` is set from the
+    last envelope.
+    """
+    aggregate = None if onto is None else onto.clone()
+    for envelope in envelopes:
+        aggregate = apply_envelope(aggregate, envelope)
+    return aggregate
+
+
+def last_hash_of(aggregate: AnyAggregate | None) -> str | None:
+    """The hash of the aggregate's last event (what :func:`decide` needs as ``last_hash``)."""
+    return None if aggregate is None else aggregate.last_hash
+
+
+def state_of(aggregate: AnyAggregate) -> dict[str, Any]:
+    """A JSON-ready snapshot of the domain state and derived facts (``last_hash`` excluded).
+
+    Two aggregates with equal ``state_of`` behave identically for every future command.
+    """
+    state: dict[str, Any] = {
+        "aggregate_type": aggregate.aggregate_type,
+        "id": aggregate.id,
+        "version": aggregate.version,
+        "created_on": aggregate.created_on,
+        "modified_on": aggregate.modified_on,
+    }
+    for name, value in vars(aggregate).items():
+        if not name.startswith("_") and name != "last_hash":
+            state[name] = value
+    state.update(aggregate.derived_facts())
+    return cast(dict[str, Any], jsonable(state))
+
+
+def accepted_result(command: AnyCommand, decision: Decision) -> dict[str, Any]:
+    """The result envelope (design section 3) of an accepted command."""
+    return {
+        "command_id": str(command.command_id),
+        "status": "accepted",
+        "aggregate_id": str(decision.aggregate_id),
+        "version": decision.aggregate.version,
+        "events": [
+            {"event_id": e["event_id"], "type": e["type"], "version": e["version"]}
+            for e in decision.events
+        ],
+        "error": None,
+    }
+
+
+def rejected_result(
+    command_id: UUID | str | None,
+    aggregate_id: UUID | str | None,
+    version: int | None,
+    rejection: Rejection,
+) -> dict[str, Any]:
+    """The result envelope of a rejected command (``version``: the aggregate's, if known)."""
+    return {
+        "command_id": None if command_id is None else str(command_id),
+        "status": "rejected",
+        "aggregate_id": None if aggregate_id is None else str(aggregate_id),
+        "version": version,
+        "events": [],
+        "error": rejection.as_error(),
+    }
+
+
+__all__ = [
+    "POLICIES",
+    "ROUTES",
+    "AnyAggregate",
+    "Decision",
+    "FollowOn",
+    "Route",
+    "accepted_result",
+    "apply_envelope",
+    "decide",
+    "last_hash_of",
+    "rebuild",
+    "rejected_result",
+    "state_of",
+]

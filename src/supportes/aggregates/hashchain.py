@@ -1,0 +1,119 @@
+"""Per-aggregate hash chains over event envelopes (design section 3).
+
+``hash`` = SHA-256 hex (or HMAC-SHA-256 hex with an audit key) of the canonical JSON of the
+envelope without ``hash``; ``prev_hash`` links to the previous event of the same aggregate.
+Verify envelopes exactly as stored (before upcasting): upcasting changes the bytes.
+
+What a chain alone can and cannot prove: any altered, reordered or removed event *inside* the
+chain breaks it. Removing events at the *end* leaves a valid shorter chain, so pass the head
+known from elsewhere (``expected_last_version``/``expected_last_hash``, e.g. from the event index
+or the log's offsets). Without an audit key anyone can rewrite an event and re-hash everything
+after it; with a key (HMAC) that needs the key.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+
+def canonical_json(obj: Any) -> bytes:
+    """Sorted keys, no whitespace, UTF-8 (``ensure_ascii=False``), NaN/Infinity refused."""
+    return json.dumps(
+        obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
+    ).encode("utf-8")
+
+
+def event_hash(envelope: Mapping[str, Any], key: bytes | None = None) -> str:
+    """Hex digest of an envelope (its ``hash`` field, if present, is ignored)."""
+    body = canonical_json({k: v for k, v in envelope.items() if k != "hash"})
+    if key is None:
+        return hashlib.sha256(body).hexdigest()
+    return hmac.new(key, body, hashlib.sha256).hexdigest()
+
+
+def seal(envelope: Mapping[str, Any], key: bytes | None = None) -> dict[str, Any]:
+    """A copy of ``envelope`` with its ``hash`` set."""
+    sealed = {k: v for k, v in envelope.items() if k != "hash"}
+    sealed["hash"] = event_hash(sealed, key)
+    return sealed
+
+
+@dataclass(frozen=True)
+class ChainReport:
+    """Outcome of :func:`verify_chain`.
+
+    ``first_bad_version`` is the version expected at the first position that fails (for an
+    in-order chain, the version of the bad event); ``reason`` says why.
+    """
+
+    ok: bool
+    aggregate_id: str | None
+    checked: int
+    last_version: int
+    last_hash: str | None
+    first_bad_version: int | None = None
+    reason: str | None = None
+
+
+def verify_chain(
+    envelopes: Iterable[Mapping[str, Any]],
+    key: bytes | None = None,
+    *,
+    expected_last_version: int | None = None,
+    expected_last_hash: str | None = None,
+) -> ChainReport:
+    """Check one aggregate's envelopes, in stored order, from version 1.
+
+    Detects: hash mismatch (altered event, or wrong key), ``prev_hash`` mismatch (an event
+    removed, inserted or rewritten before it), version gap, duplicate or out-of-order version,
+    a different aggregate id, and - given the expected head - a truncated chain.
+    """
+    aggregate_id: str | None = None
+    prev: str | None = None
+    version = 0
+    checked = 0
+
+    def bad(reason: str, first_bad: int | None = None) -> ChainReport:
+        at = version + 1 if first_bad is None else first_bad
+        return ChainReport(False, aggregate_id, checked, version, prev, at, reason)
+
+    for envelope in envelopes:
+        found_version = envelope.get("version")
+        if aggregate_id is None:
+            aggregate_id = str(envelope.get("aggregate_id"))
+        elif envelope.get("aggregate_id") != aggregate_id:
+            return bad(f"wrong aggregate id {envelope.get('aggregate_id')!r}")
+        if not isinstance(found_version, int) or isinstance(found_version, bool):
+            return bad(f"version is not an integer: {found_version!r}")
+        if found_version > version + 1:
+            return bad(f"version gap: expected {version + 1}, found {found_version}")
+        if found_version <= version:
+            return bad(
+                f"duplicate or out-of-order version: expected {version + 1}, found {found_version}"
+            )
+        if envelope.get("prev_hash") != prev:
+            return bad("prev_hash mismatch: the previous event was altered, removed or inserted")
+        stored = envelope.get("hash")
+        if not isinstance(stored, str):
+            return bad("missing hash")
+        if not hmac.compare_digest(stored, event_hash(envelope, key)):
+            return bad("hash mismatch: the event was altered (or hashed with another key)")
+        prev = stored
+        version = found_version
+        checked += 1
+
+    if expected_last_version is not None and version < expected_last_version:
+        return bad(f"chain ends at version {version}, expected {expected_last_version}")
+    if expected_last_version is not None and version > expected_last_version:
+        return bad(
+            f"chain continues past the expected last version {expected_last_version}",
+            expected_last_version + 1,
+        )
+    if expected_last_hash is not None and prev != expected_last_hash:
+        return bad("the last event differs from the expected head (rewritten, re-hashed)", version)
+    return ChainReport(True, aggregate_id, checked, version, prev)

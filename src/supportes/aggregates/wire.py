@@ -1,0 +1,215 @@
+"""Event envelopes on the wire (design section 3) and the registry of stable event names.
+
+The wire ``type`` is a stable name registered explicitly in :data:`EVENT_TYPES`, never derived
+from a Python path, with the current ``schema_version`` of its payload. Payloads are encoded
+from the event dataclass fields (UUID -> string, datetime -> RFC 3339 ``Z``, enum -> value,
+tuple -> list) and decoded strictly by the same field types (unknown or missing keys refused).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from enum import Enum
+from functools import cache
+from typing import Any, Union, cast
+from uuid import UUID, uuid5
+
+from eventsourcing.domain import CanInitAggregate
+from eventsourcing.utils import get_topic
+
+from supportes.aggregates.base import SupportAggregate
+from supportes.aggregates.case import Case
+from supportes.aggregates.commands import CommandPayload, ParsedCommand
+from supportes.aggregates.errors import EnvelopeError
+from supportes.aggregates.hashchain import seal
+from supportes.aggregates.root_cause import RootCause
+from supportes.aggregates.upcasting import upcast
+from supportes.aggregates.values import jsonable, parse_rfc3339
+
+ENVELOPE_KEYS = (
+    "event_id",
+    "type",
+    "schema_version",
+    "aggregate_type",
+    "aggregate_id",
+    "version",
+    "occurred_at",
+    "actor",
+    "command_id",
+    "correlation_id",
+    "payload",
+    "prev_hash",
+    "hash",
+)
+_BASE_FIELDS = frozenset({"originator_id", "originator_version", "timestamp", "originator_topic"})
+
+
+@dataclass(frozen=True)
+class EventType:
+    """One registered event: stable wire name, class, owning aggregate, current schema."""
+
+    name: str
+    event_class: type[SupportAggregate.Event]
+    aggregate_class: type[Case] | type[RootCause]
+    schema_version: int = 1
+
+
+EVENT_TYPES: tuple[EventType, ...] = (
+    EventType("CaseOpened", Case.CaseOpened, Case, schema_version=2),
+    EventType("ContactRecorded", Case.ContactRecorded, Case),
+    EventType("CaseReopened", Case.CaseReopened, Case),
+    EventType("CaseAcknowledged", Case.CaseAcknowledged, Case),
+    EventType("CaseAssigned", Case.CaseAssigned, Case),
+    EventType("ResponsibilityTaken", Case.ResponsibilityTaken, Case),
+    EventType("CaseEscalated", Case.CaseEscalated, Case),
+    EventType("CustomerUpdated", Case.CustomerUpdated, Case),
+    EventType("CallbackScheduled", Case.CallbackScheduled, Case),
+    EventType("CallbackCompleted", Case.CallbackCompleted, Case),
+    EventType("FixApplied", Case.FixApplied, Case),
+    EventType("CaseResolved", Case.CaseResolved, Case),
+    EventType("RootCauseLinked", Case.RootCauseLinked, Case),
+    EventType("FollowUpScheduled", Case.FollowUpScheduled, Case),
+    EventType("FollowUpRecorded", Case.FollowUpRecorded, Case),
+    EventType("FollowUpWaived", Case.FollowUpWaived, Case),
+    EventType("SatisfactionRated", Case.SatisfactionRated, Case),
+    EventType("CaseClosed", Case.CaseClosed, Case),
+    EventType("SuggestionNoted", Case.SuggestionNoted, Case),
+    EventType("RootCauseIdentified", RootCause.RootCauseIdentified, RootCause),
+    EventType("CaseAttached", RootCause.CaseAttached, RootCause),
+    EventType("RootCauseReopened", RootCause.RootCauseReopened, RootCause),
+    EventType("PreventiveActionPlanned", RootCause.PreventiveActionPlanned, RootCause),
+    EventType("PreventiveActionCompleted", RootCause.PreventiveActionCompleted, RootCause),
+    EventType("FixVerified", RootCause.FixVerified, RootCause),
+)
+BY_NAME: dict[str, EventType] = {t.name: t for t in EVENT_TYPES}
+BY_CLASS: dict[type[SupportAggregate.Event], EventType] = {t.event_class: t for t in EVENT_TYPES}
+AGGREGATE_CLASSES: dict[str, type[Case] | type[RootCause]] = {
+    Case.aggregate_type: Case,
+    RootCause.aggregate_type: RootCause,
+}
+
+
+def wire_name(event: SupportAggregate.Event) -> str:
+    """The stable wire ``type`` of a domain event."""
+    return BY_CLASS[type(event)].name
+
+
+def event_id_for(command_id: UUID, aggregate_id: UUID, version: int) -> UUID:
+    """Deterministic event id: the same command deciding the same version gives the same id."""
+    return uuid5(command_id, f"{aggregate_id}:{version}")
+
+
+@cache
+def _payload_fields(event_class: type[SupportAggregate.Event]) -> dict[str, Any]:
+    hints = typing.get_type_hints(event_class)
+    return {
+        f.name: hints[f.name]
+        for f in dataclasses.fields(cast(Any, event_class))
+        if f.name not in _BASE_FIELDS
+    }
+
+
+def encode_payload(event: SupportAggregate.Event) -> dict[str, Any]:
+    """The JSON payload of a domain event."""
+    return {name: jsonable(getattr(event, name)) for name in _payload_fields(type(event))}
+
+
+def to_envelope(
+    event: SupportAggregate.Event,
+    command: ParsedCommand[CommandPayload],
+    *,
+    prev_hash: str | None,
+    audit_key: bytes | None = None,
+) -> dict[str, Any]:
+    """The sealed (hashed) wire envelope of an event decided from ``command``."""
+    registered = BY_CLASS[type(event)]
+    envelope = {
+        "event_id": str(
+            event_id_for(command.command_id, event.originator_id, event.originator_version)
+        ),
+        "type": registered.name,
+        "schema_version": registered.schema_version,
+        "aggregate_type": registered.aggregate_class.aggregate_type,
+        "aggregate_id": str(event.originator_id),
+        "version": event.originator_version,
+        "occurred_at": jsonable(event.timestamp),
+        "actor": command.actor.as_dict(),
+        "command_id": str(command.command_id),
+        "correlation_id": str(command.correlation_id),
+        "payload": encode_payload(event),
+        "prev_hash": prev_hash,
+    }
+    return seal(envelope, audit_key)
+
+
+def from_envelope(envelope: Mapping[str, Any]) -> SupportAggregate.Event:
+    """Decode a stored envelope (upcasting old schema versions) into a domain event."""
+    if not isinstance(envelope, Mapping):
+        raise EnvelopeError("an event envelope must be a JSON object")
+    missing = [k for k in ENVELOPE_KEYS if k not in envelope]
+    if missing:
+        raise EnvelopeError(f"envelope lacks {', '.join(missing)}")
+    registered = BY_NAME.get(str(envelope["type"]))
+    if registered is None:
+        raise EnvelopeError(f"unknown event type {envelope['type']!r}")
+    if envelope["aggregate_type"] != registered.aggregate_class.aggregate_type:
+        raise EnvelopeError(
+            f"{registered.name} belongs to {registered.aggregate_class.aggregate_type}, "
+            f"not {envelope['aggregate_type']!r}"
+        )
+    current = upcast(envelope, registered.schema_version)
+    fields = _payload_fields(registered.event_class)
+    payload = current["payload"]
+    unknown = sorted(set(payload) - set(fields))
+    absent = sorted(set(fields) - set(payload))
+    if unknown or absent:
+        raise EnvelopeError(f"{registered.name} payload: unknown {unknown}, missing {absent}")
+    kwargs = {
+        name: _decode(payload[name], hint, f"payload.{name}") for name, hint in fields.items()
+    }
+    version = envelope["version"]
+    if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+        raise EnvelopeError(f"bad version {version!r}")
+    kwargs["originator_id"] = _decode(envelope["aggregate_id"], UUID, "aggregate_id")
+    kwargs["originator_version"] = version
+    kwargs["timestamp"] = _decode(envelope["occurred_at"], datetime, "occurred_at")
+    if issubclass(registered.event_class, CanInitAggregate):
+        kwargs["originator_topic"] = get_topic(registered.aggregate_class)
+    return cast(SupportAggregate.Event, cast(Any, registered.event_class)(**kwargs))
+
+
+def _decode(value: Any, hint: Any, where: str) -> Any:
+    origin = typing.get_origin(hint)
+    if origin in (Union, types.UnionType):
+        options = [a for a in typing.get_args(hint) if a is not type(None)]
+        if value is None and len(options) < len(typing.get_args(hint)):
+            return None
+        if len(options) != 1:
+            raise EnvelopeError(f"{where}: unsupported type {hint!r}")
+        return _decode(value, options[0], where)
+    if origin is tuple:
+        if not isinstance(value, list):
+            raise EnvelopeError(f"{where}: expected a list")
+        (item,) = typing.get_args(hint)[:1]
+        return tuple(_decode(v, item, f"{where}[]") for v in value)
+    try:
+        if hint is UUID and isinstance(value, str):
+            return UUID(value)
+        if hint is datetime and isinstance(value, str):
+            return parse_rfc3339(value)
+        if isinstance(hint, type) and issubclass(hint, Enum):
+            return hint(value)
+    except ValueError as exc:
+        raise EnvelopeError(f"{where}: {exc}") from None
+    if hint is bool and isinstance(value, bool):
+        return value
+    if hint is int and isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if hint is str and isinstance(value, str):
+        return value
+    raise EnvelopeError(f"{where}: expected {getattr(hint, '__name__', hint)}, got {value!r}")

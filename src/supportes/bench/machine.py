@@ -1,0 +1,118 @@
+"""The figures of the machine a benchmark ran on: CPU, cores, memory, software versions."""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.util
+import os
+import platform
+from datetime import UTC, datetime
+from importlib import metadata
+from pathlib import Path
+
+from kafka import KafkaConsumer
+
+from supportes.db.connect import connect
+from supportes.settings import Settings
+
+
+def cpu_model(cpuinfo: str) -> str:
+    """The CPU model named in the text of ``/proc/cpuinfo`` ("unknown" when absent)."""
+    for line in cpuinfo.splitlines():
+        key, _, value = line.partition(":")
+        if key.strip() in ("model name", "Model", "Processor") and value.strip():
+            return value.strip()
+    return "unknown"
+
+
+def mem_total_gib(meminfo: str) -> float | None:
+    """``MemTotal`` of the text of ``/proc/meminfo`` in GiB (None when absent)."""
+    for line in meminfo.splitlines():
+        if line.startswith("MemTotal:"):
+            return int(line.split()[1]) / (1024 * 1024)
+    return None
+
+
+def _read(path: str) -> str:
+    try:
+        return Path(path).read_text()
+    except OSError:
+        return ""
+
+
+def kafka_version(settings: Settings) -> str:
+    """The broker version: what kafka-python's ApiVersions probe sees, plus the local jars'."""
+    try:
+        consumer = KafkaConsumer(
+            bootstrap_servers=settings.bootstrap_servers.split(","),
+            request_timeout_ms=int(settings.connect_timeout_s * 1000) + 1000,
+            bootstrap_timeout_ms=int(settings.connect_timeout_s * 1000),
+        )
+    except Exception as exc:
+        return f"unreachable ({type(exc).__name__})"
+    try:
+        probe = ".".join(str(p) for p in consumer.config["api_version"])
+    finally:
+        consumer.close()
+    if settings.kafka_is_local:
+        return f"{settings.kafka_version} (local stack jars; ApiVersions probe: {probe})"
+    return f"{probe}.x (ApiVersions probe of {settings.bootstrap_servers})"
+
+
+def postgres_version(settings: Settings) -> str:
+    """``server_version`` with the durability settings that change write figures."""
+    try:
+        conn = connect(settings.dsn, timeout_s=settings.connect_timeout_s)
+    except Exception as exc:
+        return f"unreachable ({exc})"
+    try:
+        with conn.cursor() as cur:
+            shown = []
+            for name in ("server_version", "fsync", "synchronous_commit", "shared_buffers"):
+                cur.execute(f"SHOW {name}")
+                row = cur.fetchone()
+                shown.append((name, row[0] if row else "?"))
+    finally:
+        conn.close()
+    version = shown[0][1]
+    rest = ", ".join(f"{k}={v}" for k, v in shown[1:])
+    return f"{version} ({rest})"
+
+
+def kafka_python_version() -> str:
+    """kafka-python's version and which optional C helpers it found."""
+    from kafka.record import util
+
+    crc = "C crc32c" if getattr(util, "crc32c_c", None) else "pure-Python crc32c"
+    codecs = [m for m in ("lz4", "zstandard", "snappy") if importlib.util.find_spec(m)]
+    names = ", ".join(["gzip", *codecs])
+    return f"{metadata.version('kafka-python')} ({crc}; codecs: {names})"
+
+
+def load_average() -> str:
+    """1/5/15-minute load averages: other work on the machine skews the figures."""
+    try:
+        one, five, fifteen = os.getloadavg()
+    except OSError:
+        return "unknown"
+    return f"{one:.2f} {five:.2f} {fifteen:.2f} (at start)"
+
+
+def machine_info(settings: Settings) -> list[tuple[str, str]]:
+    """``(name, value)`` pairs describing this machine and the run."""
+    affinity = ""
+    with contextlib.suppress(AttributeError):
+        affinity = f", {len(os.sched_getaffinity(0))} usable"
+    mem = mem_total_gib(_read("/proc/meminfo"))
+    return [
+        ("date", datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")),
+        ("cpu", cpu_model(_read("/proc/cpuinfo"))),
+        ("cores", f"{os.cpu_count()}{affinity}"),
+        ("memory", f"{mem:.1f} GiB" if mem is not None else "unknown"),
+        ("os", f"{platform.system()} {platform.release()}"),
+        ("python", f"{platform.python_implementation()} {platform.python_version()}"),
+        ("load average", load_average()),
+        ("kafka-python", kafka_python_version()),
+        ("kafka broker", kafka_version(settings)),
+        ("postgresql", postgres_version(settings)),
+    ]

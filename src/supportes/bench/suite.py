@@ -1,0 +1,76 @@
+"""The benchmarks ``make bench`` runs, with their default sizes (x ``--scale``).
+
+Importing this module registers them in :data:`supportes.bench.registry.REGISTRY`.
+"""
+
+from __future__ import annotations
+
+from supportes.bench.kafka_ceilings import (
+    ProducerTuning,
+    kafka_ctp_ceiling,
+    kafka_latency_ceiling,
+    kafka_read_ceiling,
+)
+from supportes.bench.pg_ceilings import pg_copy_ceiling
+from supportes.bench.registry import benchmark
+from supportes.bench.results import Result
+from supportes.bench.stats import scaled
+from supportes.bench.writer_bench import writer_latency, writer_throughput
+from supportes.settings import Settings
+
+#: Producer settings of the throughput ceilings (see :class:`ProducerTuning` for why).
+TUNING = ProducerTuning()
+#: Latency: ship each one-message transaction at once.
+LATENCY_TUNING = ProducerTuning(linger_ms=0, batch_size=16 * 1024, compression_type=None)
+
+
+@benchmark("kafka-ctp-ceiling", "bare consume-transform-produce, one transaction per poll batch")
+def ctp(settings: Settings, scale: float) -> Result:
+    """100,000 x scale commands of 450 B, 6 partitions, poll batches of 500."""
+    return kafka_ctp_ceiling(
+        settings,
+        messages=scaled(100_000, scale, minimum=1000),
+        partitions=6,
+        batch_size=500,
+        value_size=450,
+        tuning=TUNING,
+    )
+
+
+@benchmark("kafka-read-ceiling", "bare read_committed read of a 6-partition topic")
+def read(settings: Settings, scale: float) -> Result:
+    """100,000 x scale events of 900 B."""
+    return kafka_read_ceiling(
+        settings, messages=scaled(100_000, scale, minimum=1000), partitions=6, tuning=TUNING
+    )
+
+
+@benchmark("pg-copy-ceiling", "bare COPY of case-timeline rows into a logged table")
+def pg_copy(settings: Settings, scale: float) -> Result:
+    """200,000 x scale rows with ~300 B jsonb payloads."""
+    return pg_copy_ceiling(settings, rows=scaled(200_000, scale, minimum=1000))
+
+
+@benchmark("kafka-latency-ceiling", "produce → consume round trip, 1 message per transaction")
+def latency(settings: Settings, scale: float) -> Result:
+    """500 msg/s for 10 s x scale, 6 transactional producers (one per partition, as the writer)."""
+    return kafka_latency_ceiling(
+        settings,
+        rate_per_s=500,
+        duration_s=max(1.0, 10.0 * scale),
+        partitions=6,
+        producers=6,
+        tuning=LATENCY_TUNING,
+    )
+
+
+@benchmark("writer-throughput", "one writer process, 6 partitions, realistic command mix")
+def writer_throughput_bench(settings: Settings, scale: float) -> Result:
+    """100,000 x scale commands; the bare ceiling with the same sizes runs beside it."""
+    return writer_throughput(settings, commands=scaled(100_000, scale, minimum=2000))
+
+
+@benchmark("writer-latency", "submit -> result latency at a steady 500 commands/s")
+def writer_latency_bench(settings: Settings, scale: float) -> Result:
+    """500 commands/s for 20 s x scale against a `supportes serve --writer` process."""
+    return writer_latency(settings, rate_per_s=500, duration_s=max(5.0, 20.0 * scale))

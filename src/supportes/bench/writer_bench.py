@@ -1,0 +1,219 @@
+"""Benchmarks of the write path: sustained throughput of one writer, and latency at 500/s.
+
+Throughput: ``commands`` realistic commands (the traffic generator's lifecycle mix) are put on
+the commands topic first; then ONE in-process :class:`~supportes.consumers.writer.Writer` on 6
+partitions decides them. The bare consume-transform-produce ceiling runs in the same benchmark
+with the same message sizes and poll batch, and our figure is printed as a ratio of it.
+
+Latency: a real ``supportes serve --writer`` process; this process submits commands at a steady
+rate and times each from send to its result arriving on the results topic.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from kafka import TopicPartition
+
+from supportes.bench.kafka_ceilings import ProducerTuning, kafka_ctp_ceiling
+from supportes.bench.progress import Progress
+from supportes.bench.results import Result
+from supportes.bench.scratch import scratch_database, scratch_topics
+from supportes.bench.stats import percentile
+from supportes.client import SupportesClient
+from supportes.consumers.writer import Writer
+from supportes.db.connect import connect
+from supportes.db.migrate import apply_migrations
+from supportes.messaging.clients import committed_reader
+from supportes.settings import Settings
+from supportes.simulation import TrafficGenerator
+
+POLL_BATCH = 2000
+
+
+def _migrated(dsn: str) -> None:
+    conn = connect(dsn)
+    try:
+        apply_migrations(conn)
+    finally:
+        conn.close()
+
+
+def _backlog(writer: Writer) -> int:
+    """Commands on the log not yet consumed by the writer (follow-ons included)."""
+    tps = [TopicPartition(writer.commands_topic, p) for p in range(writer.settings.partitions)]
+    ends = writer.consumer.end_offsets(tps)
+    return sum(max(0, ends[tp] - (writer.consumer.position(tp) or 0)) for tp in tps)
+
+
+def writer_throughput(settings: Settings, commands: int) -> Result:
+    """Commands/s of one writer process on 6 partitions, beside the bare ceiling."""
+    name = "writer-throughput"
+    result = Result(name, params={"commands": commands, "partitions": settings.partitions})
+    envelopes = list(TrafficGenerator(seed=2026).commands(commands))
+    command_size = sum(len(json.dumps(e)) for e in envelopes) / len(envelopes)
+    with scratch_topics(settings) as scratch_kafka, scratch_database(settings) as dsn:
+        scratch = scratch_kafka.model_copy(update={"pg_dsn": dsn})
+        _migrated(dsn)
+        began = time.monotonic()
+        with SupportesClient(scratch) as client:
+            client.send(envelopes)
+        result.add("prefill", commands / (time.monotonic() - began), "cmd/s", "client, acks=all")
+        writer = Writer(scratch, group_id="bench-writer", max_poll_records=POLL_BATCH)
+        progress = Progress(name, "decide", commands)
+        try:
+            opened = time.monotonic()
+            while not writer.partitions or writer._to_open:
+                writer.run_once(100)  # joins the group and takes the partitions
+            started = time.monotonic()
+            handled = 0
+            idle_polls = 0
+            while idle_polls < 3:
+                done = writer.run_once(100)
+                handled += done
+                progress.advance(done)
+                idle_polls = idle_polls + 1 if done == 0 and _backlog(writer) == 0 else 0
+            elapsed = time.monotonic() - started
+        finally:
+            writer.close()
+        events = _count(scratch, "events")
+    rate = commands / elapsed
+    result.add(
+        "commands", rate, "cmd/s", f"{commands:,} commands + {handled - commands:,} follow-ons"
+    )
+    result.add("events", events / elapsed, "events/s", f"{events:,} events")
+    result.add("partition open", started - opened, "s", "group join + 6 x init_transactions")
+    result.add("avg command size", command_size, "B")
+    ceiling = kafka_ctp_ceiling(
+        settings,
+        messages=commands,
+        partitions=settings.partitions,
+        batch_size=POLL_BATCH,
+        value_size=int(command_size),
+        tuning=ProducerTuning(linger_ms=20, batch_size=256 * 1024),
+    )
+    bare = ceiling.value("messages")
+    result.add("ceiling (bare ctp)", bare, "msg/s", "same sizes, same poll batch, one producer")
+    result.add("ratio to ceiling", 100 * rate / bare, "%", "target >= 50%")
+    result.add("target", 5000, "cmd/s", "issue 4")
+    return result
+
+
+def _count(settings: Settings, topic: str) -> int:
+    reader = committed_reader(settings)
+    try:
+        tps = [TopicPartition(settings.topic(topic), p) for p in range(settings.partitions)]
+        return sum(int(v) for v in reader.end_offsets(tps).values())  # upper bound incl. markers
+    finally:
+        reader.close()
+
+
+def _writer_process(scratch: Settings, dsn: str, log_path: Path) -> subprocess.Popen[bytes]:
+    env = {
+        **os.environ,
+        "SUPPORTES_TOPIC_PREFIX": scratch.topic_prefix,
+        "SUPPORTES_PG_DSN": dsn,
+        "SUPPORTES_KAFKA_BOOTSTRAP": scratch.bootstrap_servers,
+        "SUPPORTES_LOG_LEVEL": "warning",
+    }
+    supportes = str(Path(sys.executable).parent / "supportes")
+    with log_path.open("ab") as log_file:
+        return subprocess.Popen(
+            [supportes, "serve", "--writer", "--group-id", "bench-latency"],
+            env=env,
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+        )
+
+
+def writer_latency(settings: Settings, rate_per_s: int, duration_s: float) -> Result:
+    """Submit-to-result latency at a steady rate against a real writer process."""
+    name = "writer-latency"
+    total = int(rate_per_s * duration_s)
+    result = Result(name, params={"rate_per_s": rate_per_s, "duration_s": duration_s})
+    envelopes = list(TrafficGenerator(seed=7).commands(total))
+    sent_at: dict[str, float] = {}
+    latencies: list[float] = []
+    with scratch_topics(settings) as scratch_kafka, scratch_database(settings) as dsn:
+        scratch = scratch_kafka.model_copy(update={"pg_dsn": dsn})
+        _migrated(dsn)
+        log_path = Path(os.environ.get("TMPDIR", "/tmp")) / f"{scratch.topic_prefix}-writer.log"
+        process = _writer_process(scratch, dsn, log_path)
+        try:
+            with SupportesClient(scratch) as client:
+                warmup = TrafficGenerator(seed=8).commands(50)
+                try:
+                    client.submit(warmup, timeout_s=60)  # the writer owns all partitions now
+                except TimeoutError:
+                    if process.poll() is not None:
+                        lines = log_path.read_text(errors="replace").strip().splitlines()
+                        raise RuntimeError(
+                            f"writer exited ({process.returncode}): {lines[-1] if lines else ''}"
+                        ) from None
+                    raise
+                done = threading.Event()
+                reader = threading.Thread(
+                    target=_collect_results, args=(scratch, sent_at, latencies, total, done)
+                )
+                reader.start()
+                time.sleep(0.5)
+                progress = Progress(name, "steady load", total)
+                interval = 1.0 / rate_per_s
+                began = time.monotonic()
+                for index, envelope in enumerate(envelopes):
+                    due = began + index * interval
+                    pause = due - time.monotonic()
+                    if pause > 0:
+                        time.sleep(pause)
+                    sent_at[envelope["command_id"]] = time.monotonic()
+                    client.send([envelope])
+                    progress.advance(1)
+                offered_s = time.monotonic() - began
+                done.wait(max(30.0, duration_s))
+                done.set()
+                reader.join(30)
+        finally:
+            process.send_signal(signal.SIGTERM)
+            process.wait(60)
+    result.add("offered", total / offered_s, "cmd/s", f"{total:,} commands")
+    result.add("answered", len(latencies), "results")
+    if latencies:
+        result.add("latency p50", percentile(latencies, 50) * 1000, "ms", "send -> result read")
+        result.add("latency p99", percentile(latencies, 99) * 1000, "ms", "target <= 100 ms")
+        result.add("latency max", max(latencies) * 1000, "ms")
+    return result
+
+
+def _collect_results(
+    settings: Settings,
+    sent_at: dict[str, float],
+    latencies: list[float],
+    total: int,
+    done: threading.Event,
+) -> None:
+    reader = committed_reader(settings, fetch_max_wait_ms=10)
+    try:
+        tps = [TopicPartition(settings.topic("results"), p) for p in range(settings.partitions)]
+        reader.assign(tps)
+        reader.seek_to_end(*tps)
+        for tp in tps:
+            reader.position(tp)
+        while not done.is_set() and len(latencies) < total:
+            for records in reader.poll(timeout_ms=100).values():
+                now = time.monotonic()
+                for record in records:
+                    value: dict[str, Any] = json.loads(record.value)
+                    sent = sent_at.get(value.get("command_id", ""))
+                    if sent is not None:
+                        latencies.append(now - sent)
+        done.set()
+    finally:
+        reader.close()
