@@ -113,9 +113,15 @@ def test_kill_9_at_random_points_loses_and_doubles_nothing(
             kills += 1
         feeder.join(120)
         assert done_sending.is_set()
+        started_before = log_path.read_text(errors="replace").count('"writer started"')
         final = _writer_process(isolated, log_file)
         try:
             deadline = time.monotonic() + 240
+            while (
+                log_path.read_text(errors="replace").count('"writer started"') == started_before
+                and time.monotonic() < deadline
+            ):
+                time.sleep(0.05)  # SIGTERM is handled once the service runs
             wanted = {c["command_id"] for c in commands}
             while time.monotonic() < deadline:
                 answered = {v["command_id"] for *_, v in read_topic(isolated.settings, "results")}
