@@ -127,24 +127,7 @@ class EventIndex:
                 if events:
                     added = self._copy_events(cur, events)
                 if processed:
-                    execute_values(
-                        cur,
-                        "INSERT INTO event_index.processed_commands (command_id, topic, partition,"
-                        " status, result, results_offset) VALUES %s ON CONFLICT DO NOTHING",
-                        [
-                            (
-                                p.command_id,
-                                p.topic,
-                                p.partition,
-                                p.result["status"],
-                                json.dumps(p.result),
-                                p.results_offset,
-                            )
-                            for p in processed
-                        ],
-                        template="(%s, %s, %s, %s, %s::jsonb, %s)",
-                        page_size=1000,
-                    )
+                    self._copy_processed(cur, processed)
                 if positions:
                     execute_values(
                         cur,
@@ -182,6 +165,37 @@ class EventIndex:
             " ORDER BY aggregate_id, version ON CONFLICT DO NOTHING"
         )
         return int(cur.rowcount)
+
+    @staticmethod
+    def _copy_processed(
+        cur: psycopg2.extensions.cursor, processed: Sequence[ProcessedCommand]
+    ) -> None:
+        cur.execute(
+            "CREATE TEMP TABLE IF NOT EXISTS staged_processed"
+            " (LIKE event_index.processed_commands INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"
+        )
+        buffer = io.StringIO()
+        for p in processed:
+            row = (
+                p.command_id,
+                p.topic,
+                p.partition,
+                p.result["status"],
+                json.dumps(p.result),
+                p.results_offset,
+            )
+            buffer.write("\t".join(_copy_field(v) for v in row))
+            buffer.write("\n")
+        buffer.seek(0)
+        cur.copy_expert(
+            "COPY staged_processed (command_id, topic, partition, status, result, results_offset)"
+            " FROM STDIN",
+            buffer,
+        )
+        cur.execute(
+            "INSERT INTO event_index.processed_commands SELECT * FROM staged_processed"
+            " ON CONFLICT DO NOTHING"
+        )
 
     def prune_processed(self, older_than: timedelta) -> int:
         """Forget processed command ids older than ``older_than`` (the commands' retention)."""
