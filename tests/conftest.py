@@ -21,6 +21,7 @@ from hypothesis import HealthCheck
 from hypothesis import settings as hypothesis_settings
 from psycopg2 import sql
 
+from supportes.db.admin import drop_database
 from supportes.db.connect import connect
 from supportes.db.migrate import apply_migrations
 from supportes.settings import Settings, load_settings
@@ -87,10 +88,7 @@ def isolated(stack: Settings) -> Iterator[Isolated]:
     try:
         yield Isolated(settings, f"test-{token}", dsn, database)
     finally:
-        with admin_conn.cursor() as cur:
-            cur.execute(
-                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(database))
-            )
+        drop_database(admin_conn, database)
         admin_conn.close()
         with (
             contextlib.suppress(Exception),

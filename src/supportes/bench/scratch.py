@@ -9,6 +9,7 @@ from collections.abc import Iterator
 import psycopg2.extensions
 from psycopg2 import sql
 
+from supportes.db.admin import drop_database
 from supportes.db.connect import connect
 from supportes.logs import get_logger
 from supportes.settings import Settings
@@ -56,9 +57,6 @@ def scratch_database(settings: Settings) -> Iterator[str]:
         try:
             yield psycopg2.extensions.make_dsn(settings.dsn, dbname=name)
         finally:
-            with admin.cursor() as cur:
-                cur.execute(
-                    sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
-                )
+            drop_database(admin, name)
     finally:
         admin.close()

@@ -1,0 +1,435 @@
+"""The projector: ``<prefix>.events`` into the PostgreSQL projections, exactly once.
+
+Consumer group ``supportes-projector``, read_committed. Each poll batch is applied to every
+projection in ONE PostgreSQL transaction together with the offsets in ``offsets``
+(per projection and partition). On assignment the consumer seeks to the stored offsets; Kafka's
+committed offsets are written afterwards for lag tools only. An event takes effect exactly once.
+
+Offsets are per projection, so one projection can be rebuilt beside the live ones (see
+:mod:`supportes.projections.rebuild`): the projector applies an event to a projection only when
+its offset is at or beyond that projection's stored offset. Each batch starts by locking its
+partitions' offset rows (``FOR UPDATE``, in a fixed order), which serialises it with a rebuild's
+swap and with ``retry-parked``.
+
+An event a projection fails to apply (a bug, not bad data) is parked in ``parked_events`` with
+the error, together with every later event of that aggregate for that projection; the rest of
+the batch goes on. Records that are not event envelopes go to the dead-letter topic.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from uuid import UUID
+
+import psycopg2
+import psycopg2.extensions
+from kafka import ConsumerRebalanceListener, KafkaConsumer, KafkaProducer, TopicPartition
+from kafka.consumer.fetcher import ConsumerRecord
+from kafka.structs import OffsetAndMetadata
+from psycopg2 import sql
+from psycopg2.extras import execute_values
+
+from supportes.aggregates.errors import EnvelopeError
+from supportes.db.connect import connect
+from supportes.eventstore.envelopes import decode_event
+from supportes.logs import get_logger
+from supportes.messaging.clients import plain_producer
+from supportes.projections.base import LoggedEvent, Projection, ProjectionContext
+from supportes.projections.registry import all_projections
+from supportes.settings import Settings
+
+log = get_logger("projector")
+
+GROUP_ID = "supportes-projector"
+LIVE_SCHEMA = "proj"
+
+
+@dataclass
+class BatchReport:
+    """What one applied batch did."""
+
+    events: int = 0
+    applied: dict[str, int] = field(default_factory=dict)
+    parked: int = 0
+    dead_letters: int = 0
+
+
+class Projector:
+    """Applies the events topic to projections in ``schema`` (live ``proj`` or a shadow)."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        group_id: str | None = GROUP_ID,
+        projections: Sequence[Projection] | None = None,
+        schema: str = LIVE_SCHEMA,
+        partitions: Sequence[int] | None = None,
+        max_poll_records: int = 5000,
+    ) -> None:
+        self.settings = settings
+        self.topic = settings.topic("events")
+        self.schema = schema
+        self.projections = list(projections if projections is not None else all_projections())
+        self.names = [p.name for p in self.projections]
+        self.context = ProjectionContext.from_settings(settings)
+        self.conn: psycopg2.extensions.connection = connect(settings.dsn)
+        self.consumer = KafkaConsumer(
+            bootstrap_servers=settings.bootstrap_servers.split(","),
+            group_id=group_id,
+            client_id=f"{group_id or 'supportes-rebuild'}-consumer",
+            enable_auto_commit=False,
+            isolation_level="read_committed",
+            auto_offset_reset="earliest",
+            max_poll_records=max_poll_records,
+            max_partition_fetch_bytes=8 * 1024 * 1024,
+            fetch_max_bytes=64 * 1024 * 1024,
+            fetch_max_wait_ms=100,
+            session_timeout_ms=settings.group_session_timeout_ms,
+            heartbeat_interval_ms=max(1000, settings.group_session_timeout_ms // 4),
+        )
+        self._group = group_id is not None
+        self._dead_letters: KafkaProducer | None = None
+        self._unreadable = 0
+        self._to_seek: set[int] = set()
+        self._stored: dict[int, int] = {}  # partition -> lowest next offset over projections
+        if partitions is None:
+            self.consumer.subscribe([self.topic], listener=_Rebalance(self))
+        else:
+            self.consumer.assign([TopicPartition(self.topic, p) for p in partitions])
+            self._to_seek.update(partitions)
+
+    # -- lifecycle -----------------------------------------------------------------------------
+
+    def run(self, stop: threading.Event, *, poll_timeout_ms: int = 200) -> None:
+        """Project until ``stop`` is set; the batch in hand is committed first."""
+        log.info("projector started", topic=self.topic, schema=self.schema, projections=self.names)
+        try:
+            while not stop.is_set():
+                self.run_once(poll_timeout_ms)
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        """Leave the group and release connections."""
+        self.consumer.close()
+        if self._dead_letters is not None:
+            self._dead_letters.close(timeout=10)
+        self.conn.close()
+        log.info("projector stopped", schema=self.schema)
+
+    def assigned(self, partitions: set[int]) -> None:
+        """Group callback: seek these partitions to their stored offsets before reading."""
+        self._to_seek.update(partitions)
+
+    def revoked(self, partitions: set[int]) -> None:
+        """Group callback: forget what was known of these partitions."""
+        for number in partitions:
+            self._stored.pop(number, None)
+            self._to_seek.discard(number)
+
+    # -- one batch -------------------------------------------------------------------------
+
+    def run_once(self, poll_timeout_ms: int = 200) -> BatchReport:
+        """Poll once and apply what came, in one PostgreSQL transaction."""
+        if self._to_seek:
+            self._seek_to_stored()
+        polled = self.consumer.poll(timeout_ms=poll_timeout_ms)
+        if not polled:
+            self._advance_idle_positions()
+            return BatchReport()
+        began = time.monotonic()
+        unreadable_before = self._unreadable
+        events, next_offsets = self.decode(polled)
+        report = self.apply_batch(events, next_offsets)
+        report.dead_letters = self._unreadable - unreadable_before
+        self._commit_kafka_offsets(next_offsets)
+        log.info(
+            "batch projected",
+            events=report.events,
+            parked=report.parked,
+            dead_letters=report.dead_letters,
+            partitions=sorted(next_offsets),
+            duration_ms=round((time.monotonic() - began) * 1000, 1),
+        )
+        return report
+
+    def decode(
+        self, polled: dict[TopicPartition, list[ConsumerRecord]]
+    ) -> tuple[list[LoggedEvent], dict[int, int]]:
+        """Envelopes of a poll (unreadable records go to the dead-letter topic) and the next
+        offset per partition."""
+        events: list[LoggedEvent] = []
+        next_offsets: dict[int, int] = {}
+        for tp, records in polled.items():
+            for record in records:
+                try:
+                    envelope = decode_event(record.value)
+                except EnvelopeError as exc:
+                    self._dead_letter(record, str(exc))
+                    continue
+                events.append(LoggedEvent(envelope, tp.partition, record.offset))
+            if records:
+                next_offsets[tp.partition] = records[-1].offset + 1
+        return events, next_offsets
+
+    def apply_batch(
+        self, events: Sequence[LoggedEvent], next_offsets: dict[int, int], *, commit: bool = True
+    ) -> BatchReport:
+        """Apply ``events`` and move offsets to ``next_offsets`` in one transaction."""
+        report = BatchReport(events=len(events))
+        try:
+            with self.conn.cursor() as cur:
+                self._use_schema(cur)
+                stored = self._lock_offsets(cur, sorted(next_offsets))
+                parked = self._parked_aggregates(cur, {e.aggregate_id for e in events})
+                for projection in self.projections:
+                    mine = [
+                        e
+                        for e in events
+                        if e.type in projection.handles
+                        and e.offset >= stored.get((projection.name, e.partition), 0)
+                    ]
+                    if mine:
+                        report.parked += self._apply_isolated(
+                            cur, projection, mine, parked.get(projection.name, set())
+                        )
+                        report.applied[projection.name] = len(mine)
+                self._store_offsets(cur, stored, next_offsets)
+            if commit:
+                self.conn.commit()
+        except BaseException:
+            self.conn.rollback()
+            raise
+        for partition, offset in next_offsets.items():
+            self._stored[partition] = max(self._stored.get(partition, 0), offset)
+        return report
+
+    # -- pieces of a batch -----------------------------------------------------------------
+
+    def _use_schema(self, cur: psycopg2.extensions.cursor) -> None:
+        cur.execute(sql.SQL("SET LOCAL search_path TO {}").format(sql.Identifier(self.schema)))
+
+    def _lock_offsets(
+        self, cur: psycopg2.extensions.cursor, partitions: list[int]
+    ) -> dict[tuple[str, int], int]:
+        """Lock (creating when missing) and read the offset rows of these partitions."""
+        execute_values(
+            cur,
+            "INSERT INTO offsets (projection, topic, partition, next_offset) VALUES %s"
+            " ON CONFLICT DO NOTHING",
+            sorted((name, self.topic, p, 0) for name in self.names for p in partitions),
+        )
+        cur.execute(
+            "SELECT projection, partition, next_offset FROM offsets"
+            " WHERE topic = %s AND partition = ANY(%s) AND projection = ANY(%s)"
+            " ORDER BY projection, partition FOR UPDATE",
+            (self.topic, partitions, self.names),
+        )
+        return {(name, partition): offset for name, partition, offset in cur.fetchall()}
+
+    def _store_offsets(
+        self,
+        cur: psycopg2.extensions.cursor,
+        stored: dict[tuple[str, int], int],
+        next_offsets: dict[int, int],
+    ) -> None:
+        rows = [
+            (name, self.topic, partition, max(stored.get((name, partition), 0), offset))
+            for name in self.names
+            for partition, offset in next_offsets.items()
+        ]
+        execute_values(
+            cur,
+            "UPDATE offsets AS o SET next_offset = v.next_offset, updated_at = now()"
+            " FROM (VALUES %s) AS v (projection, topic, partition, next_offset)"
+            " WHERE o.projection = v.projection AND o.topic = v.topic"
+            " AND o.partition = v.partition",
+            rows,
+        )
+
+    def _parked_aggregates(
+        self, cur: psycopg2.extensions.cursor, aggregate_ids: set[UUID]
+    ) -> dict[str, set[UUID]]:
+        if not aggregate_ids:
+            return {}
+        cur.execute(
+            "SELECT DISTINCT projection, aggregate_id FROM parked_events"
+            " WHERE topic = %s AND aggregate_id = ANY(%s::uuid[])",
+            (self.topic, [str(a) for a in aggregate_ids]),
+        )
+        parked: dict[str, set[UUID]] = defaultdict(set)
+        for name, aggregate_id in cur.fetchall():
+            parked[name].add(UUID(str(aggregate_id)))
+        return parked
+
+    def _apply_isolated(
+        self,
+        cur: psycopg2.extensions.cursor,
+        projection: Projection,
+        events: list[LoggedEvent],
+        parked: set[UUID],
+    ) -> int:
+        """Apply set-based; on failure find the failing aggregates and park them. Returns the
+        number of events parked."""
+        waiting = [e for e in events if e.aggregate_id in parked]
+        ready = [e for e in events if e.aggregate_id not in parked]
+        if ready:
+            cur.execute("SAVEPOINT batch")
+            try:
+                projection.apply(cur, ready, self.context)
+                cur.execute("RELEASE SAVEPOINT batch")
+            except Exception:
+                cur.execute("ROLLBACK TO SAVEPOINT batch")
+                waiting += self._apply_one_aggregate_at_a_time(cur, projection, ready)
+        if waiting:
+            self._park(
+                cur, projection.name, waiting, "an earlier event of this aggregate is parked"
+            )
+        return len(waiting)
+
+    def _apply_one_aggregate_at_a_time(
+        self, cur: psycopg2.extensions.cursor, projection: Projection, events: list[LoggedEvent]
+    ) -> list[LoggedEvent]:
+        """The slow path after a failed batch: returns the events to park."""
+        by_aggregate: dict[UUID, list[LoggedEvent]] = defaultdict(list)
+        for event in events:
+            by_aggregate[event.aggregate_id].append(event)
+        to_park: list[LoggedEvent] = []
+        for aggregate_events in by_aggregate.values():
+            for index, event in enumerate(aggregate_events):
+                cur.execute("SAVEPOINT one")
+                try:
+                    projection.apply(cur, [event], self.context)
+                    cur.execute("RELEASE SAVEPOINT one")
+                except Exception as exc:
+                    cur.execute("ROLLBACK TO SAVEPOINT one")
+                    error = f"{type(exc).__name__}: {exc}".strip()
+                    log.error(
+                        "event parked",
+                        projection=projection.name,
+                        case_id=str(event.aggregate_id),
+                        version=event.version,
+                        partition=event.partition,
+                        offset=event.offset,
+                        error=error,
+                    )
+                    self._park(cur, projection.name, [event], error)
+                    to_park.extend(aggregate_events[index + 1 :])
+                    break
+        return to_park
+
+    def _park(
+        self, cur: psycopg2.extensions.cursor, name: str, events: Iterable[LoggedEvent], error: str
+    ) -> None:
+        execute_values(
+            cur,
+            'INSERT INTO parked_events (projection, topic, partition, "offset", aggregate_id,'
+            " version, type, envelope, error) VALUES %s ON CONFLICT DO NOTHING",
+            [
+                (
+                    name,
+                    self.topic,
+                    e.partition,
+                    e.offset,
+                    str(e.aggregate_id),
+                    e.version,
+                    e.type,
+                    psycopg2.extras.Json(dict(e.envelope)),
+                    error[:2000],
+                )
+                for e in events
+            ],
+        )
+
+    # -- Kafka side ------------------------------------------------------------------------
+
+    def _seek_to_stored(self) -> None:
+        """Seek newly assigned partitions to the lowest stored offset over the projections."""
+        partitions = sorted(self._to_seek)
+        self._to_seek.clear()
+        with self.conn.cursor() as cur:
+            self._use_schema(cur)
+            cur.execute(
+                "SELECT partition, projection, next_offset FROM offsets"
+                " WHERE topic = %s AND partition = ANY(%s) AND projection = ANY(%s)",
+                (self.topic, partitions, self.names),
+            )
+            rows = cur.fetchall()
+        self.conn.commit()
+        found: dict[int, dict[str, int]] = defaultdict(dict)
+        for partition, name, offset in rows:
+            found[partition][name] = offset
+        for partition in partitions:
+            offsets = found.get(partition, {})
+            lowest = min(offsets.get(name, 0) for name in self.names)
+            self._stored[partition] = lowest
+            self.consumer.seek(TopicPartition(self.topic, partition), lowest)
+        log.info(
+            "partitions assigned",
+            partitions=partitions,
+            offsets={p: self._stored[p] for p in partitions},
+        )
+
+    def _advance_idle_positions(self) -> None:
+        """When nothing came, store positions that moved past transaction markers or aborted
+        records, so that lag reads 0 at the end of the log."""
+        moved: dict[int, int] = {}
+        for tp in self.consumer.assignment():
+            if tp.partition in self._to_seek or tp.partition not in self._stored:
+                continue
+            position = self.consumer.position(tp)
+            if position is not None and position > self._stored[tp.partition]:
+                moved[tp.partition] = position
+        if moved:
+            self.apply_batch([], moved)
+
+    def _commit_kafka_offsets(self, next_offsets: dict[int, int]) -> None:
+        """Informational only (lag tools); the stored PostgreSQL offsets are what counts."""
+        if not self._group:
+            return
+        offsets = {
+            TopicPartition(self.topic, p): OffsetAndMetadata(o, "", -1)
+            for p, o in next_offsets.items()
+        }
+        try:
+            self.consumer.commit_async(offsets)
+        except Exception as exc:  # never let lag bookkeeping stop projecting
+            log.debug("kafka offset commit failed", error=str(exc))
+
+    def _dead_letter(self, record: ConsumerRecord, reason: str) -> None:
+        self._unreadable += 1
+        if self._dead_letters is None:
+            self._dead_letters = plain_producer(self.settings, client_id="supportes-projector")
+        self._dead_letters.send(
+            self.settings.topic("dead-letters"),
+            key=record.key,
+            value=record.value,
+            headers=[
+                ("reason", reason[:1000].encode()),
+                ("source.topic", record.topic.encode()),
+                ("source.partition", str(record.partition).encode()),
+                ("source.offset", str(record.offset).encode()),
+            ],
+        )
+        log.warning(
+            "unreadable event dead-lettered",
+            partition=record.partition,
+            offset=record.offset,
+            reason=reason,
+        )
+
+
+class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
+    def __init__(self, projector: Projector) -> None:
+        self.projector = projector
+
+    def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
+        self.projector.revoked({tp.partition for tp in revoked})
+
+    def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
+        self.projector.assigned({tp.partition for tp in assigned})

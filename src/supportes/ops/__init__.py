@@ -1,0 +1,1 @@
+"""Operations on a running system: projection status, wait, rebuild, retry of parked events."""

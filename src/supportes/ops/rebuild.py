@@ -1,0 +1,211 @@
+"""Rebuilding projections from offset 0 beside the live tables, then swapping atomically.
+
+1. Create a shadow schema with empty copies of the projections' tables (``LIKE ... INCLUDING
+   ALL``) and of ``offsets``/``parked_events``.
+2. Replay the events topic from offset 0 into the shadow with a group-less projector, showing
+   progress (events/s, percent, ETA). The live tables keep serving and the live projector keeps
+   projecting meanwhile.
+3. Swap, in ONE transaction: lock the live offset rows of the rebuilt projections (this waits
+   for the live projector's batch in flight and holds its next one), apply what arrived since
+   step 2 to the shadow, drop the live tables and move the shadow tables into ``proj``, carry
+   the shadow's offsets and parked events over. Readers see the old
+   tables or the new ones, never an empty or half-built table; the live projector carries on
+   from the shadow's offsets for the rebuilt projections.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from kafka import TopicPartition
+from psycopg2 import sql
+
+from supportes.consumers.projector import LIVE_SCHEMA, Projector
+from supportes.errors import ConfigError
+from supportes.logs import get_logger
+from supportes.ops.projection_status import end_offsets
+from supportes.projections.base import Projection
+from supportes.projections.registry import all_projections
+from supportes.settings import Settings
+
+log = get_logger("rebuild")
+BOOKKEEPING = ("offsets", "parked_events")
+
+
+@dataclass(frozen=True)
+class RebuildReport:
+    """What a rebuild did."""
+
+    projections: list[str]
+    events: int
+    seconds: float
+
+    @property
+    def events_per_second(self) -> float:
+        """Replay speed."""
+        return self.events / self.seconds if self.seconds else 0.0
+
+
+def select_projections(names: Sequence[str] | None) -> list[Projection]:
+    """The named projections (all when ``names`` is empty); unknown names are a ConfigError."""
+    projections = all_projections()
+    if not names:
+        return projections
+    known = {p.name: p for p in projections}
+    unknown = [n for n in names if n not in known]
+    if unknown:
+        raise ConfigError(
+            f"unknown projection {', '.join(unknown)}; known: {', '.join(sorted(known))}"
+        )
+    return [known[n] for n in names]
+
+
+def rebuild(
+    settings: Settings, names: Sequence[str] | None = None, *, progress_every_s: float = 2.0
+) -> RebuildReport:
+    """Rebuild the named projections (all by default) from the log and swap them in."""
+    projections = select_projections(names)
+    shadow = f"proj_rebuild_{uuid.uuid4().hex[:10]}"
+    began = time.monotonic()
+    projector = Projector(
+        settings,
+        group_id=None,
+        projections=projections,
+        schema=shadow,
+        partitions=range(settings.partitions),
+    )
+    try:
+        _create_shadow(projector, projections, shadow)
+        events = _replay(projector, settings, progress_every_s)
+        events += _swap(projector, projections, shadow, settings)
+    except BaseException:
+        projector.conn.rollback()
+        _drop_shadow(projector, shadow)
+        raise
+    finally:
+        projector.close()
+    report = RebuildReport([p.name for p in projections], events, time.monotonic() - began)
+    log.info(
+        "rebuild swapped in",
+        projections=report.projections,
+        events=report.events,
+        seconds=round(report.seconds, 1),
+        events_per_second=round(report.events_per_second),
+    )
+    return report
+
+
+def _tables(projections: Sequence[Projection]) -> list[str]:
+    return [table for p in projections for table in p.tables]
+
+
+def _create_shadow(projector: Projector, projections: Sequence[Projection], shadow: str) -> None:
+    with projector.conn.cursor() as cur:
+        cur.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(shadow)))
+        for table in [*_tables(projections), *BOOKKEEPING]:
+            cur.execute(
+                sql.SQL("CREATE TABLE {} (LIKE {} INCLUDING ALL)").format(
+                    sql.Identifier(shadow, table), sql.Identifier(LIVE_SCHEMA, table)
+                )
+            )
+    projector.conn.commit()
+
+
+def _drop_shadow(projector: Projector, shadow: str) -> None:
+    try:
+        with projector.conn.cursor() as cur:
+            cur.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(shadow)))
+        projector.conn.commit()
+    except Exception as exc:  # best effort: a leftover shadow schema is harmless
+        log.warning("could not drop shadow schema", schema=shadow, error=str(exc))
+
+
+def _caught_up(projector: Projector, targets: dict[int, int]) -> bool:
+    consumer = projector.consumer
+    return all(
+        consumer.position(TopicPartition(projector.topic, p)) >= end for p, end in targets.items()
+    )
+
+
+def _replay(projector: Projector, settings: Settings, progress_every_s: float) -> int:
+    """Replay up to the end offsets as they are now; log progress with rate and ETA."""
+    targets = end_offsets(settings)
+    total = max(1, sum(targets.values()))
+    done = 0
+    began = last = time.monotonic()
+    while not _caught_up(projector, targets):
+        done += projector.run_once(200).events
+        now = time.monotonic()
+        if now - last >= progress_every_s:
+            last = now
+            rate = done / (now - began)
+            position = sum(
+                min(end, projector.consumer.position(TopicPartition(projector.topic, p)))
+                for p, end in targets.items()
+            )
+            log.info(
+                "rebuild progress",
+                events=done,
+                events_per_second=round(rate),
+                percent=round(100 * position / total, 1),
+                eta_s=round((total - position) / rate, 1) if rate else None,
+            )
+    return done
+
+
+def _swap(
+    projector: Projector, projections: Sequence[Projection], shadow: str, settings: Settings
+) -> int:
+    """The atomic part: final catch-up and table swap in one transaction."""
+    conn = projector.conn
+    names = [p.name for p in projections]
+    topic = projector.topic
+    with conn.cursor() as cur:
+        cur.execute(
+            "INSERT INTO proj.offsets (projection, topic, partition, next_offset)"
+            " SELECT n, %s, p, 0 FROM unnest(%s::text[]) AS n, generate_series(0, %s - 1) AS p"
+            " ORDER BY n, p ON CONFLICT DO NOTHING",
+            (topic, names, settings.partitions),
+        )
+        cur.execute(
+            "SELECT 1 FROM proj.offsets WHERE projection = ANY(%s) AND topic = %s"
+            " ORDER BY projection, partition FOR UPDATE",
+            (names, topic),
+        )
+    # The live projector cannot commit these projections now: finish the replay in this
+    # transaction, so the swapped-in tables are exactly as far as the offsets they carry.
+    events = 0
+    targets = end_offsets(settings)
+    while not _caught_up(projector, targets):
+        polled = projector.consumer.poll(timeout_ms=200)
+        batch, next_offsets = projector.decode(polled)
+        events += projector.apply_batch(batch, next_offsets, commit=False).events
+    with conn.cursor() as cur:
+        for table in _tables(projections):
+            # Dropped and replaced in one transaction: a reader waiting on the old table's lock
+            # looks the name up again after the commit and reads the new table.
+            cur.execute(sql.SQL("DROP TABLE {}").format(sql.Identifier(LIVE_SCHEMA, table)))
+            cur.execute(
+                sql.SQL("ALTER TABLE {} SET SCHEMA {}").format(
+                    sql.Identifier(shadow, table), sql.Identifier(LIVE_SCHEMA)
+                )
+            )
+        cur.execute(
+            sql.SQL(
+                "UPDATE proj.offsets AS o SET next_offset = s.next_offset, updated_at = now()"
+                " FROM {} AS s WHERE o.projection = s.projection AND o.topic = s.topic"
+                " AND o.partition = s.partition"
+            ).format(sql.Identifier(shadow, "offsets"))
+        )
+        cur.execute("DELETE FROM proj.parked_events WHERE projection = ANY(%s)", (names,))
+        cur.execute(
+            sql.SQL("INSERT INTO proj.parked_events SELECT * FROM {}").format(
+                sql.Identifier(shadow, "parked_events")
+            )
+        )
+        cur.execute(sql.SQL("DROP SCHEMA {} CASCADE").format(sql.Identifier(shadow)))
+    conn.commit()
+    return events

@@ -1,0 +1,124 @@
+"""``case_timeline`` and ``root_cause_timeline``: one row per event with a human summary.
+
+Root-cause events go to their own table (same columns, keyed by ``root_cause_id``) so that
+``case_timeline.case_id`` is always a case. Both are append-only and written with COPY.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import psycopg2.extensions
+
+from supportes.projections._common import CASE_EVENTS, ROOT_CAUSE_EVENTS, clip
+from supportes.projections._pg import copy_buffer, escape, to_json
+from supportes.projections.base import LoggedEvent, Projection, ProjectionContext
+
+CASE_TABLE = "case_timeline"
+ROOT_CAUSE_TABLE = "root_cause_timeline"
+_TAIL = (
+    "version", "event_id", "type", "occurred_at", "actor_id", "actor_kind", "summary",
+    "payload", "command_id", "correlation_id", "partition", "offset",
+)  # fmt: skip
+CASE_COLUMNS = ("case_id", *_TAIL)
+ROOT_CAUSE_COLUMNS = ("root_cause_id", *_TAIL)
+
+Summary = Callable[[Mapping[str, Any], str], str]
+"""``(payload, actor_id) -> one human line``."""
+
+
+def _with(text: str, extra: Any, fmt: str = ": {}") -> str:
+    return text if extra in (None, "") else text + fmt.format(extra)
+
+
+SUMMARIES: dict[str, Summary] = {
+    "CaseOpened": lambda p, a: f"Opened by {p['customer_id']} via {p['channel']}"
+    f" ({p.get('priority') or 'normal'}): {p['subject']}",
+    "ContactRecorded": lambda p, a: f"{str(p['direction']).capitalize()} {p['channel']}"
+    f" contact: {p['summary']}",
+    "CaseReopened": lambda p, a: _with(f"Reopened: {p['reason']}", p.get("suggested_owner_id"),
+                                       " (suggested owner {})"),
+    "CaseAcknowledged": lambda p, a: f"Acknowledged via {p['channel']} with reference"
+    f" {p['reference']}",
+    "CaseAssigned": lambda p, a: _with(f"Assigned to {p['agent_id']}", p.get("reason")),
+    "ResponsibilityTaken": lambda p, a: _with(f"{p['agent_id']} took responsibility",
+                                              p.get("note")),
+    "CaseEscalated": lambda p, a: _with(f"Escalated to {p['to_agent_id']}: {p['reason']}",
+                                        p.get("authority"), " (authority: {})"),
+    "CustomerUpdated": lambda p, a: f"Customer updated via {p['channel']}: {p['message']}",
+    "CallbackScheduled": lambda p, a: _with(f"Callback scheduled for {p['due_at']}",
+                                            p.get("agent_id"), " with {}"),
+    "CallbackCompleted": lambda p, a: f"Callback completed: {p['outcome']}",
+    "FixApplied": lambda p, a: _with(f"Fix applied ({p['kind']}): {p['summary']}",
+                                     p.get("known_answer_id"), " [known answer {}]"),
+    "CaseResolved": lambda p, a: f"Resolved (credited to {p['owner_id']}): {p['resolution']}",
+    "RootCauseLinked": lambda p, a: f"Linked to root cause {p['root_cause_id']}",
+    "FollowUpScheduled": lambda p, a: f"Follow-up scheduled for {p['due_at']}",
+    "FollowUpRecorded": lambda p, a: _with(f"Follow-up recorded: {p['outcome']}", p.get("note")),
+    "FollowUpWaived": lambda p, a: f"Follow-up waived: {p['reason']}",
+    "SatisfactionRated": lambda p, a: _with(
+        _with(f"Rated {p['score']}/5", p.get("owner_id"), " (credited to {})"), p.get("comment")
+    ),
+    "CaseClosed": lambda p, a: f"Closed by {a}",
+    "SuggestionNoted": lambda p, a: f"Suggestion noted: {p['suggestion']}",
+    "RootCauseIdentified": lambda p, a: f"Identified: {p['title']}",
+    "CaseAttached": lambda p, a: f"Case {p['case_id']} attached"
+    + (" (recurrence after a verified fix)" if p.get("recurrence") else ""),
+    "RootCauseReopened": lambda p, a: f"Reopened: {p['reason']}",
+    "PreventiveActionPlanned": lambda p, a: _with(
+        f"Preventive action {p['action_id']} planned ({p['kind']}, owner {p['owner_id']})"
+        f": {p['description']}", p.get("due_at"), ", due {}"),
+    "PreventiveActionCompleted": lambda p, a: f"Preventive action {p['action_id']} completed:"
+    f" {p['evidence']}",
+    "FixVerified": lambda p, a: _with("Fix verified", p.get("note")),
+}  # fmt: skip
+"""Event type -> summary line (cut to 240 characters by :func:`summary`)."""
+
+
+def summary(event: LoggedEvent) -> str:
+    """The human line of an event."""
+    env = event.envelope
+    make = SUMMARIES.get(env["type"])
+    text = make(env["payload"], env["actor"]["id"]) if make else str(env["type"])
+    return clip(text)
+
+
+def line(event: LoggedEvent) -> str:
+    """The timeline row of an event as one COPY text line (``CASE_COLUMNS`` order)."""
+    env = event.envelope
+    actor = env["actor"]
+    command_id = env.get("command_id")
+    correlation_id = env.get("correlation_id")
+    # uuid, integer and timestamp fields are not escaped: a tab, newline or backslash in one
+    # cannot parse as its column type, so a malformed envelope fails the COPY, never shifts it.
+    return "\t".join((
+        str(env["aggregate_id"]), str(env["version"]), str(env["event_id"]), env["type"],
+        str(env["occurred_at"]), escape(str(actor["id"])), escape(str(actor["kind"])),
+        escape(summary(event)), escape(to_json(env["payload"])),
+        "\\N" if command_id is None else str(command_id),
+        "\\N" if correlation_id is None else str(correlation_id),
+        str(event.partition), str(event.offset),
+    )) + "\n"  # fmt: skip
+
+
+class TimelineProjection(Projection):
+    """``case_timeline`` and ``root_cause_timeline``: every event, append-only."""
+
+    name = "timeline"
+    tables = (CASE_TABLE, ROOT_CAUSE_TABLE)
+    handles = CASE_EVENTS | ROOT_CAUSE_EVENTS
+
+    def apply(
+        self,
+        cur: psycopg2.extensions.cursor,
+        events: Sequence[LoggedEvent],
+        context: ProjectionContext,
+    ) -> None:
+        """COPY one row per event into the table of its aggregate type."""
+        cases: list[str] = []
+        root_causes: list[str] = []
+        for event in events:
+            (cases if event.envelope["type"] in CASE_EVENTS else root_causes).append(line(event))
+        copy_buffer(cur, CASE_TABLE, CASE_COLUMNS, "".join(cases))
+        copy_buffer(cur, ROOT_CAUSE_TABLE, ROOT_CAUSE_COLUMNS, "".join(root_causes))

@@ -1,0 +1,417 @@
+"""The projector against the real broker and server: exactly once through crashes, rebuilds that
+readers never see half-done, parking of events a projection cannot apply, status and wait."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import random
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any, ClassVar
+
+import psycopg2.extensions
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from kafka import TopicPartition
+
+from supportes.bench.scratch import scratch_database
+from supportes.consumers.projector import Projector
+from supportes.db.connect import connect
+from supportes.db.migrate import apply_migrations
+from supportes.eventstore.envelopes import decode_event
+from supportes.messaging.clients import transactional_producer
+from supportes.ops.parked import retry_parked
+from supportes.ops.projection_status import projection_status, wait_until_caught_up
+from supportes.ops.rebuild import rebuild
+from supportes.projections.base import LoggedEvent, Projection, ProjectionContext
+from supportes.settings import Settings
+from supportes.simulation import TrafficGenerator
+from supportes.stack.kafka_admin import admin_client, ensure_topics, topic_specs
+from tests.conftest import Isolated
+from tests.support.history import History, apply_all, dump_tables
+from tests.support.log import read_topic
+
+SUPPORTES = str(Path(sys.executable).parent / "supportes")
+
+
+class SimulatedCrash(BaseException):
+    """Stands for the process dying: nothing after it runs, the transaction is lost."""
+
+
+def _history(seed: int, commands: int) -> History:
+    history = History()
+    for envelope in TrafficGenerator(seed=seed, concurrent_cases=25, root_causes=4).commands(
+        commands
+    ):
+        with contextlib.suppress(Exception):  # the generator's deliberate mistakes
+            history.submit(envelope)
+    return history
+
+
+def _publish(settings: Settings, events: Sequence[LoggedEvent], per_txn: int = 40) -> None:
+    """Put the events on the events topic in transactions, on their aggregates' partitions."""
+    producer = transactional_producer(settings, f"test-publisher-{settings.topic_prefix}")
+    producer.init_transactions()
+    try:
+        for start in range(0, len(events), per_txn):
+            producer.begin_transaction()
+            for event in events[start : start + per_txn]:
+                producer.send(
+                    settings.topic("events"),
+                    key=str(event.aggregate_id).encode(),
+                    value=_canonical(event.envelope),
+                    partition=event.partition,
+                )
+            producer.commit_transaction()
+    finally:
+        producer.close()
+
+
+def _canonical(envelope: Any) -> bytes:
+    from supportes.aggregates import canonical_json
+
+    return canonical_json(dict(envelope))
+
+
+def _from_log(settings: Settings) -> list[LoggedEvent]:
+    """The events as the projector sees them: decoded, with their real partitions and offsets."""
+    return [
+        LoggedEvent(decode_event(_canonical(value)), partition, offset)
+        for partition, offset, _key, value in read_topic(settings, "events")
+    ]
+
+
+def _reference(settings: Settings, events: Sequence[LoggedEvent]) -> dict[str, list[Any]]:
+    """Tables of one clean pass over ``events`` in a database of their own."""
+    with scratch_database(settings) as dsn:
+        _migrate(dsn)
+        apply_all(dsn, events, batch_size=len(events) or 1)
+        return dump_tables(dsn)
+
+
+def _migrate(dsn: str) -> None:
+    conn = connect(dsn)
+    try:
+        apply_migrations(conn)
+    finally:
+        conn.close()
+
+
+def _drain(projector: Projector, settings: Settings, timeout_s: float = 120) -> None:
+    """Run the projector until its position reaches the end of every partition."""
+    deadline = time.monotonic() + timeout_s
+    tps = [TopicPartition(settings.topic("events"), p) for p in range(settings.partitions)]
+    while time.monotonic() < deadline:
+        projector.run_once(100)
+        assigned = projector.consumer.assignment()
+        if len(assigned) == len(tps) and not projector._to_seek:
+            ends = projector.consumer.end_offsets(tps)
+            if all((projector.consumer.position(tp) or 0) >= ends[tp] for tp in tps):
+                return
+    raise AssertionError("projector did not reach the end of the log")
+
+
+def _abandon(projector: Projector) -> None:
+    """What a crash leaves: no commit of anything in flight, connections dropped."""
+    projector.conn.close()
+    projector.consumer.close(autocommit=False)
+
+
+@contextlib.contextmanager
+def _fresh_topics(stack: Settings, dsn: str) -> Iterator[Settings]:
+    scratch = stack.model_copy(
+        update={"topic_prefix": f"test-{random.getrandbits(48):012x}", "pg_dsn": dsn}
+    )
+    ensure_topics(scratch)
+    try:
+        yield scratch
+    finally:
+        with admin_client(scratch.bootstrap_servers) as admin:
+            admin.delete_topics([s.name for s in topic_specs(scratch)], timeout_ms=10_000)
+
+
+@settings(
+    max_examples=6,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(
+    seed=st.integers(0, 10_000),
+    batch_size=st.sampled_from([1, 3, 25, 400]),
+    crashes=st.lists(
+        st.tuples(st.sampled_from(["inside", "between"]), st.integers(1, 12)), max_size=4
+    ),
+)
+def test_crashes_anywhere_still_give_one_clean_pass(
+    stack: Settings, seed: int, batch_size: int, crashes: list[tuple[str, int]]
+) -> None:
+    history = _history(seed, 220)
+    with scratch_database(stack) as dsn, _fresh_topics(stack, dsn) as scratch:
+        _migrate(dsn)
+        _publish(scratch, history.events)
+        expected = _reference(scratch, _from_log(scratch))
+        group = f"{scratch.topic_prefix}-projector"
+        for where, after_batches in crashes:
+            projector = Projector(scratch, group_id=group, max_poll_records=batch_size)
+            _arm_crash(projector, where, after_batches)
+            try:
+                _drain(projector, scratch, timeout_s=60)
+            except SimulatedCrash:
+                _abandon(projector)
+            else:
+                projector.close()
+        final = Projector(scratch, group_id=group, max_poll_records=batch_size)
+        try:
+            _drain(final, scratch)
+        finally:
+            final.close()
+        assert dump_tables(dsn) == expected
+        report = rebuild(scratch)
+        assert report.events == len(history.events)
+        assert dump_tables(dsn) == expected
+
+
+def _arm_crash(projector: Projector, where: str, after_batches: int) -> None:
+    """Make the projector die in its ``after_batches``-th batch: ``inside`` the PostgreSQL
+    transaction (written, not committed) or ``between`` it and the Kafka offset commit."""
+    count = 0
+    if where == "inside":
+        original = projector.apply_batch
+
+        def crash_inside(*args: Any, **kwargs: Any) -> Any:
+            nonlocal count
+            count += 1
+            if count == after_batches:
+                original(*args, **{**kwargs, "commit": False})
+                raise SimulatedCrash
+            return original(*args, **kwargs)
+
+        projector.apply_batch = crash_inside  # type: ignore[method-assign]
+        return
+    original_commit = projector._commit_kafka_offsets
+
+    def crash_between(*args: Any) -> None:
+        nonlocal count
+        count += 1
+        if count == after_batches:
+            raise SimulatedCrash  # committed in PostgreSQL, not yet in Kafka
+        original_commit(*args)
+
+    projector._commit_kafka_offsets = crash_between  # type: ignore[method-assign]
+
+
+def _projector_process(isolated: Isolated, log_file: Any) -> subprocess.Popen[bytes]:
+    env = {
+        **os.environ,
+        "SUPPORTES_TOPIC_PREFIX": isolated.settings.topic_prefix,
+        "SUPPORTES_PG_DSN": isolated.dsn,
+        "SUPPORTES_KAFKA_BOOTSTRAP": isolated.settings.bootstrap_servers,
+        "SUPPORTES_GROUP_SESSION_TIMEOUT_MS": "6000",
+        "SUPPORTES_LOG_FORMAT": "json",
+    }
+    return subprocess.Popen(
+        [SUPPORTES, "serve", "--projector"], env=env, stdout=log_file, stderr=subprocess.STDOUT
+    )
+
+
+def test_kill_9_of_the_projector_process_changes_nothing(
+    isolated: Isolated, tmp_path: Path
+) -> None:
+    settings = isolated.settings
+    history = _history(21, 1500)
+    feeder = threading.Thread(target=_publish, args=(settings, history.events, 15))
+    feeder.start()
+    rng = random.Random(5)
+    log_path = tmp_path / "projector.log"
+    with log_path.open("ab") as log_file:
+        for _ in range(5):
+            before = log_path.read_text(errors="replace").count('"batch projected"')
+            process = _projector_process(isolated, log_file)
+            deadline = time.monotonic() + 60
+            while (
+                log_path.read_text(errors="replace").count('"batch projected"') == before
+                and time.monotonic() < deadline
+            ):
+                time.sleep(0.05)
+            time.sleep(rng.uniform(0, 0.4))
+            process.send_signal(signal.SIGKILL)
+            process.wait(30)
+        feeder.join(120)
+        final = _projector_process(isolated, log_file)
+        try:
+            assert wait_until_caught_up(settings, timeout_s=120)
+        finally:
+            final.send_signal(signal.SIGTERM)
+            final.wait(60)
+    assert dump_tables(isolated.dsn) == _reference(settings, _from_log(settings))
+
+
+def test_readers_never_see_a_partial_table_during_rebuild(isolated: Isolated) -> None:
+    settings = isolated.settings
+    history = _history(8, 900)
+    _publish(settings, history.events)
+    live = Projector(settings, group_id=isolated.group_id)
+    _drain(live, settings)
+    full_cases = _count(isolated.dsn, "case_view")
+    full_timeline = _count(isolated.dsn, "case_timeline")
+    assert full_cases > 0
+    assert full_timeline > full_cases
+
+    seen: list[tuple[int, int]] = []
+    errors: list[BaseException] = []
+    stop = threading.Event()
+
+    def reader() -> None:
+        conn = connect(isolated.dsn)
+        conn.autocommit = True
+        try:
+            while not stop.is_set():
+                with conn.cursor() as cur:
+                    cur.execute("SELECT count(*) FROM proj.case_view")
+                    cases = cur.fetchone()[0]  # type: ignore[index]
+                    cur.execute("SELECT count(*) FROM proj.case_timeline")
+                    timeline = cur.fetchone()[0]  # type: ignore[index]
+                seen.append((cases, timeline))
+        except BaseException as exc:
+            errors.append(exc)
+        finally:
+            conn.close()
+
+    readers = [threading.Thread(target=reader) for _ in range(3)]
+    for thread in readers:
+        thread.start()
+    live_stop = threading.Event()
+    live_thread = threading.Thread(target=lambda: _keep_running(live, live_stop))
+    live_thread.start()
+    try:
+        report = rebuild(settings)
+    finally:
+        time.sleep(0.3)
+        stop.set()
+        live_stop.set()
+        for thread in [*readers, live_thread]:
+            thread.join(30)
+        live.close()
+    assert not errors, errors
+    assert report.events == len(history.events)
+    assert len(seen) > 10
+    assert set(seen) == {(full_cases, full_timeline)}
+
+
+def _keep_running(projector: Projector, stop: threading.Event) -> None:
+    while not stop.is_set():
+        projector.run_once(50)
+
+
+def _count(dsn: str, table: str) -> int:
+    conn = connect(dsn)
+    try:
+        with conn.cursor() as cur:
+            cur.execute(f"SELECT count(*) FROM proj.{table}")
+            return int(cur.fetchone()[0])  # type: ignore[index]
+    finally:
+        conn.close()
+
+
+class FlakyProjection(Projection):
+    """Fails on events carrying a poisoned subject, as a bug would."""
+
+    name: ClassVar[str] = "flaky"
+    tables: ClassVar[tuple[str, ...]] = ("flaky_seen",)
+    handles: ClassVar[frozenset[str]] = frozenset({"CaseOpened", "CaseAcknowledged"})
+    broken: ClassVar[bool] = True
+
+    def apply(
+        self,
+        cur: psycopg2.extensions.cursor,
+        events: Sequence[LoggedEvent],
+        context: ProjectionContext,
+    ) -> None:
+        for event in events:
+            if self.broken and event.payload.get("subject") == "poison":
+                raise ValueError("cannot handle a poisoned subject")
+            cur.execute(
+                "INSERT INTO flaky_seen (case_id, version) VALUES (%s, %s)",
+                (str(event.aggregate_id), event.version),
+            )
+
+
+def test_a_failing_event_parks_its_aggregate_and_retry_applies_it(
+    isolated: Isolated, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings = isolated.settings
+    conn = connect(isolated.dsn)
+    with conn.cursor() as cur:
+        cur.execute("CREATE TABLE proj.flaky_seen (case_id uuid, version int)")
+    conn.commit()
+    conn.close()
+    history = History()
+    cases = [f"00000000-0000-4000-8000-00000000000{n}" for n in range(1, 4)]
+    for n, case_id in enumerate(cases):
+        subject = "poison" if n == 1 else "fine"
+        history.run(
+            "OpenCase",
+            case_id,
+            {"customer_id": "customer:1", "channel": "email", "subject": subject,
+             "description": "d"},
+            actor="customer:1",
+        )  # fmt: skip
+        history.run("Acknowledge", case_id, {}, minutes=1)
+    _publish(settings, history.events)
+    projector = Projector(settings, group_id=isolated.group_id, projections=[FlakyProjection()])
+    _drain(projector, settings)
+    projector.close()
+
+    seen = _rows(isolated.dsn, "SELECT case_id::text, version FROM proj.flaky_seen")
+    assert sorted(seen) == sorted([(cases[0], 1), (cases[0], 2), (cases[2], 1), (cases[2], 2)])
+    parked = _rows(
+        isolated.dsn, "SELECT aggregate_id::text, version, error FROM proj.parked_events"
+    )
+    assert [(a, v) for a, v, _ in sorted(parked)] == [(cases[1], 1), (cases[1], 2)]
+    assert "poisoned subject" in sorted(parked)[0][2]
+
+    monkeypatch.setattr("supportes.ops.parked.all_projections", lambda: [FlakyProjection()])
+    monkeypatch.setattr(FlakyProjection, "broken", False)
+    outcome = retry_parked(settings, ["flaky"])
+    assert (outcome.retried, outcome.applied, outcome.still_parked) == (2, 2, 0)
+    seen = _rows(isolated.dsn, "SELECT case_id::text, version FROM proj.flaky_seen")
+    assert len(seen) == 6
+    assert _rows(isolated.dsn, "SELECT count(*) FROM proj.parked_events") == [(0,)]
+
+
+def _rows(dsn: str, query: str) -> list[tuple[Any, ...]]:
+    conn = connect(dsn)
+    try:
+        with conn.cursor() as cur:
+            cur.execute(query)
+            return list(cur.fetchall())
+    finally:
+        conn.close()
+
+
+def test_status_shows_lag_and_wait_reaches_the_end(isolated: Isolated) -> None:
+    settings = isolated.settings
+    history = _history(4, 200)
+    _publish(settings, history.events)
+    behind = projection_status(settings)
+    assert sum(r.lag for r in behind) > 0
+    assert not wait_until_caught_up(settings, timeout_s=0.5)
+    live = Projector(settings, group_id=isolated.group_id)
+    stop = threading.Event()
+    thread = threading.Thread(target=lambda: _keep_running(live, stop))
+    thread.start()
+    try:
+        assert wait_until_caught_up(settings, timeout_s=60)
+        time.sleep(1.0)  # an idle poll stores positions past the last commit markers
+        assert all(r.lag == 0 for r in projection_status(settings))
+    finally:
+        stop.set()
+        thread.join(30)
+        live.close()
