@@ -59,8 +59,11 @@ class SupportesClient:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def send(self, envelopes: Iterable[Mapping[str, Any]]) -> list[str]:
-        """Put envelopes on the commands topic without waiting for results; return command ids."""
+    def send(self, envelopes: Iterable[Mapping[str, Any]], *, flush: bool = True) -> list[str]:
+        """Put envelopes on the commands topic without waiting for results; return command ids.
+
+        With ``flush`` (the default) this returns once the broker has them (acks=all).
+        """
         ids: list[str] = []
         for envelope in envelopes:
             aggregate_id = str(envelope["aggregate_id"])
@@ -71,7 +74,8 @@ class SupportesClient:
                 partition=partition_for(aggregate_id, self.settings.partitions),
             )
             ids.append(str(envelope["command_id"]))
-        self._producer.flush(timeout=30)
+        if flush:
+            self._producer.flush(timeout=30)
         return ids
 
     def submit(

@@ -10,3 +10,7 @@ class ConfigError(Exception):
 
 class StackError(ConfigError):
     """The local Kafka/PostgreSQL stack could not be brought to the wanted state."""
+
+
+class UsageError(Exception):
+    """The command line asked for something that does not exist (exit code 2)."""

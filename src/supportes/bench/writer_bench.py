@@ -174,7 +174,7 @@ def writer_latency(settings: Settings, rate_per_s: int, duration_s: float) -> Re
                     if pause > 0:
                         time.sleep(pause)
                     sent_at[envelope["command_id"]] = time.monotonic()
-                    client.send([envelope])
+                    client.send([envelope], flush=False)
                     progress.advance(1)
                 offered_s = time.monotonic() - began
                 done.wait(max(30.0, duration_s))

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 
 from supportes import __version__
 from supportes.cli import projections_cmd, serve_cmd, stack_cmd
-from supportes.errors import ConfigError
+from supportes.errors import ConfigError, UsageError
 from supportes.logs import configure_logging
 from supportes.settings import load_settings
 
@@ -41,6 +41,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         settings = load_settings()
         configure_logging(settings.log_level, settings.log_format)
         code: int = args.handler(args, settings)
+    except UsageError as exc:
+        print(f"supportes: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
     except ConfigError as exc:
         print(f"supportes: error: {exc}", file=sys.stderr)
         return EXIT_INFRA

@@ -24,7 +24,7 @@ from kafka import TopicPartition
 from psycopg2 import sql
 
 from supportes.consumers.projector import LIVE_SCHEMA, Projector
-from supportes.errors import ConfigError
+from supportes.errors import UsageError
 from supportes.logs import get_logger
 from supportes.ops.projection_status import end_offsets
 from supportes.projections.base import Projection
@@ -50,14 +50,14 @@ class RebuildReport:
 
 
 def select_projections(names: Sequence[str] | None) -> list[Projection]:
-    """The named projections (all when ``names`` is empty); unknown names are a ConfigError."""
+    """The named projections (all when ``names`` is empty); unknown names are a UsageError."""
     projections = all_projections()
     if not names:
         return projections
     known = {p.name: p for p in projections}
     unknown = [n for n in names if n not in known]
     if unknown:
-        raise ConfigError(
+        raise UsageError(
             f"unknown projection {', '.join(unknown)}; known: {', '.join(sorted(known))}"
         )
     return [known[n] for n in names]

@@ -1,0 +1,58 @@
+"""Pure helpers of the projection replay benchmark: a child's log lines and memory figures."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any
+
+KIB_PER_MIB = 1024
+
+
+def parse_log_line(line: str) -> dict[str, Any] | None:
+    """The JSON object of a structlog JSON line; None for anything else (plain text, arrays)."""
+    text = line.strip()
+    if not text.startswith("{"):
+        return None
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return None
+    return value if isinstance(value, dict) else None
+
+
+def parse_proc_status(text: str) -> dict[str, int]:
+    """The ``kB`` fields of ``/proc/<pid>/status`` (``VmRSS``, ``VmHWM``, ...) in KiB."""
+    fields: dict[str, int] = {}
+    for line in text.splitlines():
+        name, sep, rest = line.partition(":")
+        parts = rest.split()
+        if sep and len(parts) == 2 and parts[1] == "kB" and parts[0].isdigit():
+            fields[name.strip()] = int(parts[0])
+    return fields
+
+
+def rss_when(samples: Sequence[tuple[int, int]], done: int) -> int | None:
+    """The RSS of the first ``(events done, rss)`` sample taken once ``done`` events were done.
+
+    None when no sample got that far.
+    """
+    for count, rss in samples:
+        if count >= done:
+            return rss
+    return None
+
+
+def growth_pct(before: float, after: float) -> float:
+    """How much ``after`` exceeds ``before``, in percent of ``before`` (0 when before is 0)."""
+    return 100.0 * (after - before) / before if before > 0 else 0.0
+
+
+def short_count(count: int) -> str:
+    """``1000000`` -> ``1M``, ``100000`` -> ``100k``, ``2500`` -> ``2.5k``, ``999`` -> ``999``."""
+    for size, suffix in ((1_000_000, "M"), (1_000, "k")):
+        if count >= size:
+            value = count / size
+            text = f"{value:.1f}".removesuffix(".0") if value < 10 else f"{value:.0f}"
+            return text + suffix
+    return str(count)
