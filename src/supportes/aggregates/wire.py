@@ -147,8 +147,9 @@ def to_envelope(
     return seal(envelope, audit_key)
 
 
-def from_envelope(envelope: Mapping[str, Any]) -> SupportAggregate.Event:
-    """Decode a stored envelope (upcasting old schema versions) into a domain event."""
+def current_envelope(envelope: Any) -> tuple[EventType, dict[str, Any]]:
+    """Check a stored envelope's shape and type; return its registration and the envelope
+    upcast to the current schema version. Raises :class:`EnvelopeError`."""
     if not isinstance(envelope, Mapping):
         raise EnvelopeError("an event envelope must be a JSON object")
     missing = [k for k in ENVELOPE_KEYS if k not in envelope]
@@ -162,7 +163,12 @@ def from_envelope(envelope: Mapping[str, Any]) -> SupportAggregate.Event:
             f"{registered.name} belongs to {registered.aggregate_class.aggregate_type}, "
             f"not {envelope['aggregate_type']!r}"
         )
-    current = upcast(envelope, registered.schema_version)
+    return registered, upcast(envelope, registered.schema_version)
+
+
+def from_envelope(envelope: Mapping[str, Any]) -> SupportAggregate.Event:
+    """Decode a stored envelope (upcasting old schema versions) into a domain event."""
+    registered, current = current_envelope(envelope)
     fields = _payload_fields(registered.event_class)
     payload = current["payload"]
     unknown = sorted(set(payload) - set(fields))

@@ -38,6 +38,7 @@ from supportes.db.connect import connect
 from supportes.eventstore.envelopes import decode_event
 from supportes.logs import get_logger
 from supportes.messaging.clients import plain_producer
+from supportes.messaging.dead_letters import dead_letter_headers
 from supportes.projections.base import LoggedEvent, Projection, ProjectionContext
 from supportes.projections.registry import all_projections
 from supportes.settings import Settings
@@ -409,12 +410,7 @@ class Projector:
             self.settings.topic("dead-letters"),
             key=record.key,
             value=record.value,
-            headers=[
-                ("reason", reason[:1000].encode()),
-                ("source.topic", record.topic.encode()),
-                ("source.partition", str(record.partition).encode()),
-                ("source.offset", str(record.offset).encode()),
-            ],
+            headers=dead_letter_headers(record, reason),
         )
         log.warning(
             "unreadable event dead-lettered",

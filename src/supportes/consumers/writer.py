@@ -59,6 +59,7 @@ from supportes.eventstore.index import EventIndex, IndexedEvent, ProcessedComman
 from supportes.eventstore.recorder import KafkaEventRecorder, to_stored_event
 from supportes.logs import get_logger
 from supportes.messaging.clients import committed_reader, transactional_producer
+from supportes.messaging.dead_letters import dead_letter_headers
 from supportes.messaging.guard import CallTimedOutError, guarded
 from supportes.messaging.log_reader import read_to_end
 from supportes.settings import Settings
@@ -524,12 +525,7 @@ class Writer:
             key=record.key,
             value=record.value,
             partition=state.number,
-            headers=[
-                ("reason", reason[:1000].encode()),
-                ("source.topic", record.topic.encode()),
-                ("source.partition", str(record.partition).encode()),
-                ("source.offset", str(record.offset).encode()),
-            ],
+            headers=dead_letter_headers(record, reason),
         )
         log.warning(
             "command dead-lettered", partition=state.number, offset=record.offset, reason=reason
