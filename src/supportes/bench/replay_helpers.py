@@ -43,9 +43,32 @@ def rss_when(samples: Sequence[tuple[int, int]], done: int) -> int | None:
     return None
 
 
+def steady_rss(samples: Sequence[tuple[int, int]], after: int) -> int | None:
+    """The median RSS of the samples taken once more than ``after`` events were done.
+
+    The start (interpreter, first fetches) is left out; None when no sample qualifies.
+    """
+    values = sorted(rss for count, rss in samples if count > after)
+    if not values:
+        return None
+    middle = len(values) // 2
+    return values[middle] if len(values) % 2 else (values[middle - 1] + values[middle]) // 2
+
+
 def growth_pct(before: float, after: float) -> float:
     """How much ``after`` exceeds ``before``, in percent of ``before`` (0 when before is 0)."""
     return 100.0 * (after - before) / before if before > 0 else 0.0
+
+
+def tenths(values: Sequence[float]) -> tuple[float, float]:
+    """Means of the first and of the last tenth of ``values`` (at least one value each).
+
+    Raises ValueError when ``values`` is empty.
+    """
+    if not values:
+        raise ValueError("tenths of an empty sequence")
+    size = max(1, len(values) // 10)
+    return sum(values[:size]) / size, sum(values[-size:]) / size
 
 
 def short_count(count: int) -> str:

@@ -12,6 +12,7 @@ from supportes.bench.kafka_ceilings import (
     kafka_read_ceiling,
 )
 from supportes.bench.pg_ceilings import pg_copy_ceiling
+from supportes.bench.projection_bench import projection_replay
 from supportes.bench.registry import benchmark
 from supportes.bench.results import Result
 from supportes.bench.stats import scaled
@@ -74,3 +75,9 @@ def writer_throughput_bench(settings: Settings, scale: float) -> Result:
 def writer_latency_bench(settings: Settings, scale: float) -> Result:
     """500 commands/s for 20 s x scale against a `supportes serve --writer` process."""
     return writer_latency(settings, rate_per_s=500, duration_s=max(5.0, 20.0 * scale))
+
+
+@benchmark("projection-replay", "replay of realistic events into every projection, one process")
+def projection_replay_bench(settings: Settings, scale: float) -> Result:
+    """1,000,000 x scale events (and a first point at 10 % of them), with ceilings beside."""
+    return projection_replay(settings, events=scaled(1_000_000, scale, minimum=10_000))

@@ -122,7 +122,7 @@ def _writer_process(scratch: Settings, dsn: str, log_path: Path) -> subprocess.P
         "SUPPORTES_TOPIC_PREFIX": scratch.topic_prefix,
         "SUPPORTES_PG_DSN": dsn,
         "SUPPORTES_KAFKA_BOOTSTRAP": scratch.bootstrap_servers,
-        "SUPPORTES_LOG_LEVEL": "warning",
+        "SUPPORTES_LOG_LEVEL": os.environ.get("BENCH_WRITER_LOG_LEVEL", "warning"),
     }
     supportes = str(Path(sys.executable).parent / "supportes")
     with log_path.open("ab") as log_file:

@@ -16,6 +16,7 @@ EXPECTED = [
     "kafka-latency-ceiling",
     "writer-throughput",
     "writer-latency",
+    "projection-replay",
 ]
 
 

@@ -1,0 +1,126 @@
+"""The projection replay benchmark's pure parts: domain events, log lines, memory figures."""
+
+from __future__ import annotations
+
+import itertools
+from typing import Any
+
+import pytest
+
+from supportes.bench.projection_bench import DomainEvents
+from supportes.bench.replay_helpers import (
+    growth_pct,
+    parse_log_line,
+    parse_proc_status,
+    rss_when,
+    short_count,
+    steady_rss,
+    tenths,
+)
+
+STATUS = """Name:\tsupportes
+State:\tS (sleeping)
+Pid:\t4242
+VmPeak:\t  812344 kB
+VmHWM:\t  153600 kB
+VmRSS:\t  120012 kB
+Threads:\t3
+SigQ:\t0/95844
+"""
+
+
+def test_parse_log_line_reads_json_objects_only() -> None:
+    line = '{"event": "rebuild swapped in", "events": 1000, "seconds": 2.5}\n'
+    assert parse_log_line(line) == {"event": "rebuild swapped in", "events": 1000, "seconds": 2.5}
+    assert parse_log_line("rebuilt case_view: 1000 events in 2.5s") is None
+    assert parse_log_line("{not json") is None
+    assert parse_log_line("[1, 2]") is None
+    assert parse_log_line("") is None
+
+
+def test_parse_proc_status_keeps_kib_fields() -> None:
+    fields = parse_proc_status(STATUS)
+    assert fields == {"VmPeak": 812344, "VmHWM": 153600, "VmRSS": 120012}
+
+
+def test_parse_proc_status_of_a_zombie_has_no_memory() -> None:
+    assert parse_proc_status("Name:\tsupportes\nState:\tZ (zombie)\n") == {}
+
+
+def test_rss_when_takes_the_first_sample_that_got_there() -> None:
+    samples = [(0, 90), (400, 100), (600, 110), (1000, 111)]
+    assert rss_when(samples, 500) == 110
+    assert rss_when(samples, 400) == 100
+    assert rss_when(samples, 0) == 90
+    assert rss_when(samples, 1001) is None
+    assert rss_when([], 1) is None
+
+
+def test_steady_rss_is_the_median_after_the_start() -> None:
+    samples = [(0, 500), (100, 90), (200, 100), (300, 120), (400, 110)]
+    assert steady_rss(samples, 0) == 105  # (100 + 110) // 2; the start's 500 left out
+    assert steady_rss(samples, 100) == 110
+    assert steady_rss(samples, 400) is None
+    assert steady_rss([], 0) is None
+
+
+def test_growth_pct() -> None:
+    assert growth_pct(100, 110) == pytest.approx(10.0)
+    assert growth_pct(200, 150) == pytest.approx(-25.0)
+    assert growth_pct(0, 5) == 0.0
+
+
+def test_tenths() -> None:
+    values = [float(v) for v in range(1, 101)]
+    assert tenths(values) == (pytest.approx(5.5), pytest.approx(95.5))
+    assert tenths([3.0, 5.0]) == (3.0, 5.0)
+    with pytest.raises(ValueError, match="empty"):
+        tenths([])
+
+
+@pytest.mark.parametrize(
+    ("count", "text"),
+    [
+        (0, "0"),
+        (999, "999"),
+        (1000, "1k"),
+        (2500, "2.5k"),
+        (10_000, "10k"),
+        (100_000, "100k"),
+        (1_000_000, "1M"),
+        (1_500_000, "1.5M"),
+        (12_000_000, "12M"),
+    ],
+)
+def test_short_count(count: int, text: str) -> None:
+    assert short_count(count) == text
+
+
+def _take(stream: DomainEvents, count: int) -> list[dict[str, Any]]:
+    return list(itertools.islice(stream, count))
+
+
+def test_domain_events_are_chained_per_aggregate_and_include_follow_ons() -> None:
+    stream = DomainEvents(seed=5)
+    events = _take(stream, 3000)
+    versions: dict[str, int] = {}
+    hashes: dict[str, str] = {}
+    for event in events:
+        aggregate_id = event["aggregate_id"]
+        assert event["version"] == versions.get(aggregate_id, 0) + 1
+        assert event["prev_hash"] == hashes.get(aggregate_id)
+        versions[aggregate_id] = event["version"]
+        hashes[aggregate_id] = event["hash"]
+    types = {event["type"] for event in events}
+    assert {"RootCauseIdentified", "CaseOpened", "CaseAttached", "CaseClosed"} <= types
+    assert stream.stats.events >= 3000
+    assert stream.stats.follow_ons > 0
+    assert stream.stats.rejected > 0  # the generator's deliberate mistakes
+
+
+def test_domain_events_are_deterministic_and_bounded() -> None:
+    first = _take(DomainEvents(seed=9), 500)
+    assert _take(DomainEvents(seed=9), 500) == first
+    small = DomainEvents(seed=9, cache_size=50)
+    _take(small, 2000)
+    assert len(small._cache) <= 50
