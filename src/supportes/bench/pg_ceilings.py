@@ -17,6 +17,7 @@ from supportes.bench.results import Result
 from supportes.bench.scratch import scratch_database
 from supportes.bench.stats import rate
 from supportes.db.connect import connect
+from supportes.db.copy import escape
 from supportes.settings import Settings
 
 MB = 1_000_000
@@ -48,11 +49,6 @@ COLUMNS = (
 _COPY_SQL = f"COPY case_timeline ({', '.join(COLUMNS)}) FROM STDIN"
 
 
-def copy_escape(text: str) -> str:
-    """``text`` escaped for COPY's text format (backslash, tab, newline, carriage return)."""
-    return text.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
-
-
 def timeline_lines(rows: int, payload_size: int, partitions: int = 6) -> Iterator[str]:
     """COPY text lines shaped like ``proj.case_timeline`` rows, ~``payload_size`` B payloads.
 
@@ -79,8 +75,8 @@ def timeline_lines(rows: int, payload_size: int, partitions: int = 6) -> Iterato
                     "ContactRecorded",
                     occurred,
                     "agent:maria",
-                    copy_escape(payload["summary"][:80]),
-                    copy_escape(json.dumps(payload, separators=(",", ":"))),
+                    escape(payload["summary"][:80]),
+                    escape(json.dumps(payload, separators=(",", ":"))),
                     str(partition),
                     str(offsets[partition]),
                 )

@@ -27,7 +27,7 @@ from uuid import UUID
 
 import psycopg2
 import psycopg2.extensions
-from kafka import ConsumerRebalanceListener, KafkaConsumer, KafkaProducer, TopicPartition
+from kafka import ConsumerRebalanceListener, KafkaProducer, TopicPartition
 from kafka.consumer.fetcher import ConsumerRecord
 from kafka.structs import OffsetAndMetadata
 from psycopg2 import sql
@@ -37,7 +37,7 @@ from supportes.aggregates.errors import EnvelopeError
 from supportes.db.connect import connect
 from supportes.eventstore.envelopes import decode_event
 from supportes.logs import get_logger
-from supportes.messaging.clients import plain_producer
+from supportes.messaging.clients import group_consumer, plain_producer
 from supportes.messaging.dead_letters import dead_letter_headers
 from supportes.projections.base import LoggedEvent, Projection, ProjectionContext
 from supportes.projections.registry import all_projections
@@ -83,20 +83,14 @@ class Projector:
                 self._by_type.setdefault(event_type, []).append(index)
         self.context = ProjectionContext.from_settings(settings)
         self.conn: psycopg2.extensions.connection = connect(settings.dsn)
-        self.consumer = KafkaConsumer(
-            bootstrap_servers=settings.bootstrap_servers.split(","),
-            group_id=group_id,
-            client_id=f"{group_id or 'supportes-rebuild'}-consumer",
-            enable_auto_commit=False,
-            isolation_level="read_committed",
-            auto_offset_reset="earliest",
+        self.consumer = group_consumer(
+            settings,
+            group_id,
             max_poll_records=max_poll_records,
             # A batch of 5,000 events is ~3 MB: larger fetch buffers only raise peak memory.
             max_partition_fetch_bytes=2 * 1024 * 1024,
             fetch_max_bytes=16 * 1024 * 1024,
             fetch_max_wait_ms=100,
-            session_timeout_ms=settings.group_session_timeout_ms,
-            heartbeat_interval_ms=max(1000, settings.group_session_timeout_ms // 4),
         )
         self._group = group_id is not None
         self._dead_letters: KafkaProducer | None = None

@@ -34,7 +34,7 @@ from uuid import UUID
 
 import psycopg2
 from eventsourcing.persistence import StoredEvent
-from kafka import ConsumerRebalanceListener, KafkaConsumer, KafkaProducer, TopicPartition
+from kafka import ConsumerRebalanceListener, KafkaProducer, TopicPartition
 from kafka.consumer.fetcher import ConsumerRecord
 from kafka.errors import (
     InvalidProducerEpochError,
@@ -58,7 +58,11 @@ from supportes.consumers.records import Incoming, parse_record
 from supportes.eventstore.index import EventIndex, IndexedEvent, ProcessedCommand
 from supportes.eventstore.recorder import KafkaEventRecorder, to_stored_event
 from supportes.logs import get_logger
-from supportes.messaging.clients import committed_reader, transactional_producer
+from supportes.messaging.clients import (
+    committed_reader,
+    group_consumer,
+    transactional_producer,
+)
 from supportes.messaging.dead_letters import dead_letter_headers
 from supportes.messaging.guard import CallTimedOutError, guarded
 from supportes.messaging.log_reader import read_to_end
@@ -129,18 +133,12 @@ class Writer:
         self._indexer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="writer-index")
         self._index_pending: tuple[Future[int], list[int]] | None = None
         self.reader = committed_reader(settings)
-        self.consumer = KafkaConsumer(
-            bootstrap_servers=settings.bootstrap_servers.split(","),
-            group_id=group_id,
-            client_id=f"{group_id}-consumer",
-            enable_auto_commit=False,
-            isolation_level="read_committed",
-            auto_offset_reset="earliest",
+        self.consumer = group_consumer(
+            settings,
+            group_id,
             max_poll_records=max_poll_records,
             max_partition_fetch_bytes=4 * 1024 * 1024,
             fetch_max_wait_ms=50,
-            session_timeout_ms=settings.group_session_timeout_ms,
-            heartbeat_interval_ms=max(1000, settings.group_session_timeout_ms // 4),
         )
         self.partitions: dict[int, _Partition] = {}
         self._to_open: set[int] = set()

@@ -20,6 +20,7 @@ import psycopg2.extensions
 from psycopg2.extras import execute_values
 
 from supportes.db.connect import connect
+from supportes.db.copy import copy_text
 
 
 @dataclass(frozen=True)
@@ -152,8 +153,7 @@ class EventIndex:
         )
         buffer = io.StringIO()
         for event in events:
-            buffer.write("\t".join(_copy_field(v) for v in _event_row(event)))
-            buffer.write("\n")
+            buffer.write(copy_text([_event_row(event)]))
         buffer.seek(0)
         cur.copy_expert(
             "COPY staged_events (aggregate_id, version, aggregate_type, event_id, type,"
@@ -184,8 +184,7 @@ class EventIndex:
                 json.dumps(p.result),
                 p.results_offset,
             )
-            buffer.write("\t".join(_copy_field(v) for v in row))
-            buffer.write("\n")
+            buffer.write(copy_text([row]))
         buffer.seek(0)
         cur.copy_expert(
             "COPY staged_processed (command_id, topic, partition, status, result, results_offset)"
@@ -225,11 +224,3 @@ def _event_row(event: IndexedEvent) -> tuple[Any, ...]:
         env["hash"],
         json.dumps(env),
     )
-
-
-_COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
-
-
-def _copy_field(value: Any) -> str:
-    """One field in PostgreSQL's COPY text format."""
-    return str(value).translate(_COPY_ESCAPES)

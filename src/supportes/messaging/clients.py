@@ -60,3 +60,20 @@ def committed_reader(settings: Settings, **extra: Any) -> KafkaConsumer:
     }
     config.update(extra)
     return KafkaConsumer(**config)
+
+
+def group_consumer(settings: Settings, group_id: str | None, **extra: Any) -> KafkaConsumer:
+    """A read_committed consumer with manual commits, in ``group_id`` (None: no group), with
+    the configured session timeout."""
+    config: dict[str, Any] = {
+        "bootstrap_servers": settings.bootstrap_servers.split(","),
+        "group_id": group_id,
+        "client_id": f"{group_id or 'supportes'}-consumer",
+        "enable_auto_commit": False,
+        "isolation_level": "read_committed",
+        "auto_offset_reset": "earliest",
+        "session_timeout_ms": settings.group_session_timeout_ms,
+        "heartbeat_interval_ms": max(1000, settings.group_session_timeout_ms // 4),
+    }
+    config.update(extra)
+    return KafkaConsumer(**config)

@@ -8,74 +8,18 @@ append-only table or into a session temp staging table followed by ONE ``INSERT 
 from __future__ import annotations
 
 import io
-import json
 import zlib
 from collections.abc import Collection, Iterable, Mapping, Sequence
-from datetime import date, datetime
 from typing import Any
 
 import psycopg2.extensions
+
+from supportes.db.copy import copy_text
 
 Row = dict[str, Any]
 """A row as a mutable mapping of column name to value."""
 
 _COPY_BUFFER = 1 << 20
-to_json = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
-"""Compact JSON text of a value (one reused encoder)."""
-
-
-def escape(text: str) -> str:
-    """Text escaped for a COPY text field (backslash, tab, newline, carriage return)."""
-    if "\\" in text:
-        text = text.replace("\\", "\\\\")
-    if "\t" in text:
-        text = text.replace("\t", "\\t")
-    if "\n" in text:
-        text = text.replace("\n", "\\n")
-    if "\r" in text:
-        text = text.replace("\r", "\\r")
-    return text
-
-
-def _array(values: Iterable[Any]) -> str:
-    items = []
-    for value in values:
-        if value is None:
-            items.append("NULL")
-            continue
-        text = value if type(value) is str else str(value)
-        if "\\" in text or '"' in text:
-            text = text.replace("\\", "\\\\").replace('"', '\\"')
-        items.append(f'"{text}"')
-    return escape("{" + ",".join(items) + "}")
-
-
-def copy_value(value: Any) -> str:
-    """One non-null value in COPY text format."""
-    kind = type(value)
-    if kind is str:
-        return escape(value)
-    if kind is bool:
-        return "t" if value else "f"
-    if kind is int or kind is float:
-        return str(value)
-    if kind is datetime or kind is date:
-        return str(value.isoformat())
-    if kind is list or kind is tuple:
-        return _array(value)
-    if kind is dict or isinstance(value, Mapping):
-        return escape(to_json(value if kind is dict else dict(value)))
-    return escape(str(value))
-
-
-def copy_text(rows: Iterable[Sequence[Any]]) -> str:
-    """``rows`` in COPY text format (tab-separated, ``\\N`` for null, escaped)."""
-    return "".join([
-        "\t".join([
-            "\\N" if v is None else escape(v) if type(v) is str else copy_value(v) for v in row
-        ]) + "\n"
-        for row in rows
-    ])  # fmt: skip
 
 
 def copy_rows(

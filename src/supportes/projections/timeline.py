@@ -11,8 +11,9 @@ from typing import Any
 
 import psycopg2.extensions
 
+from supportes.db.copy import escape, to_json
 from supportes.projections._common import CASE_EVENTS, ROOT_CAUSE_EVENTS, clip
-from supportes.projections._pg import copy_buffer, escape, to_json
+from supportes.projections._pg import copy_buffer
 from supportes.projections.base import LoggedEvent, Projection, ProjectionContext
 
 CASE_TABLE = "case_timeline"

@@ -10,7 +10,8 @@ import pytest
 
 from supportes.bench import payloads
 from supportes.bench.machine import cpu_model, mem_total_gib
-from supportes.bench.pg_ceilings import copy_escape, timeline_lines
+from supportes.bench.pg_ceilings import timeline_lines
+from supportes.db.copy import escape
 
 
 def test_command_is_a_450_byte_envelope() -> None:
@@ -68,7 +69,7 @@ def test_copy_lines_have_nine_fields_and_escape() -> None:
         assert len(line.rstrip("\n").split("\t")) == 9
     versions = [int(line.split("\t")[1]) for line in lines]
     assert versions[:10] == list(range(1, 11))
-    assert copy_escape("a\tb\nc\\d\re") == "a\\tb\\nc\\\\d\\re"
+    assert escape("a\tb\nc\\d\re") == "a\\tb\\nc\\\\d\\re"
 
 
 def test_machine_text_parsers() -> None:
