@@ -74,6 +74,9 @@ def group_consumer(settings: Settings, group_id: str | None, **extra: Any) -> Ka
         "auto_offset_reset": "earliest",
         "session_timeout_ms": settings.group_session_timeout_ms,
         "heartbeat_interval_ms": max(1000, settings.group_session_timeout_ms // 4),
+        # A group formed before a new topic's metadata reached this member assigns nothing;
+        # kafka-python rejoins only after its next metadata refresh (5 minutes by default).
+        "metadata_max_age_ms": 5_000,
     }
     config.update(extra)
     return KafkaConsumer(**config)
