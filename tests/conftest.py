@@ -68,9 +68,9 @@ def stack() -> Settings:
     return settings
 
 
-@pytest.fixture
-def isolated(stack: Settings) -> Iterator[Isolated]:
-    """A fresh topic prefix (topics created), group id and migrated database for one test."""
+@contextlib.contextmanager
+def isolated_corner(stack: Settings) -> Iterator[Isolated]:
+    """A fresh topic prefix (topics created), group id and migrated database, removed after."""
     token = uuid.uuid4().hex[:12]
     database = f"test_{token}"
     admin_conn = connect(stack.dsn)
@@ -95,3 +95,10 @@ def isolated(stack: Settings) -> Iterator[Isolated]:
             admin_client(settings.bootstrap_servers) as admin,
         ):
             admin.delete_topics([spec.name for spec in topic_specs(settings)], timeout_ms=10_000)
+
+
+@pytest.fixture
+def isolated(stack: Settings) -> Iterator[Isolated]:
+    """A fresh topic prefix (topics created), group id and migrated database for one test."""
+    with isolated_corner(stack) as corner:
+        yield corner

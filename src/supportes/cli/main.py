@@ -7,11 +7,21 @@ verbs add their own (3 rejected commands, 4 broken audit chain, 5 wait timed out
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 
 from supportes import __version__
-from supportes.cli import projections_cmd, serve_cmd, stack_cmd
+from supportes.cli import (
+    audit_cmd,
+    case_cmd,
+    projections_cmd,
+    queue_cmd,
+    report_cmd,
+    serve_cmd,
+    stack_cmd,
+    submit_cmd,
+)
 from supportes.errors import ConfigError, UsageError
 from supportes.logs import configure_logging
 from supportes.settings import load_settings
@@ -31,6 +41,11 @@ def build_parser() -> argparse.ArgumentParser:
     stack_cmd.register(subparsers)
     serve_cmd.register(subparsers)
     projections_cmd.register(subparsers)
+    submit_cmd.register(subparsers)
+    case_cmd.register(subparsers)
+    report_cmd.register(subparsers)
+    queue_cmd.register(subparsers)
+    audit_cmd.register(subparsers)
     return parser
 
 
@@ -49,6 +64,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_INFRA
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:  # the reader went away (``| head``): stop quietly, like other tools
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     return code
 
 

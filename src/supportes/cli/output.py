@@ -5,12 +5,25 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Mapping, Sequence
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
 from typing import Any, TextIO
 
 
 def print_json(value: Any, out: TextIO = sys.stdout) -> None:
-    """One JSON document (dates and other objects as strings)."""
-    out.write(json.dumps(value, default=str, indent=2, sort_keys=False) + "\n")
+    """One JSON document (times in ISO 8601, decimals as numbers, other objects as text)."""
+    out.write(json.dumps(value, default=_json_value, indent=2, sort_keys=False) + "\n")
+
+
+def _json_value(value: Any) -> Any:
+    """Times as ISO 8601, decimals as numbers, durations as seconds, anything else as text."""
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return float(value)
+    if isinstance(value, timedelta):
+        return value.total_seconds()
+    return str(value)
 
 
 def print_table(
@@ -30,4 +43,20 @@ def _cell(value: Any) -> str:
         return "-"
     if isinstance(value, bool):
         return "yes" if value else "no"
+    if isinstance(value, datetime):
+        return value.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+    if isinstance(value, list | tuple):
+        return ",".join(_cell(v) for v in value) or "-"
     return str(value)
+
+
+def print_fields(fields: Mapping[str, Any], out: TextIO = sys.stdout) -> None:
+    """One ``name  value`` line per field, names aligned (a record shown vertically)."""
+    width = max((len(name) for name in fields), default=0)
+    for name, value in fields.items():
+        out.write(f"{name.ljust(width)}  {_cell(value)}".rstrip() + "\n")
+
+
+def fail_line(message: str, out: TextIO = sys.stderr) -> None:
+    """The one-line error a verb prints before a non-zero exit of its own (3, 4, 5)."""
+    out.write(f"supportes: error: {message}\n")
