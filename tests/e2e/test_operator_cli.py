@@ -338,3 +338,14 @@ def test_projections_wait_exits_5_on_timeout(isolated: Isolated) -> None:
     result = run_cli("projections", "wait", "--timeout", "2", env=env)  # no projector runs
     assert result.returncode == 5
     assert "not caught up after 2s" in result.stdout
+
+
+def test_read_verbs_exit_1_naming_the_setting_when_postgres_is_unreachable(
+    served: Served,
+) -> None:
+    env = {**served.env, "SUPPORTES_PG_DSN": f"postgresql://nobody@127.0.0.1:{free_port()}/x"}
+    for verb in (("case", "show", CASE_A), ("report", "metrics"), ("queue", "follow-ups")):
+        result = run_cli(*verb, env=env)
+        assert result.returncode == 1, verb
+        assert "cannot connect to PostgreSQL" in error_line(result)
+        assert "SUPPORTES_PG_DSN" in error_line(result)
