@@ -209,7 +209,10 @@ def _report(
 
 def _reader(settings: Settings) -> KafkaConsumer:
     try:
-        return committed_reader(settings, client_id="supportes-audit")
+        # An auditor's read must never create the topic it audits.
+        return committed_reader(
+            settings, client_id="supportes-audit", allow_auto_create_topics=False
+        )
     except KafkaError as exc:
         raise ConfigError(
             f"cannot reach Kafka at {settings.bootstrap_servers} (SUPPORTES_KAFKA_BOOTSTRAP): {exc}"
@@ -267,14 +270,15 @@ def _log_records(reader: KafkaConsumer, tp: TopicPartition, end: int) -> Iterato
         return
     reader.assign([tp])
     reader.seek(tp, 0)
-    last_progress = time.monotonic()
-    while reader.position(tp) < end:
+    last_progress, position = time.monotonic(), 0
+    while position < end:
         batch = reader.poll(timeout_ms=500).get(tp, [])
-        if batch:
-            last_progress = time.monotonic()
+        now_at = reader.position(tp)
+        if batch or now_at > position:  # aborted records and markers move it with no records
+            last_progress, position = time.monotonic(), now_at
         elif time.monotonic() - last_progress > STALL_TIMEOUT_S:
             raise ConfigError(
-                f"reading {tp.topic}[{tp.partition}] stalled at offset {reader.position(tp)} "
+                f"reading {tp.topic}[{tp.partition}] stalled at offset {position} "
                 f"(end {end}) for {STALL_TIMEOUT_S:g}s"
             )
         for record in batch:
