@@ -83,9 +83,9 @@ def trail(isolated: Isolated) -> Trail:
         "IdentifyRootCause", root, {"title": "Feeder wear", "description": "Worn rollers"}
     )
     with running_writer(settings, isolated.group_id), SupportesClient(settings) as client:
-        results = client.submit([identify], timeout_s=90)
+        results = client.submit([identify], timeout_s=150)
         for n, case_id in enumerate(cases):
-            results += client.submit(lifecycle(case_id, root, 10.0 * (n + 1)), timeout_s=90)
+            results += client.submit(lifecycle(case_id, root, 10.0 * (n + 1)), timeout_s=150)
     assert all(r["status"] == "accepted" for r in results), results
     return Trail(isolated, cases, root, read_topic(settings, "events"))
 
