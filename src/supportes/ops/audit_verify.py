@@ -114,7 +114,7 @@ def parse_aggregate_id(text: str) -> str:
 
 
 def verify_audit(
-    settings: Settings, case_id: str | None = None, *, progress_every: int = 50_000
+    settings: Settings, case_id: str | None = None, *, progress_every: int = 20_000
 ) -> AuditReport:
     """Verify the whole log (or one aggregate's) against its hash chains and the index.
 
