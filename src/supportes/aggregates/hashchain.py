@@ -60,6 +60,32 @@ class ChainReport:
     reason: str | None = None
 
 
+def version_problem(envelope: Mapping[str, Any], last_version: int) -> str | None:
+    """Why ``envelope``'s version cannot follow ``last_version`` (None when it can)."""
+    found = envelope.get("version")
+    if not isinstance(found, int) or isinstance(found, bool):
+        return f"version is not an integer: {found!r}"
+    if found > last_version + 1:
+        return f"version gap: expected {last_version + 1}, found {found}"
+    if found <= last_version:
+        return f"duplicate or out-of-order version: expected {last_version + 1}, found {found}"
+    return None
+
+
+def hash_problem(
+    envelope: Mapping[str, Any], last_hash: str | None, key: bytes | None = None
+) -> str | None:
+    """Why ``envelope`` does not link to ``last_hash`` or match its own hash (None when ok)."""
+    if envelope.get("prev_hash") != last_hash:
+        return "prev_hash mismatch: the previous event was altered, removed or inserted"
+    stored = envelope.get("hash")
+    if not isinstance(stored, str):
+        return "missing hash"
+    if not hmac.compare_digest(stored, event_hash(envelope, key)):
+        return "hash mismatch: the event was altered (or hashed with another key)"
+    return None
+
+
 def verify_chain(
     envelopes: Iterable[Mapping[str, Any]],
     key: bytes | None = None,
@@ -83,28 +109,15 @@ def verify_chain(
         return ChainReport(False, aggregate_id, checked, version, prev, at, reason)
 
     for envelope in envelopes:
-        found_version = envelope.get("version")
         if aggregate_id is None:
             aggregate_id = str(envelope.get("aggregate_id"))
         elif envelope.get("aggregate_id") != aggregate_id:
             return bad(f"wrong aggregate id {envelope.get('aggregate_id')!r}")
-        if not isinstance(found_version, int) or isinstance(found_version, bool):
-            return bad(f"version is not an integer: {found_version!r}")
-        if found_version > version + 1:
-            return bad(f"version gap: expected {version + 1}, found {found_version}")
-        if found_version <= version:
-            return bad(
-                f"duplicate or out-of-order version: expected {version + 1}, found {found_version}"
-            )
-        if envelope.get("prev_hash") != prev:
-            return bad("prev_hash mismatch: the previous event was altered, removed or inserted")
-        stored = envelope.get("hash")
-        if not isinstance(stored, str):
-            return bad("missing hash")
-        if not hmac.compare_digest(stored, event_hash(envelope, key)):
-            return bad("hash mismatch: the event was altered (or hashed with another key)")
-        prev = stored
-        version = found_version
+        problem = version_problem(envelope, version) or hash_problem(envelope, prev, key)
+        if problem is not None:
+            return bad(problem)
+        prev = envelope["hash"]
+        version = envelope["version"]
         checked += 1
 
     if expected_last_version is not None and version < expected_last_version:
