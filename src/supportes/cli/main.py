@@ -11,7 +11,7 @@ import sys
 from collections.abc import Sequence
 
 from supportes import __version__
-from supportes.cli import projections_cmd, serve_cmd, stack_cmd
+from supportes.cli import demo_cmd, projections_cmd, serve_cmd, stack_cmd
 from supportes.errors import ConfigError, UsageError
 from supportes.logs import configure_logging
 from supportes.settings import load_settings
@@ -31,6 +31,7 @@ def build_parser() -> argparse.ArgumentParser:
     stack_cmd.register(subparsers)
     serve_cmd.register(subparsers)
     projections_cmd.register(subparsers)
+    demo_cmd.register(subparsers)
     return parser
 
 
