@@ -80,19 +80,24 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         services.append(threading.Thread(target=guard(projector.run), name="projector"))
     for service in services:
         service.start()
-    ready: Path | None = args.ready_file
+    ready_file: Path | None = args.ready_file
     try:
         while any(s.is_alive() for s in services):
-            if ready is not None and not stop.is_set() and (writer is None or writer.partitions):
-                ready.write_text("ready\n")
+            if ready_file is not None and not stop.is_set() and _ready(writer):
+                ready_file.write_text("ready\n")
                 log.info("serve ready")
-                ready = None
+                ready_file = None
             for service in services:
                 service.join(timeout=0.5)
     finally:
         if args.ready_file is not None:
             args.ready_file.unlink(missing_ok=True)
     return 1 if failures else 0
+
+
+def _ready(writer: Writer | None) -> bool:
+    """Services run and the writer (if any) has opened every partition it owns."""
+    return writer is None or writer.ready.is_set()
 
 
 def _detach(args: argparse.Namespace, settings: Settings) -> int:

@@ -2,7 +2,7 @@
 
 The process runs in its own session with its pid in ``<home>/serve.pid`` and its JSON log in
 ``<home>/logs/serve.log``. It writes ``<home>/serve.ready`` once its services run (the writer
-owns partitions), which is what :func:`start` waits for.
+has opened all the partitions it owns), which is what :func:`start` waits for.
 """
 
 from __future__ import annotations
@@ -61,7 +61,7 @@ def start(settings: Settings, serve_args: Sequence[str] = ()) -> tuple[int, bool
     command = [
         sys.executable,
         "-m",
-        "supportes.cli.main",
+        "supportes",
         "serve",
         *serve_args,
         "--ready-file",
