@@ -30,8 +30,11 @@ $(INSTALLED): pyproject.toml
 	$(BIN)/pip install --quiet -e '.[dev]'
 	@touch $@
 
-run: setup stack-up ## bring the stack up and show where everything runs
-	@$(SUPPORTES) stack status
+run: setup stack-up ## stack up, `supportes serve` in the background, demo data once, what to try next
+	@$(SUPPORTES) serve --detach
+	@$(SUPPORTES) demo
+	@echo "  (supportes is $(SUPPORTES); 'source $(VENV)/bin/activate' puts it on PATH)"
+	@echo "Stop everything with: make stack-down"
 
 test: setup stack-up ## unit, integration and end-to-end tests against the real stack
 	$(PYTEST) tests/unit tests/integration tests/e2e $(PYTEST_ARGS)
@@ -58,7 +61,7 @@ bench: setup stack-up ## benchmarks, printed as tables with this machine's figur
 stack-up: setup ## start local Kafka + PostgreSQL (no-op when running), ensure topics, migrate
 	@$(SUPPORTES) stack up >/dev/null
 
-stack-down: ## stop the local Kafka + PostgreSQL
+stack-down: ## stop the background serve, then the local Kafka + PostgreSQL
 	@if [ -x $(SUPPORTES) ]; then $(SUPPORTES) stack down; fi
 
 stack-status: setup ## what runs where (exit 1 when something is down)

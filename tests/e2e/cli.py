@@ -7,6 +7,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import time
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -51,3 +52,28 @@ def error_line(result: subprocess.CompletedProcess[str]) -> str:
     assert len(lines) == 1, result.stderr
     assert "Traceback" not in result.stderr, result.stderr
     return lines[0]
+
+
+def spawn_cli(
+    *args: str, env: Mapping[str, str] | None = None, log: Path
+) -> subprocess.Popen[bytes]:
+    """Start ``supportes ARGS`` in the background, stdout and stderr into ``log``."""
+    full_env = {k: v for k, v in os.environ.items() if k not in _SCRUBBED}
+    full_env.update(env or {})
+    with log.open("ab") as out:
+        return subprocess.Popen(
+            [SUPPORTES, *args],
+            env=full_env,
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+
+
+def wait_for_file(path: Path, process: subprocess.Popen[bytes], timeout_s: float = 90) -> None:
+    """Wait until ``path`` exists; fail early when ``process`` exits first."""
+    deadline = time.monotonic() + timeout_s
+    while not path.exists():
+        assert process.poll() is None, f"exited with {process.returncode} before {path.name}"
+        assert time.monotonic() < deadline, f"{path.name} not written within {timeout_s:g}s"
+        time.sleep(0.1)

@@ -15,6 +15,7 @@ from supportes import __version__
 from supportes.cli import (
     audit_cmd,
     case_cmd,
+    demo_cmd,
     projections_cmd,
     queue_cmd,
     report_cmd,
@@ -46,6 +47,7 @@ def build_parser() -> argparse.ArgumentParser:
     report_cmd.register(subparsers)
     queue_cmd.register(subparsers)
     audit_cmd.register(subparsers)
+    demo_cmd.register(subparsers)
     return parser
 
 

@@ -1,4 +1,8 @@
-"""``supportes serve``: run the writer and projector until SIGINT/SIGTERM, then exit 0."""
+"""``supportes serve``: run the writer and projector until SIGINT/SIGTERM, then exit 0.
+
+``--detach`` starts the same in the background instead (see :mod:`supportes.stack.serve_process`)
+and returns once it is ready; ``supportes stack down`` stops it.
+"""
 
 from __future__ import annotations
 
@@ -6,12 +10,14 @@ import argparse
 import signal
 import threading
 from collections.abc import Callable
+from pathlib import Path
 from types import FrameType
 
 from supportes.consumers.projector import Projector
 from supportes.consumers.writer import Writer
 from supportes.logs import get_logger
 from supportes.settings import Settings
+from supportes.stack import serve_process
 from supportes.stack.kafka_admin import require_broker
 
 log = get_logger("serve")
@@ -27,14 +33,18 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         default="supportes-writer",
         help="writer consumer group (default: %(default)s)",
     )
+    parser.add_argument(
+        "--detach",
+        action="store_true",
+        help="run in the background (pid and log under SUPPORTES_HOME); return once ready",
+    )
+    parser.add_argument("--ready-file", type=Path, help=argparse.SUPPRESS)
     parser.set_defaults(handler=run)
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
     """Run the services (both unless one is named) until SIGINT/SIGTERM; the batch in hand is
     committed (or its transaction aborted) before exiting 0."""
-    require_broker(settings)
-    both = not (args.writer or args.projector)
     stop = threading.Event()
 
     def on_signal(signum: int, frame: FrameType | None) -> None:
@@ -43,6 +53,10 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
+    require_broker(settings)
+    if args.detach:
+        return _detach(args, settings)
+    both = not (args.writer or args.projector)
     services: list[threading.Thread] = []
     failures: list[BaseException] = []
 
@@ -57,6 +71,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
 
         return body
 
+    writer: Writer | None = None
     if args.writer or both:
         writer = Writer(settings, group_id=args.group_id)
         services.append(threading.Thread(target=guard(writer.run), name="writer"))
@@ -65,7 +80,33 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         services.append(threading.Thread(target=guard(projector.run), name="projector"))
     for service in services:
         service.start()
-    while any(s.is_alive() for s in services):
-        for service in services:
-            service.join(timeout=0.5)
+    ready_file: Path | None = args.ready_file
+    try:
+        while any(s.is_alive() for s in services):
+            if ready_file is not None and not stop.is_set() and _ready(writer):
+                ready_file.write_text("ready\n")
+                log.info("serve ready")
+                ready_file = None
+            for service in services:
+                service.join(timeout=0.5)
+    finally:
+        if args.ready_file is not None:
+            args.ready_file.unlink(missing_ok=True)
     return 1 if failures else 0
+
+
+def _ready(writer: Writer | None) -> bool:
+    """Services run and the writer (if any) has opened every partition it owns."""
+    return writer is None or writer.ready.is_set()
+
+
+def _detach(args: argparse.Namespace, settings: Settings) -> int:
+    serve_args = [*(["--writer"] if args.writer else []), "--group-id", args.group_id]
+    serve_args += ["--projector"] if args.projector else []
+    pid, started = serve_process.start(settings, serve_args)
+    log_file = serve_process.state(settings).log_file
+    if started:
+        print(f"serve running in the background (pid {pid}); log {log_file}")
+    else:
+        print(f"serve already running (pid {pid}); log {log_file}")
+    return 0

@@ -20,7 +20,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
-    """Bring the stack to the wanted state, or report it; status exits 1 when a part is down."""
+    """Bring the stack to the wanted state, or report it; status exits 1 when a required part
+    (Kafka, PostgreSQL) is down; a stopped background serve is reported, not a failure."""
     if args.action == "up":
         changes = manager.up(settings)
         _report(args, changes, "stack is up; nothing to do")
@@ -33,10 +34,10 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         print_json([c.as_dict() for c in components])
     else:
         print_table(
-            [{**c.as_dict(), "state": "up" if c.running else "DOWN"} for c in components],
+            [{**c.as_dict(), "state": c.state} for c in components],
             ["component", "state", "managed", "address", "detail"],
         )
-    return 0 if all(c.running for c in components) else EXIT_DOWN
+    return 0 if all(c.running for c in components if c.required) else EXIT_DOWN
 
 
 def _report(args: argparse.Namespace, changes: list[str], nothing: str) -> None:

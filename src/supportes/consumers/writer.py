@@ -142,6 +142,8 @@ class Writer:
         )
         self.partitions: dict[int, _Partition] = {}
         self._to_open: set[int] = set()
+        self.ready = threading.Event()
+        """Set once the writer owns partitions and has opened all of them (caught up, seeked)."""
         self._committer = ThreadPoolExecutor(
             max_workers=max(1, settings.partitions), thread_name_prefix="writer-commit"
         )
@@ -174,6 +176,8 @@ class Writer:
         polled = self.consumer.poll(timeout_ms=poll_timeout_ms)
         self._await_index()  # the previous poll's index write ran during this poll
         just_opened = self._open_pending()
+        if self.partitions and not self._to_open:
+            self.ready.set()
         began = time.monotonic()
         prepared: list[tuple[_Partition, list[ConsumerRecord]]] = []
         for tp, records in polled.items():

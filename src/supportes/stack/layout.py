@@ -78,6 +78,28 @@ class PostgresPaths:
         return self.root / "postgres.log"
 
 
+@dataclass(frozen=True)
+class ServePaths:
+    """Files of ``supportes serve --detach`` (the background writer and projector)."""
+
+    root: Path
+
+    @property
+    def pid_file(self) -> Path:
+        """Pid of the background serve process."""
+        return self.root / "serve.pid"
+
+    @property
+    def ready_file(self) -> Path:
+        """Written by serve once its services run (removed when it starts and stops)."""
+        return self.root / "serve.ready"
+
+    @property
+    def log_file(self) -> Path:
+        """Its JSON log lines (stdout and stderr)."""
+        return self.root / "logs" / "serve.log"
+
+
 def kafka_paths(settings: Settings) -> KafkaPaths:
     """Paths of the local broker under ``SUPPORTES_HOME``."""
     return KafkaPaths(settings.home_dir / "kafka")
@@ -86,3 +108,8 @@ def kafka_paths(settings: Settings) -> KafkaPaths:
 def postgres_paths(settings: Settings) -> PostgresPaths:
     """Paths of the local cluster under ``SUPPORTES_HOME``."""
     return PostgresPaths(settings.home_dir / "pg")
+
+
+def serve_paths(settings: Settings) -> ServePaths:
+    """Paths of the background serve process under ``SUPPORTES_HOME``."""
+    return ServePaths(settings.home_dir)

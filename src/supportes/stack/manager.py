@@ -2,6 +2,8 @@
 
 For each part, a configured external service (``SUPPORTES_KAFKA_BOOTSTRAP``/``SUPPORTES_PG_DSN``)
 replaces the local one: nothing is started for it, but topics and migrations are still ensured.
+A background ``supportes serve --detach`` is part of the stack too: ``status`` shows it (it is
+optional) and ``down`` stops it first.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from supportes.db.connect import connect, redact_dsn
 from supportes.db.migrate import apply_migrations
 from supportes.logs import get_logger
 from supportes.settings import Settings
-from supportes.stack import kafka_local, postgres_local
+from supportes.stack import kafka_local, postgres_local, serve_process
 from supportes.stack.kafka_admin import broker_answers, ensure_topics, require_broker
 
 log = get_logger("stack")
@@ -29,6 +31,14 @@ class ComponentStatus:
     managed: str  # "local" (started by supportes) or "external"
     address: str
     detail: str
+    required: bool = True  # False: ``status`` does not fail when it is not running
+
+    @property
+    def state(self) -> str:
+        """``up``, ``DOWN`` (a required part) or ``stopped`` (an optional one)."""
+        if self.running:
+            return "up"
+        return "DOWN" if self.required else "stopped"
 
     def as_dict(self) -> dict[str, object]:
         """JSON-friendly form."""
@@ -62,6 +72,8 @@ def up(settings: Settings) -> list[str]:
 def down(settings: Settings) -> list[str]:
     """Stop the local servers (external ones are left alone); return what changed."""
     changes: list[str] = []
+    if serve_process.stop(settings):
+        changes.append("stopped serve")
     if settings.kafka_is_local and kafka_local.stop(settings):
         changes.append("stopped kafka")
     if settings.pg_is_local and postgres_local.stop(settings):
@@ -72,7 +84,16 @@ def down(settings: Settings) -> list[str]:
 
 def status(settings: Settings) -> list[ComponentStatus]:
     """What runs where; ``running`` is False for anything that does not answer."""
-    return [_kafka_status(settings), _postgres_status(settings)]
+    return [_kafka_status(settings), _postgres_status(settings), _serve_status(settings)]
+
+
+def _serve_status(settings: Settings) -> ComponentStatus:
+    serve = serve_process.state(settings)
+    if serve.pid is None:
+        detail = "not running (start: supportes serve --detach, or make run)"
+    else:
+        detail = f"pid {serve.pid}" + ("" if serve.ready else ", starting")
+    return ComponentStatus("serve", serve.running, "local", str(serve.log_file), detail, False)
 
 
 def _kafka_status(settings: Settings) -> ComponentStatus:
