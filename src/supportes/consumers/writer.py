@@ -179,13 +179,24 @@ class Writer:
         if self.partitions and not self._to_open:
             self.ready.set()
         began = time.monotonic()
-        prepared: list[tuple[_Partition, list[ConsumerRecord]]] = []
+        taken: list[tuple[_Partition, list[ConsumerRecord], list[Incoming]]] = []
         for tp, records in polled.items():
             state = self.partitions.get(tp.partition)
             if state is None or state.fenced or tp.partition in just_opened:
                 continue  # re-fetched from the committed offset after opening
+            incoming = [parse_record(r.value) for r in records]
+            state.batch = PendingBatch(state.number, records[0].offset, records[-1].offset)
+            taken.append((state, records, incoming))
+        try:
+            self._prefetch([(state, incoming) for state, _, incoming in taken])
+        except Exception as exc:
+            for state, records, _ in taken:
+                self._failed(state, records, exc)
+            return 0
+        prepared: list[tuple[_Partition, list[ConsumerRecord]]] = []
+        for state, records, incoming in taken:
             try:
-                self._prepare(state, records)
+                self._decide_into_transaction(state, records, incoming)
             except Exception as exc:
                 self._failed(state, records, exc)
                 continue
@@ -338,11 +349,10 @@ class Writer:
 
     # -- one batch -------------------------------------------------------------------------
 
-    def _prepare(self, state: _Partition, records: list[ConsumerRecord]) -> None:
-        """Open the partition's transaction and decide its records into it."""
-        incoming = [parse_record(r.value) for r in records]
-        state.batch = PendingBatch(state.number, records[0].offset, records[-1].offset)
-        self._prefetch(state, incoming)
+    def _decide_into_transaction(
+        self, state: _Partition, records: list[ConsumerRecord], incoming: list[Incoming]
+    ) -> None:
+        """Open the partition's transaction and decide its (prefetched) records into it."""
         state.producer.begin_transaction()
         for record, parsed in zip(records, incoming, strict=True):
             self._handle(state, record, parsed)
@@ -408,20 +418,28 @@ class Writer:
         )
         return batch.last_offset - batch.first_offset + 1
 
-    def _prefetch(self, state: _Partition, incoming: list[Incoming]) -> None:
-        """Load what the batch needs in two queries: earlier results of its command ids, and
-        every aggregate it touches that is not cached."""
-        assert state.batch is not None
-        state.batch.answered.update(
-            self.index.processed({p.command_id for p in incoming if p.command_id is not None})
+    def _prefetch(self, batches: list[tuple[_Partition, list[Incoming]]]) -> None:
+        """Load what this poll's batches need in two queries for all partitions together:
+        earlier results of their command ids, and every aggregate they touch that is not
+        cached (one round trip per query, not per partition: latency is what it costs)."""
+        if not batches:
+            return
+        answered = self.index.processed(
+            {p.command_id for _, incoming in batches for p in incoming if p.command_id is not None}
         )
         wanted = {
-            p.command.aggregate_id
+            p.command.aggregate_id: state
+            for state, incoming in batches
             for p in incoming
             if p.command is not None and p.command.aggregate_id not in state.cache
         }
         found = self.index.envelopes_of(wanted)
-        for aggregate_id in wanted:
+        for state, incoming in batches:
+            assert state.batch is not None
+            state.batch.answered.update(
+                {p.command_id: answered[p.command_id] for p in incoming if p.command_id in answered}
+            )
+        for aggregate_id, state in wanted.items():
             envelopes = found.get(aggregate_id, [])
             aggregate = rebuild(envelopes) if envelopes else None
             state.recorder.remember(aggregate_id, aggregate.version if aggregate else 0)
