@@ -7,7 +7,6 @@ One scripted lifecycle (``tests/e2e/lifecycle.py``) is submitted through ``suppo
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import uuid
@@ -20,18 +19,10 @@ import pytest
 
 from supportes.settings import Settings
 from tests.conftest import Isolated, isolated_corner
-from tests.e2e.cli import SUPPORTES, error_line, free_port, run_cli
+from tests.e2e.cli import error_line, free_port, run_cli
 from tests.e2e.lifecycle import CASE_A, CASE_B, NOT_A_CASE, ROOT_CAUSE, lifecycle, minutes_after_t0
+from tests.e2e.serving import isolated_env, start_serve
 from tests.support.commands import command, open_case
-
-
-def _env(corner: Isolated) -> dict[str, str]:
-    return {
-        "SUPPORTES_TOPIC_PREFIX": corner.settings.topic_prefix,
-        "SUPPORTES_PG_DSN": corner.dsn,
-        "SUPPORTES_KAFKA_BOOTSTRAP": corner.settings.bootstrap_servers,
-        "SUPPORTES_LOG_FORMAT": "json",
-    }
 
 
 def _jsonl(envelopes: list[dict[str, Any]]) -> str:
@@ -48,7 +39,7 @@ class Served:
         submitted: subprocess.CompletedProcess[str],
     ) -> None:
         self.corner = corner
-        self.env = _env(corner)
+        self.env = isolated_env(corner)
         self.sent = sent
         self.submitted = submitted
 
@@ -65,15 +56,10 @@ class Served:
 
 @pytest.fixture(scope="module")
 def served(stack: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
-    log_path: Path = tmp_path_factory.mktemp("serve") / "serve.log"
-    with isolated_corner(stack) as corner, log_path.open("wb") as log:
-        env = _env(corner)
-        process = subprocess.Popen(
-            [SUPPORTES, "serve"],
-            env={**os.environ, **env},
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
+    logs: Path = tmp_path_factory.mktemp("serve")
+    with isolated_corner(stack) as corner:
+        env = isolated_env(corner)
+        process = start_serve(corner, logs, "serve")
         try:
             sent = lifecycle()
             submitted = run_cli("submit", "-", env=env, stdin=_jsonl(sent))
@@ -82,7 +68,7 @@ def served(stack: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iterato
             yield Served(corner, sent, submitted)
         finally:
             process.send_signal(signal.SIGTERM)
-            assert process.wait(60) == 0, log_path.read_text()
+            assert process.wait(60) == 0, (logs / "serve.log").read_text()
 
 
 # -- submit ----------------------------------------------------------------------------------
@@ -329,7 +315,7 @@ def test_projections_wait_exits_5_on_timeout(isolated: Isolated) -> None:
     from supportes.client import SupportesClient
     from tests.support.log import running_writer
 
-    env = _env(isolated)
+    env = isolated_env(isolated)
     with (
         running_writer(isolated.settings, isolated.group_id),
         SupportesClient(isolated.settings) as client,
