@@ -256,6 +256,30 @@ def test_a_pending_offset_commit_holds_the_successor_back(isolated: Isolated) ->
     ]
 
 
+def test_two_live_writers_with_one_instance_id_still_answer_each_command_once(
+    isolated: Isolated,
+) -> None:
+    """A misconfiguration: each writer's init_transactions fences the other's producer, which
+    starts over (new producer, partitions re-opened from the log); slow, never doubled."""
+    settings = isolated.settings
+    commands = list(TrafficGenerator(seed=9, concurrent_cases=20).commands(300))
+    with (
+        running_writer(settings, isolated.group_id, instance="same"),
+        running_writer(settings, isolated.group_id, instance="same"),
+        SupportesClient(settings) as client,
+    ):
+        results = client.submit(commands, timeout_s=180)
+
+    assert [r["command_id"] for r in results] == [c["command_id"] for c in commands]
+    assert set(Counter(v["command_id"] for *_, v in read_topic(settings, "results")).values()) == {
+        1
+    }
+    versions: dict[str, list[int]] = defaultdict(list)
+    for *_, envelope in read_topic(settings, "events"):
+        versions[envelope["aggregate_id"]].append(envelope["version"])
+    assert all(v == list(range(1, len(v) + 1)) for v in versions.values())
+
+
 def test_the_index_matches_the_log(isolated: Isolated) -> None:
     settings = isolated.settings
     commands = list(TrafficGenerator(seed=5, concurrent_cases=20).commands(300))

@@ -41,6 +41,14 @@ GENERATION_ERRORS = (
 TRANSACTION_TIMEOUT_MS = 15_000
 
 
+def is_fenced(exc: BaseException) -> bool:
+    """The producer is dead. After the fact kafka-python raises a plain KafkaError that carries
+    the fencing error as an argument (send) or only names it (transactional calls)."""
+    if isinstance(exc, FENCED_ERRORS) or any(isinstance(a, FENCED_ERRORS) for a in exc.args):
+        return True
+    return isinstance(exc, KafkaError) and any(e.__name__ in str(exc) for e in FENCED_ERRORS)
+
+
 def partition_transactional_id(partition: int) -> str:
     """Manual assignment: the fixed transactional id of the writer of ``partition``."""
     return f"supportes-writer-p{partition}"

@@ -72,11 +72,11 @@ from supportes.aggregates import (
 from supportes.aggregates.dispatch import accepted_result, rejected_result
 from supportes.consumers.batch import PendingBatch
 from supportes.consumers.ownership import (
-    FENCED_ERRORS,
     GENERATION_ERRORS,
     TRANSACTION_TIMEOUT_MS,
     Lane,
     instance_transactional_id,
+    is_fenced,
     open_lane,
     partition_transactional_id,
     stable_committed,
@@ -483,7 +483,7 @@ class Writer:
     def _failed(self, lane: Lane, items: list[_Taken], exc: BaseException) -> None:
         """Recover from a failed transaction, by the kind of failure."""
         numbers = [state.number for state, _, _ in items]
-        if isinstance(exc, FENCED_ERRORS):
+        if is_fenced(exc):
             self._producer_fenced(lane, items, exc)
         elif isinstance(exc, CallTimedOutError):
             log.warning(
@@ -775,12 +775,12 @@ class Writer:
         if lane.in_transaction:
             try:
                 guarded(lane.producer.abort_transaction, timeout_s=CALL_TIMEOUT_S, what="abort")
-            except FENCED_ERRORS as fenced:
-                self._producer_fenced(lane, items, fenced)
-                return False
             except (KafkaError, CallTimedOutError) as exc:
-                log.warning("abort failed; rebuilding", error=_first_line(exc))
-                self._restart(lane, items)
+                if is_fenced(exc):
+                    self._producer_fenced(lane, items, exc)
+                else:
+                    log.warning("abort failed; rebuilding", error=_first_line(exc))
+                    self._restart(lane, items)
                 return False
             lane.in_transaction = False
         for state, _, _ in items:
