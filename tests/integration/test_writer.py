@@ -15,6 +15,7 @@ from kafka import TopicPartition
 from kafka.errors import KafkaError
 
 from supportes.client import SupportesClient
+from supportes.consumers.ownership import TRANSACTION_TIMEOUT_MS
 from supportes.consumers.writer import Writer, WriterHooks
 from supportes.eventstore.index import EventIndex
 from supportes.messaging.routing import partition_for
@@ -172,12 +173,18 @@ def test_a_second_writer_fences_the_first(isolated: Isolated) -> None:
 
 
 def _zombie_and_successor(
-    isolated: Isolated, stall_at: str, case_id: str, follow_up: dict[str, Any] | None = None
+    isolated: Isolated,
+    stall_at: str,
+    case_id: str,
+    follow_up: dict[str, Any] | None = None,
+    *,
+    dead_for_good: bool = False,
 ) -> tuple[Writer, list[BaseException]]:
     """Group mode: a zombie stalls at ``stall_at`` (a WriterHooks field) while deciding the
     opening of ``case_id`` until it has left the group (max poll interval) and a successor owns
-    the partition; then it goes on. The successor then handles ``follow_up``. Returns the closed
-    zombie and what its loop raised."""
+    the partition; then it goes on (``dead_for_good``: only once the successor has answered).
+    The successor then handles ``follow_up``. Returns the closed zombie and what its loop
+    raised."""
     settings = isolated.settings
     tp = TopicPartition(settings.topic("commands"), partition_for(case_id, settings.partitions))
     stalled = threading.Event()
@@ -214,12 +221,15 @@ def _zombie_and_successor(
             while tp not in successor.consumer.assignment() and time.monotonic() < deadline:
                 time.sleep(0.1)
             assert tp in successor.consumer.assignment(), "the successor took the partition"
-            release.set()
-            thread.join(60)
+            if not dead_for_good:
+                release.set()
+                thread.join(60)
             if follow_up is not None:
                 assert client.submit([follow_up], timeout_s=60)[0]["status"] == "accepted"
             while not read_topic(settings, "results") and time.monotonic() < deadline:
                 time.sleep(0.2)
+    release.set()
+    thread.join(60)
     zombie.close()
     return zombie, errors
 
@@ -254,6 +264,24 @@ def test_a_pending_offset_commit_holds_the_successor_back(isolated: Isolated) ->
         "CaseOpened",
         "CaseAcknowledged",
     ]
+
+
+def test_a_writer_dead_for_good_holds_its_partition_until_its_transaction_times_out(
+    isolated: Isolated,
+) -> None:
+    """Its offsets are pending and never committed: the successor waits (stable offset fetch)
+    until the coordinator aborts the transaction (transaction_timeout_ms), then decides the
+    command itself. The dead writer's late commit then fails."""
+    case_id = str(uuid.uuid4())
+    began = time.monotonic()
+    _, errors = _zombie_and_successor(isolated, "before_commit", case_id, dead_for_good=True)
+    took = time.monotonic() - began
+
+    assert not errors
+    results = [v for *_, v in read_topic(isolated.settings, "results")]
+    assert len(results) == 1
+    assert [e["type"] for *_, e in read_topic(isolated.settings, "events")] == ["CaseOpened"]
+    assert took > TRANSACTION_TIMEOUT_MS / 1000  # it did wait for the abort
 
 
 def test_two_live_writers_with_one_instance_id_still_answer_each_command_once(
