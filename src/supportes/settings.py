@@ -53,6 +53,14 @@ class Settings(BaseSettings):
     group_session_timeout_ms: int = Field(
         default=10_000, ge=6_000, le=300_000, description="Consumer group session timeout."
     )
+    writer_instance: str = Field(
+        default="0",
+        pattern=r"^[A-Za-z0-9._-]{1,64}$",
+        description=(
+            "Stable name of this writer process: its transactional id is <group>-<instance>. "
+            "Keep it across restarts; never run two live writers with the same one."
+        ),
+    )
 
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     log_format: Literal["auto", "json", "console"] = "auto"

@@ -4,14 +4,18 @@ optimistic concurrency and fencing."""
 from __future__ import annotations
 
 import threading
+import time
 import uuid
 from collections import Counter, defaultdict
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 import pytest
+from kafka import TopicPartition
 from kafka.errors import KafkaError
 
 from supportes.client import SupportesClient
+from supportes.consumers.ownership import TRANSACTION_TIMEOUT_MS
 from supportes.consumers.writer import Writer, WriterHooks
 from supportes.eventstore.index import EventIndex
 from supportes.messaging.routing import partition_for
@@ -166,6 +170,142 @@ def test_a_second_writer_fences_the_first(isolated: Isolated) -> None:
     assert len(results) == 1  # the zombie's result never became visible
     assert [e["type"] for *_, e in events] == ["CaseOpened"]
     assert not zombie_errors
+
+
+def _zombie_and_successor(
+    isolated: Isolated,
+    stall_at: str,
+    case_id: str,
+    follow_up: dict[str, Any] | None = None,
+    *,
+    dead_for_good: bool = False,
+) -> tuple[Writer, list[BaseException]]:
+    """Group mode: a zombie stalls at ``stall_at`` (a WriterHooks field) while deciding the
+    opening of ``case_id`` until it has left the group (max poll interval) and a successor owns
+    the partition; then it goes on (``dead_for_good``: only once the successor has answered).
+    The successor then handles ``follow_up``. Returns the closed zombie and what its loop
+    raised."""
+    settings = isolated.settings
+    tp = TopicPartition(settings.topic("commands"), partition_for(case_id, settings.partitions))
+    stalled = threading.Event()
+    release = threading.Event()
+
+    def stall(partition: int) -> None:
+        if partition == tp.partition and not stalled.is_set():
+            stalled.set()
+            release.wait(60)
+
+    zombie = Writer(
+        settings,
+        group_id=isolated.group_id,
+        instance="zombie",
+        hooks=WriterHooks(**{stall_at: stall}),
+        consumer_config={"max_poll_interval_ms": 4000},
+    )
+    errors: list[BaseException] = []
+
+    def zombie_loop() -> None:
+        try:
+            while not release.is_set():
+                zombie.run_once(100)
+        except BaseException as exc:
+            errors.append(exc)
+
+    thread = threading.Thread(target=zombie_loop, daemon=True)
+    thread.start()
+    with SupportesClient(settings) as client:
+        client.send([open_case(case_id)])
+        assert stalled.wait(60), "the zombie reached its stall"
+        with running_writer(settings, isolated.group_id, instance="successor") as successor:
+            deadline = time.monotonic() + 60
+            while tp not in successor.consumer.assignment() and time.monotonic() < deadline:
+                time.sleep(0.1)
+            assert tp in successor.consumer.assignment(), "the successor took the partition"
+            if not dead_for_good:
+                release.set()
+                thread.join(60)
+            if follow_up is not None:
+                assert client.submit([follow_up], timeout_s=60)[0]["status"] == "accepted"
+            while not read_topic(settings, "results") and time.monotonic() < deadline:
+                time.sleep(0.2)
+    release.set()
+    thread.join(60)
+    zombie.close()
+    return zombie, errors
+
+
+def test_a_zombie_without_its_group_generation_commits_nothing(isolated: Isolated) -> None:
+    """EOS v2 counterpart of the fencing test: the zombie's offsets carry a generation the group
+    left behind, so ``send_offsets_to_transaction`` fails; it aborts and drops its partitions."""
+    zombie, errors = _zombie_and_successor(isolated, "before_send_offsets", str(uuid.uuid4()))
+
+    assert not errors
+    assert not zombie.partitions  # every partition dropped after the generation error
+    results = read_topic(isolated.settings, "results")
+    events = read_topic(isolated.settings, "events")
+    assert len(results) == 1  # the successor's; the zombie's aborted one never became visible
+    assert [e["type"] for *_, e in events] == ["CaseOpened"]
+
+
+def test_a_pending_offset_commit_holds_the_successor_back(isolated: Isolated) -> None:
+    """The zombie's offsets were accepted before it lost the group, then it stalled before the
+    commit: the successor's stable offset fetch waits for that transaction, which commits, and the
+    successor catches up from it rather than deciding the command again."""
+    case_id = str(uuid.uuid4())
+    acknowledge = command("Acknowledge", case_id, minutes=1)
+    settings = isolated.settings
+    _, errors = _zombie_and_successor(isolated, "before_commit", case_id, follow_up=acknowledge)
+
+    assert not errors
+    results = [v for *_, v in read_topic(settings, "results")]
+    assert Counter(r["command_id"] for r in results).most_common(1)[0][1] == 1
+    assert [r["version"] for r in results] == [1, 2]
+    assert [e["type"] for *_, e in read_topic(settings, "events")] == [
+        "CaseOpened",
+        "CaseAcknowledged",
+    ]
+
+
+def test_a_writer_dead_for_good_holds_its_partition_until_its_transaction_times_out(
+    isolated: Isolated,
+) -> None:
+    """Its offsets are pending and never committed: the successor waits (stable offset fetch)
+    until the coordinator aborts the transaction (transaction_timeout_ms), then decides the
+    command itself. The dead writer's late commit then fails."""
+    case_id = str(uuid.uuid4())
+    began = time.monotonic()
+    _, errors = _zombie_and_successor(isolated, "before_commit", case_id, dead_for_good=True)
+    took = time.monotonic() - began
+
+    assert not errors
+    results = [v for *_, v in read_topic(isolated.settings, "results")]
+    assert len(results) == 1
+    assert [e["type"] for *_, e in read_topic(isolated.settings, "events")] == ["CaseOpened"]
+    assert took > TRANSACTION_TIMEOUT_MS / 1000  # it did wait for the abort
+
+
+def test_two_live_writers_with_one_instance_id_still_answer_each_command_once(
+    isolated: Isolated,
+) -> None:
+    """A misconfiguration: each writer's init_transactions fences the other's producer, which
+    starts over (new producer, partitions re-opened from the log); slow, never doubled."""
+    settings = isolated.settings
+    commands = list(TrafficGenerator(seed=9, concurrent_cases=20).commands(300))
+    with (
+        running_writer(settings, isolated.group_id, instance="same"),
+        running_writer(settings, isolated.group_id, instance="same"),
+        SupportesClient(settings) as client,
+    ):
+        results = client.submit(commands, timeout_s=180)
+
+    assert [r["command_id"] for r in results] == [c["command_id"] for c in commands]
+    assert set(Counter(v["command_id"] for *_, v in read_topic(settings, "results")).values()) == {
+        1
+    }
+    versions: dict[str, list[int]] = defaultdict(list)
+    for *_, envelope in read_topic(settings, "events"):
+        versions[envelope["aggregate_id"]].append(envelope["version"])
+    assert all(v == list(range(1, len(v) + 1)) for v in versions.values())
 
 
 def test_the_index_matches_the_log(isolated: Isolated) -> None:

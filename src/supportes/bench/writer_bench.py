@@ -90,7 +90,7 @@ def writer_throughput(settings: Settings, commands: int) -> Result:
         "commands", rate, "cmd/s", f"{commands:,} commands + {handled - commands:,} follow-ons"
     )
     result.add("events", events / elapsed, "events/s", f"{events:,} events")
-    result.add("partition open", started - opened, "s", "group join + 6 x init_transactions")
+    result.add("partition open", started - opened, "s", "group join + init_transactions + catch-up")
     result.add("avg command size", command_size, "B")
     ceiling = kafka_ctp_ceiling(
         settings,

@@ -1,21 +1,43 @@
-"""The command writer: exactly-once command processing with one fenced writer per partition.
+"""The command writer: exactly-once command processing, fenced by the consumer-group generation
+(exactly-once v2, KIP-447) or, under manual assignment, by a transactional id per partition.
 
-Consumer group ``supportes-writer`` reads ``<prefix>.commands``. For each partition p it owns, the
-writer keeps a transactional producer with ``transactional_id = supportes-writer-p{p}``:
-``init_transactions()`` by a new owner aborts (or completes) the previous owner's transaction and
-fences it. Before deciding anything on p, the event index is caught up from ``<prefix>.events``
-and ``<prefix>.results`` partition p (read_committed, up to the end offset) and the consumer is
-re-positioned at the group's committed offset.
+Group mode (``supportes serve --writer``: ``Writer(partitions=None)``)
+    ONE transactional producer per writer process, ``transactional_id = <group>-<instance>``
+    (``SUPPORTES_WRITER_INSTANCE``, default ``0``: ``supportes-writer-0``), and ONE transaction per
+    poll cycle for all owned partitions: events, results, dead letters, follow-on commands and
+    every consumed offset, sent with ``send_offsets_to_transaction(offsets, group_metadata)``.
+    The metadata is taken right after ``poll`` (the generation the records were fetched under);
+    a cycle without a generation processes nothing (the broker accepts generation -1 unfenced).
 
-Each poll batch of partition p is ONE Kafka transaction holding its events (events topic,
-partition p), results (results topic, partition p), follow-on commands (their own aggregate's
-partition), dead letters, and the consumed offsets (``send_offsets_to_transaction``). After the
-commit the batch is written to the event index with its offsets.
+    - The id is stable across restarts, so a writer restarted after kill -9 aborts its own open
+      transaction at ``init_transactions()``, before it opens any partition. One that dies for
+      good leaves it open until ``TRANSACTION_TIMEOUT_MS`` (15 s); its partitions wait so long.
+      Two live writers with one instance fence each other's producer: logged as an error, the
+      fenced one starts over with a new producer (a misconfiguration, but never a duplicate).
+    - A zombie (it lost its membership while stalled) fails ``send_offsets_to_transaction`` with
+      a generation error, aborts (its events never become visible), drops the state of every
+      partition and re-opens what the group gives it after rejoining.
+    - Taking partition p, in this order: (1) the committed offset, fetched stable (read_committed
+      sends ``require_stable``: the broker answers UNSTABLE_OFFSET_COMMIT while a previous owner's
+      transactional offset commit is pending; retried); (2) wait until no transaction is open on
+      events/results p (last stable offset == high watermark; a decided transaction's markers may
+      be in flight, a zombie's open one is about to abort); (3) catch the index up from events and
+      results p (read_committed, to the end); (4) seek to the committed offset. Every transaction
+      whose offsets count as committed is then in the index, and no other can commit offsets.
 
-Failure handling: fenced → give the partition up (pause it until the group revokes it); an
-abortable error → abort and retry the batch; a call that timed out or failed to abort (outcome
-unknown) → new producer, catch up from the log, re-seek, decide again. Idempotency: a command
-id already answered gets its first result again and writes no event.
+Manual assignment (``Writer(partitions=[...])``, tests and tools)
+    Without a group generation there is nothing to fence by, so design section 2 applies: one
+    producer and one transaction per partition, ``transactional_id = supportes-writer-p{p}``; a new
+    owner's ``init_transactions`` aborts and fences the old one. Never run it beside a group-mode
+    writer of the same topics (different ids: they would not fence each other).
+
+After the commit the cycle's batches are written to the event index with their offsets.
+Failures: fenced producer → manual: give the partition up (pause it until revoked); group: new
+producer, re-open every partition. Generation error → the zombie path above. Other abortable
+error → abort, seek every partition of the transaction back, decide again. A call that timed
+out or an abort that failed (outcome unknown) → new producer, re-open (catch up from the log,
+re-seek). PostgreSQL error → abort and retry, re-index from the log. Idempotency: a command id
+already answered gets its first result again and writes no event.
 """
 
 from __future__ import annotations
@@ -25,7 +47,7 @@ import json
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -34,14 +56,9 @@ from uuid import UUID
 
 import psycopg2
 from eventsourcing.persistence import StoredEvent
-from kafka import ConsumerRebalanceListener, KafkaProducer, TopicPartition
+from kafka import ConsumerRebalanceListener, TopicPartition
 from kafka.consumer.fetcher import ConsumerRecord
-from kafka.errors import (
-    InvalidProducerEpochError,
-    KafkaError,
-    ProducerFencedError,
-    TransactionCoordinatorFencedError,
-)
+from kafka.errors import KafkaError
 from kafka.structs import OffsetAndMetadata
 
 from supportes.aggregates import (
@@ -54,33 +71,37 @@ from supportes.aggregates import (
 )
 from supportes.aggregates.dispatch import accepted_result, rejected_result
 from supportes.consumers.batch import PendingBatch
+from supportes.consumers.ownership import (
+    GENERATION_ERRORS,
+    TRANSACTION_TIMEOUT_MS,
+    Lane,
+    instance_transactional_id,
+    is_fenced,
+    open_lane,
+    partition_transactional_id,
+    stable_committed,
+)
 from supportes.consumers.records import Incoming, parse_record
 from supportes.eventstore.index import EventIndex, IndexedEvent, ProcessedCommand
 from supportes.eventstore.recorder import KafkaEventRecorder, to_stored_event
 from supportes.logs import get_logger
-from supportes.messaging.clients import (
-    committed_reader,
-    group_consumer,
-    transactional_producer,
-)
+from supportes.messaging.clients import committed_reader, group_consumer
 from supportes.messaging.dead_letters import dead_letter_headers
 from supportes.messaging.guard import CallTimedOutError, guarded
-from supportes.messaging.log_reader import read_to_end
+from supportes.messaging.log_reader import read_to_end, wait_until_no_open_transaction
 from supportes.settings import Settings
 
 log = get_logger("writer")
 
 GROUP_ID = "supportes-writer"
-FENCED_ERRORS = (ProducerFencedError, InvalidProducerEpochError, TransactionCoordinatorFencedError)
 CACHE_SIZE = 20_000
 CALL_TIMEOUT_S = 30.0
 PRUNE_EVERY_S = 600.0
 IDEMPOTENCY_WINDOW = timedelta(days=8)  # the commands topic keeps 7 days; one day of margin
-
-
-def transactional_id(partition: int) -> str:
-    """The fixed transactional id of the writer of ``partition`` (design section 2)."""
-    return f"supportes-writer-p{partition}"
+# Taking a partition waits for a previous owner's transaction; the coordinator aborts an
+# abandoned one after TRANSACTION_TIMEOUT_MS (checked every 10 s by default): a generous bound.
+TAKEOVER_TIMEOUT_S = 4 * TRANSACTION_TIMEOUT_MS / 1000 + 60
+transactional_id = partition_transactional_id  # the name design section 2 uses
 
 
 class PartitionFencedError(Exception):
@@ -89,8 +110,9 @@ class PartitionFencedError(Exception):
 
 @dataclass
 class WriterHooks:
-    """Test seams: called at points where a crash or a zombie is most interesting."""
+    """Test seams: called per partition where a crash or a zombie is most interesting."""
 
+    before_send_offsets: Callable[[int], None] = lambda partition: None
     before_commit: Callable[[int], None] = lambda partition: None
     after_commit: Callable[[int], None] = lambda partition: None
 
@@ -100,11 +122,15 @@ class _Partition:
     """What the writer holds for one owned partition."""
 
     number: int
-    producer: KafkaProducer
+    lane: Lane
     recorder: KafkaEventRecorder
     cache: OrderedDict[UUID, AnyAggregate] = field(default_factory=OrderedDict)
     batch: PendingBatch | None = None
     fenced: bool = False
+
+
+# One partition's share of a cycle: its state, its polled records, and the records parsed.
+_Taken = tuple[_Partition, list[ConsumerRecord], list[Incoming]]
 
 
 class Writer:
@@ -116,8 +142,10 @@ class Writer:
         *,
         group_id: str = GROUP_ID,
         partitions: Sequence[int] | None = None,
+        instance: str | None = None,
         hooks: WriterHooks | None = None,
         max_poll_records: int = 2000,
+        consumer_config: Mapping[str, Any] | None = None,
     ) -> None:
         self.settings = settings
         self.hooks = hooks or WriterHooks()
@@ -133,13 +161,22 @@ class Writer:
         self._indexer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="writer-index")
         self._index_pending: tuple[Future[int], list[int]] | None = None
         self.reader = committed_reader(settings)
+        self.watermarks = committed_reader(
+            settings, isolation_level="read_uncommitted", client_id="supportes-watermarks"
+        )
         self.consumer = group_consumer(
             settings,
             group_id,
             max_poll_records=max_poll_records,
             max_partition_fetch_bytes=4 * 1024 * 1024,
             fetch_max_wait_ms=50,
+            **dict(consumer_config or {}),
         )
+        self.group_mode = partitions is None
+        self.transactional_id = instance_transactional_id(
+            group_id, instance if instance is not None else settings.writer_instance
+        )
+        self._group_lane: Lane | None = None
         self.partitions: dict[int, _Partition] = {}
         self._to_open: set[int] = set()
         self.ready = threading.Event()
@@ -157,7 +194,11 @@ class Writer:
 
     def run(self, stop: threading.Event, *, poll_timeout_ms: int = 100) -> None:
         """Process commands until ``stop`` is set; the open batch is finished first."""
-        log.info("writer started", topic=self.commands_topic)
+        log.info(
+            "writer started",
+            topic=self.commands_topic,
+            transactional_id=self.transactional_id if self.group_mode else "per partition",
+        )
         next_prune = 0.0
         try:
             while not stop.is_set():
@@ -169,50 +210,64 @@ class Writer:
             self.close()
 
     def run_once(self, poll_timeout_ms: int = 100) -> int:
-        """One poll: prepare a transaction per partition, commit them concurrently, index them.
+        """One poll: one transaction per lane (group mode: one in all), committed, then indexed.
 
         Returns the number of records committed.
         """
         polled = self.consumer.poll(timeout_ms=poll_timeout_ms)
+        metadata = self.consumer.group_metadata()  # the generation these records belong to
         self._await_index()  # the previous poll's index write ran during this poll
         just_opened = self._open_pending()
         if self.partitions and not self._to_open:
             self.ready.set()
+        if self.group_mode and polled and (metadata.generation_id < 0 or not metadata.member_id):
+            log.warning("no group generation; records left for after the rejoin")
+            for tp, records in polled.items():
+                if tp.partition not in just_opened:
+                    self.consumer.seek(tp, records[0].offset)
+            return 0
         began = time.monotonic()
-        taken: list[tuple[_Partition, list[ConsumerRecord], list[Incoming]]] = []
+        lanes: dict[int, tuple[Lane, list[_Taken]]] = {}
         for tp, records in polled.items():
             state = self.partitions.get(tp.partition)
             if state is None or state.fenced or tp.partition in just_opened:
                 continue  # re-fetched from the committed offset after opening
             incoming = [parse_record(r.value) for r in records]
             state.batch = PendingBatch(state.number, records[0].offset, records[-1].offset)
-            taken.append((state, records, incoming))
+            lanes.setdefault(id(state.lane), (state.lane, []))[1].append((state, records, incoming))
+        taken = [item for _, items in lanes.values() for item in items]
         try:
             self._prefetch([(state, incoming) for state, _, incoming in taken])
         except Exception as exc:
-            for state, records, _ in taken:
-                self._failed(state, records, exc)
+            for lane, items in lanes.values():
+                self._failed(lane, items, exc)
             return 0
-        prepared: list[tuple[_Partition, list[ConsumerRecord]]] = []
-        for state, records, incoming in taken:
+        prepared: list[tuple[Lane, list[_Taken]]] = []
+        for lane, items in lanes.values():
             try:
-                self._decide_into_transaction(state, records, incoming)
+                for state, records, incoming in items:
+                    lane.begin()
+                    for record, parsed in zip(records, incoming, strict=True):
+                        self._handle(state, record, parsed)
             except Exception as exc:
-                self._failed(state, records, exc)
+                self._failed(lane, items, exc)
                 continue
-            prepared.append((state, records))
+            prepared.append((lane, items))
         if not prepared:
             return 0
-        metadata = self.consumer.group_metadata()
-        failures = list(
-            self._committer.map(lambda item: self._commit(item[0], item[1], metadata), prepared)
-        )
+        if len(prepared) == 1:
+            failures = [self._commit(prepared[0][0], prepared[0][1], metadata)]
+        else:
+            failures = list(
+                self._committer.map(lambda item: self._commit(item[0], item[1], metadata), prepared)
+            )
         handled = 0
         committed: list[tuple[_Partition, PendingBatch]] = []
-        for (state, records), failure in zip(prepared, failures, strict=True):
+        for (lane, items), failure in zip(prepared, failures, strict=True):
             if failure is not None:
-                self._failed(state, records, failure)
-            else:
+                self._failed(lane, items, failure)
+                continue
+            for state, _, _ in items:
                 assert state.batch is not None
                 committed.append((state, state.batch))
                 handled += self._committed(state, began)
@@ -236,8 +291,12 @@ class Writer:
         self._await_index()
         for number in list(self.partitions):
             self._drop(number)
+        if self._group_lane is not None:
+            self._group_lane.close()
+            self._group_lane = None
         self.consumer.close()
         self.reader.close()
+        self.watermarks.close()
         self._indexer.shutdown(wait=True)
         self.index.close()
         self.index_writer.close()
@@ -247,34 +306,66 @@ class Writer:
     # -- partition ownership ---------------------------------------------------------------
 
     def _open_pending(self) -> set[int]:
-        """Open newly assigned partitions; their producers are initialised concurrently."""
+        """Open newly assigned partitions (manual mode: their producers concurrently)."""
         numbers = sorted(self._to_open)
+        if not numbers:
+            return set()
         self._to_open.clear()
         for number in numbers:
             self._drop(number)
-        producers = list(self._committer.map(self._new_producer, numbers))
-        for number, producer in zip(numbers, producers, strict=True):
-            self._open(number, producer)
+        if self.group_mode:
+            lane = self._ensure_group_lane()
+            for number in numbers:
+                self._open(number, lane)
+        else:
+            lanes = list(self._committer.map(self._partition_lane, numbers))
+            for number, lane in zip(numbers, lanes, strict=True):
+                self._open(number, lane)
         return set(numbers)
 
-    def _new_producer(self, number: int) -> KafkaProducer:
-        """A producer for ``number`` whose ``init_transactions`` fenced the previous owner."""
-        producer = transactional_producer(self.settings, transactional_id(number))
-        guarded(producer.init_transactions, timeout_s=CALL_TIMEOUT_S, what="init_transactions")
-        return producer
+    def _ensure_group_lane(self) -> Lane:
+        """The process's producer; its first ``init_transactions`` aborts our own transaction
+        left open by a previous life of this instance (kill -9), before any partition opens."""
+        delay = 0.5
+        while self._group_lane is None:
+            try:
+                self._group_lane = open_lane(
+                    self.settings, self.transactional_id, timeout_s=CALL_TIMEOUT_S
+                )
+                log.info("producer ready", transactional_id=self.transactional_id)
+            except (KafkaError, CallTimedOutError) as exc:
+                log.warning(
+                    "producer init failed",
+                    transactional_id=self.transactional_id,
+                    retry_in_s=delay,
+                    error=_first_line(exc),
+                )
+                time.sleep(delay)
+                delay = min(delay * 2, 10)
+        return self._group_lane
 
-    def _open(self, number: int, producer: KafkaProducer | None = None) -> None:
-        """Take partition ``number``: fence the previous owner, catch up, seek to committed."""
+    def _partition_lane(self, number: int) -> Lane:
+        """Manual mode: a producer whose ``init_transactions`` fenced the previous owner."""
+        return open_lane(self.settings, transactional_id(number), timeout_s=CALL_TIMEOUT_S)
+
+    def _open(self, number: int, lane: Lane) -> None:
+        """Take partition ``number`` (the order is the module docstring's): stable committed
+        offset, no open transaction on events/results, catch the index up, seek."""
         self._await_index()
-        self._drop(number)
         began = time.monotonic()
-        producer = producer or self._new_producer(number)
         recorder = KafkaEventRecorder(self.index, lambda stored: self._send_event(number, stored))
-        state = _Partition(number, producer, recorder)
+        state = _Partition(number, lane, recorder)
         self.partitions[number] = state
-        indexed = self._catch_up(number)
         tp = TopicPartition(self.commands_topic, number)
-        committed = self.consumer.committed(tp)
+        committed = stable_committed(
+            self.consumer,
+            tp,
+            timeout_s=TAKEOVER_TIMEOUT_S,
+            waiting=lambda error: log.info(
+                "waiting for a stable committed offset", partition=number, error=error
+            ),
+        )
+        indexed = self._catch_up(number)
         if committed is None:
             self.consumer.seek_to_beginning(tp)
         else:
@@ -289,15 +380,16 @@ class Writer:
         )
 
     def _drop(self, number: int) -> None:
+        """Forget partition ``number``; under manual assignment also release its producer."""
         state = self.partitions.pop(number, None)
-        if state is None:
+        if state is None or self.group_mode:
             return
         if state.batch is not None:
             # The next owner's init_transactions aborts it anyway.
             with contextlib.suppress(KafkaError, CallTimedOutError):
-                guarded(state.producer.abort_transaction, timeout_s=5, what="abort_transaction")
+                guarded(state.lane.producer.abort_transaction, timeout_s=5, what="abort")
         try:
-            state.producer.close(timeout=5)
+            state.lane.producer.close(timeout=5)
         except KafkaError:
             log.warning("producer close failed", partition=number)
 
@@ -316,10 +408,24 @@ class Writer:
             log.info("partitions assigned", partitions=sorted(partitions))
 
     def _catch_up(self, number: int) -> int:
-        """Index what the log holds beyond the index for events and results of ``number``."""
+        """Index what the log holds beyond the index for events and results of ``number``, once
+        no transaction is open on them (only their partition's owner writes there)."""
         added = 0
         for topic in (self.events_topic, self.results_topic):
             tp = TopicPartition(topic, number)
+
+            def waiting(stable: int, high: int, topic: str = topic) -> None:
+                log.info(
+                    "waiting for an open transaction to end",
+                    topic=topic,
+                    partition=number,
+                    last_stable_offset=stable,
+                    high_watermark=high,
+                )
+
+            wait_until_no_open_transaction(
+                self.reader, self.watermarks, tp, timeout_s=TAKEOVER_TIMEOUT_S, waiting=waiting
+            )
             start = self.index.position(topic, number)
             for records in read_to_end(self.reader, tp, start):
                 added += self._index_log_records(topic, number, records)
@@ -347,56 +453,54 @@ class Writer:
                 )
         return self.index.record(events, processed, {(topic, number): records[-1].offset + 1})
 
-    # -- one batch -------------------------------------------------------------------------
+    # -- one transaction -------------------------------------------------------------------
 
-    def _decide_into_transaction(
-        self, state: _Partition, records: list[ConsumerRecord], incoming: list[Incoming]
-    ) -> None:
-        """Open the partition's transaction and decide its (prefetched) records into it."""
-        state.producer.begin_transaction()
-        for record, parsed in zip(records, incoming, strict=True):
-            self._handle(state, record, parsed)
-
-    def _commit(
-        self, state: _Partition, records: list[ConsumerRecord], metadata: Any
-    ) -> BaseException | None:
-        """Add the consumed offsets and commit (on a worker thread); return the failure if any."""
+    def _commit(self, lane: Lane, items: list[_Taken], metadata: Any) -> BaseException | None:
+        """Add the consumed offsets of every partition of the lane and commit; return the
+        failure if any."""
         offsets = {
             TopicPartition(self.commands_topic, state.number): OffsetAndMetadata(
                 records[-1].offset + 1, "", -1
             )
+            for state, records, _ in items
         }
         try:
+            for state, _, _ in items:
+                self.hooks.before_send_offsets(state.number)
             guarded(
-                lambda: state.producer.send_offsets_to_transaction(offsets, metadata),
+                lambda: lane.producer.send_offsets_to_transaction(offsets, metadata),
                 timeout_s=CALL_TIMEOUT_S,
                 what="send_offsets_to_transaction",
             )
-            self.hooks.before_commit(state.number)
-            guarded(state.producer.commit_transaction, timeout_s=CALL_TIMEOUT_S, what="commit")
+            for state, _, _ in items:
+                self.hooks.before_commit(state.number)
+            guarded(lane.producer.commit_transaction, timeout_s=CALL_TIMEOUT_S, what="commit")
+            lane.in_transaction = False
         except Exception as exc:
             return exc
         return None
 
-    def _failed(self, state: _Partition, records: list[ConsumerRecord], exc: BaseException) -> None:
-        """Recover a partition whose transaction failed, by the kind of failure."""
-        if isinstance(exc, FENCED_ERRORS):
-            self._fenced(state, exc)
+    def _failed(self, lane: Lane, items: list[_Taken], exc: BaseException) -> None:
+        """Recover from a failed transaction, by the kind of failure."""
+        numbers = [state.number for state, _, _ in items]
+        if is_fenced(exc):
+            self._producer_fenced(lane, items, exc)
         elif isinstance(exc, CallTimedOutError):
             log.warning(
-                "transaction outcome unknown; rebuilding", partition=state.number, error=str(exc)
+                "transaction outcome unknown; rebuilding", partitions=numbers, error=str(exc)
             )
-            self._reopen(state.number)
-        elif isinstance(exc, KafkaError):
-            self._abort_and_retry(state, records[0].offset, exc)
-        elif isinstance(exc, psycopg2.Error):
-            self._abort_and_retry(state, records[0].offset, exc)
-            self._recover_index(state.number)
+            self._restart(lane, items)
+        elif isinstance(exc, GENERATION_ERRORS) and self.group_mode:
+            self._lost_generation(lane, items, exc)
+        elif isinstance(exc, KafkaError | psycopg2.Error):
+            if self._abort_and_retry(lane, items, exc) and isinstance(exc, psycopg2.Error):
+                for number in numbers:
+                    self._recover_index(number)
         else:
             raise exc
 
     def _committed(self, state: _Partition, began: float) -> int:
-        """Index a committed batch and log it; return its record count."""
+        """Log a committed batch; return its record count."""
         batch = state.batch
         assert batch is not None
         state.batch = None
@@ -499,7 +603,7 @@ class Writer:
         batch.touched.add(command.aggregate_id)
         self._cache_put(state, command.aggregate_id, decision.aggregate)
         for follow_on in decision.follow_on_commands:
-            state.producer.send(
+            state.lane.producer.send(
                 self.commands_topic,
                 key=str(follow_on["aggregate_id"]).encode(),
                 value=canonical_json(follow_on),
@@ -513,7 +617,7 @@ class Writer:
     def _send_event(self, number: int, stored: StoredEvent) -> None:
         """Recorder callback: put one event on the log inside partition ``number``'s transaction."""
         state = self.partitions[number]
-        future = state.producer.send(
+        future = state.lane.producer.send(
             self.events_topic,
             key=str(stored.originator_id).encode(),
             value=stored.state,
@@ -527,7 +631,7 @@ class Writer:
     ) -> None:
         batch = state.batch
         assert batch is not None
-        future = state.producer.send(
+        future = state.lane.producer.send(
             self.results_topic,
             key=key or (result.get("aggregate_id") or "").encode(),
             value=json.dumps(result, separators=(",", ":")).encode(),
@@ -540,7 +644,7 @@ class Writer:
     def _dead_letter(self, state: _Partition, record: ConsumerRecord, reason: str) -> None:
         assert state.batch is not None
         state.batch.stats.dead_letters += 1
-        state.producer.send(
+        state.lane.producer.send(
             self.dead_letters_topic,
             key=record.key,
             value=record.value,
@@ -610,34 +714,78 @@ class Writer:
                 time.sleep(delay)
                 delay = min(delay * 2, 10)
 
-    def _fenced(self, state: _Partition, exc: Exception) -> None:
+    def _producer_fenced(self, lane: Lane, items: list[_Taken], exc: BaseException) -> None:
+        if not self.group_mode:  # another owner's init_transactions took the partition
+            for state, _, _ in items:
+                self._fenced(state, exc)
+            return
+        log.error(
+            "producer fenced: another live writer has this instance id, or the transaction"
+            " outlived its timeout; starting over with a new producer",
+            transactional_id=lane.transactional_id,
+            error=type(exc).__name__,
+        )
+        self._restart(lane, items)
+
+    def _fenced(self, state: _Partition, exc: BaseException) -> None:
         log.warning(
             "fenced: another writer owns the partition",
             partition=state.number,
             error=type(exc).__name__,
         )
+        state.lane.in_transaction = False
         state.batch = None
         state.fenced = True
         state.cache.clear()
         state.recorder.forget()
         self.consumer.pause(TopicPartition(self.commands_topic, state.number))
 
-    def _abort_and_retry(self, state: _Partition, first_offset: int, exc: Exception) -> None:
+    def _lost_generation(self, lane: Lane, items: list[_Taken], exc: BaseException) -> None:
+        """A zombie: abort (nothing of the cycle becomes visible), forget every partition, and
+        re-open what the group assigns after the rejoin (or, if nothing changes, the same)."""
+        numbers = sorted(self.partitions)
+        log.warning(
+            "group generation lost: aborting and dropping every partition",
+            partitions=numbers,
+            first_offsets={state.number: records[0].offset for state, records, _ in items},
+            error=_first_line(exc),
+        )
+        if not self._abort(lane, items):
+            return
+        for number in numbers:
+            self._drop(number)
+        self._to_open.update(tp.partition for tp in self.consumer.assignment())
+
+    def _abort_and_retry(self, lane: Lane, items: list[_Taken], exc: BaseException) -> bool:
+        """Abort and re-read the transaction's records; False if the lane had to restart."""
         log.warning(
             "transaction failed; aborting and retrying",
-            partition=state.number,
+            first_offsets={state.number: records[0].offset for state, records, _ in items},
             error=f"{type(exc).__name__}: {exc}",
         )
-        try:
-            guarded(state.producer.abort_transaction, timeout_s=CALL_TIMEOUT_S, what="abort")
-        except FENCED_ERRORS as fenced:
-            self._fenced(state, fenced)
-            return
-        except (KafkaError, CallTimedOutError):
-            self._reopen(state.number)
-            return
-        self._forget_batch(state)
-        self.consumer.seek(TopicPartition(self.commands_topic, state.number), first_offset)
+        if not self._abort(lane, items):
+            return False
+        for state, records, _ in items:
+            self.consumer.seek(TopicPartition(self.commands_topic, state.number), records[0].offset)
+        return True
+
+    def _abort(self, lane: Lane, items: list[_Taken]) -> bool:
+        """Abort the lane's transaction and forget its batches; False when the abort failed
+        (the lane was restarted or fenced instead)."""
+        if lane.in_transaction:
+            try:
+                guarded(lane.producer.abort_transaction, timeout_s=CALL_TIMEOUT_S, what="abort")
+            except (KafkaError, CallTimedOutError) as exc:
+                if is_fenced(exc):
+                    self._producer_fenced(lane, items, exc)
+                else:
+                    log.warning("abort failed; rebuilding", error=_first_line(exc))
+                    self._restart(lane, items)
+                return False
+            lane.in_transaction = False
+        for state, _, _ in items:
+            self._forget_batch(state)
+        return True
 
     def _forget_batch(self, state: _Partition) -> None:
         if state.batch is not None:
@@ -646,12 +794,22 @@ class Writer:
         state.batch = None
         state.recorder.end_transaction(committed=False)
 
-    def _reopen(self, number: int) -> None:
-        """Outcome unknown: start over from the log with a fresh producer."""
-        state = self.partitions.get(number)
-        if state is not None:
-            state.batch = None
-        self._open(number)
+    def _restart(self, lane: Lane, items: list[_Taken]) -> None:
+        """Outcome unknown or producer dead: re-open the lane's partitions at the next poll, with
+        a new producer whose ``init_transactions`` aborts whatever the old one left open."""
+        lane.in_transaction = False
+        if self.group_mode:
+            numbers = sorted(self.partitions)
+            for number in numbers:
+                self._drop(number)
+            if self._group_lane is lane:
+                self._group_lane = None
+            lane.close(timeout_s=0)
+        else:
+            numbers = [state.number for state, _, _ in items]
+            for state, _, _ in items:
+                state.batch = None  # no abort: the new producer's init_transactions does it
+        self._to_open.update(numbers)
 
     def _cache_put(self, state: _Partition, aggregate_id: UUID, aggregate: AnyAggregate) -> None:
         state.cache[aggregate_id] = aggregate

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 from kafka import KafkaConsumer, TopicPartition
 from kafka.consumer.fetcher import ConsumerRecord
@@ -29,3 +29,32 @@ def read_to_end(
         records = [r for r in batch if r.offset < end]
         if records:
             yield records
+
+
+def wait_until_no_open_transaction(
+    committed: KafkaConsumer,
+    uncommitted: KafkaConsumer,
+    tp: TopicPartition,
+    *,
+    timeout_s: float,
+    waiting: Callable[[int, int], None] = lambda stable, high: None,
+) -> None:
+    """Wait until ``tp``'s last stable offset reaches its high watermark: no transaction is open
+    on it. ``committed`` is a read_committed consumer, ``uncommitted`` a read_uncommitted one;
+    ``waiting(stable, high)`` is called about once a second while a transaction is open."""
+    deadline = time.monotonic() + timeout_s
+    next_report = time.monotonic()
+    while True:
+        high = uncommitted.end_offsets([tp])[tp]
+        stable = committed.end_offsets([tp])[tp]
+        if stable >= high:
+            return
+        if time.monotonic() > deadline:
+            raise TimeoutError(
+                f"{tp.topic}[{tp.partition}]: a transaction stayed open for {timeout_s:g}s"
+                f" (last stable offset {stable}, high watermark {high})"
+            )
+        if time.monotonic() >= next_report:
+            waiting(stable, high)
+            next_report = time.monotonic() + 1.0
+        time.sleep(0.05)
