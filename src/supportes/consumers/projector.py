@@ -14,6 +14,12 @@ swap and with ``retry-parked``.
 An event a projection fails to apply (a bug, not bad data) is parked in ``parked_events`` with
 the error, together with every later event of that aggregate for that projection; the rest of
 the batch goes on. Records that are not event envelopes go to the dead-letter topic.
+
+:meth:`Projector.run` (the service and a rebuild's replay) applies each batch on a worker thread
+while the main thread polls and decodes the next one (:meth:`Projector.run_ahead`); every
+PostgreSQL statement of a batch, its offsets included, stays in that batch's one transaction,
+and the main thread touches PostgreSQL (seeks, idle positions) or lets partitions go only once
+the batch in flight has committed.
 """
 
 from __future__ import annotations
@@ -34,6 +40,7 @@ from psycopg2 import sql
 from psycopg2.extras import execute_values
 
 from supportes.aggregates.errors import EnvelopeError
+from supportes.consumers.ahead import OneAhead
 from supportes.db.connect import connect
 from supportes.eventstore.envelopes import decode_event
 from supportes.logs import get_logger
@@ -47,6 +54,19 @@ log = get_logger("projector")
 
 GROUP_ID = "supportes-projector"
 LIVE_SCHEMA = "proj"
+
+
+Prepared = dict[int, tuple[int, object]]
+"""Per projection index: how many events it prepared for, and what ``prepare`` returned."""
+
+
+@dataclass
+class _InFlight:
+    """A batch handed to the worker thread: what the main thread does once it commits."""
+
+    next_offsets: dict[int, int]
+    began: float
+    dead_letters: int
 
 
 @dataclass
@@ -81,6 +101,9 @@ class Projector:
         for index, projection in enumerate(self.projections):
             for event_type in projection.handles:
                 self._by_type.setdefault(event_type, []).append(index)
+        self._preparing = [
+            i for i, p in enumerate(self.projections) if type(p).prepare is not Projection.prepare
+        ]
         self.context = ProjectionContext.from_settings(settings)
         self.conn: psycopg2.extensions.connection = connect(settings.dsn)
         self.consumer = group_consumer(
@@ -97,6 +120,8 @@ class Projector:
         self._unreadable = 0
         self._to_seek: set[int] = set()
         self._stored: dict[int, int] = {}  # partition -> lowest next offset over projections
+        self._ahead: OneAhead[BatchReport] = OneAhead("projector-apply")
+        self._in_flight: _InFlight | None = None
         if partitions is None:
             self.consumer.subscribe([self.topic], listener=_Rebalance(self))
         else:
@@ -110,12 +135,14 @@ class Projector:
         log.info("projector started", topic=self.topic, schema=self.schema, projections=self.names)
         try:
             while not stop.is_set():
-                self.run_once(poll_timeout_ms)
+                self.run_ahead(poll_timeout_ms)
+            self.finish_in_flight()
         finally:
             self.close()
 
     def close(self) -> None:
-        """Leave the group and release connections."""
+        """Leave the group and release connections (a batch in flight commits first)."""
+        self.stop_worker()
         self.consumer.close()
         if self._dead_letters is not None:
             self._dead_letters.close(timeout=10)
@@ -127,7 +154,8 @@ class Projector:
         self._to_seek.update(partitions)
 
     def revoked(self, partitions: set[int]) -> None:
-        """Group callback: forget what was known of these partitions."""
+        """Group callback: commit the batch in flight, then forget these partitions."""
+        self.finish_in_flight()
         for number in partitions:
             self._stored.pop(number, None)
             self._to_seek.discard(number)
@@ -136,6 +164,7 @@ class Projector:
 
     def run_once(self, poll_timeout_ms: int = 200) -> BatchReport:
         """Poll once and apply what came, in one PostgreSQL transaction."""
+        self.finish_in_flight()
         if self._to_seek:
             self._seek_to_stored()
         polled = self.consumer.poll(timeout_ms=poll_timeout_ms)
@@ -146,17 +175,58 @@ class Projector:
         unreadable_before = self._unreadable
         events, next_offsets = self.decode(polled)
         report = self.apply_batch(events, next_offsets)
-        report.dead_letters = self._unreadable - unreadable_before
-        self._commit_kafka_offsets(next_offsets)
+        dead_letters = self._unreadable - unreadable_before
+        self._batch_done(report, _InFlight(next_offsets, began, dead_letters))
+        return report
+
+    def run_ahead(self, poll_timeout_ms: int = 200) -> BatchReport:
+        """Poll and decode a batch while the previous one is applied on the worker thread,
+        then hand this one over. Returns the report of the batch that committed meanwhile
+        (empty when none); :meth:`finish_in_flight` waits for the last one."""
+        if self._to_seek:
+            report = self.finish_in_flight()
+            self._seek_to_stored()
+            return report
+        polled = self.consumer.poll(timeout_ms=poll_timeout_ms)
+        if not polled:
+            report = self.finish_in_flight()
+            self._advance_idle_positions()
+            return report
+        began = time.monotonic()
+        unreadable_before = self._unreadable
+        events, next_offsets = self.decode(polled)
+        prepared = self.prepare(events)
+        report = self.finish_in_flight()
+        self._in_flight = _InFlight(next_offsets, began, self._unreadable - unreadable_before)
+        self._ahead.submit(lambda: self.apply_batch(events, next_offsets, prepared=prepared))
+        return report
+
+    def finish_in_flight(self) -> BatchReport:
+        """Wait for the batch on the worker thread (its error is raised here); its report."""
+        if self._in_flight is None:
+            return BatchReport()
+        in_flight, self._in_flight = self._in_flight, None
+        report = self._ahead.wait()
+        self._batch_done(report, in_flight)
+        return report
+
+    def stop_worker(self) -> None:
+        """Let a batch in flight end (commit or fail, unreported) and stop the worker thread;
+        PostgreSQL is the main thread's again."""
+        self._in_flight = None
+        self._ahead.close()
+
+    def _batch_done(self, report: BatchReport, batch: _InFlight) -> None:
+        report.dead_letters = batch.dead_letters
+        self._commit_kafka_offsets(batch.next_offsets)
         log.info(
             "batch projected",
             events=report.events,
             parked=report.parked,
             dead_letters=report.dead_letters,
-            partitions=sorted(next_offsets),
-            duration_ms=round((time.monotonic() - began) * 1000, 1),
+            partitions=sorted(batch.next_offsets),
+            duration_ms=round((time.monotonic() - batch.began) * 1000, 1),
         )
-        return report
 
     def decode(
         self, polled: dict[TopicPartition, list[ConsumerRecord]]
@@ -177,8 +247,24 @@ class Projector:
                 next_offsets[tp.partition] = records[-1].offset + 1
         return events, next_offsets
 
+    def prepare(self, events: Sequence[LoggedEvent]) -> Prepared:
+        """What the projections prepare from their events by type (no database): for
+        :meth:`apply_batch`, which uses it where the offsets take every one of those events."""
+        prepared: Prepared = {}
+        for index in self._preparing:
+            projection = self.projections[index]
+            mine = [e for e in events if e.type in projection.handles]
+            if mine:
+                prepared[index] = (len(mine), projection.prepare(mine))
+        return prepared
+
     def apply_batch(
-        self, events: Sequence[LoggedEvent], next_offsets: dict[int, int], *, commit: bool = True
+        self,
+        events: Sequence[LoggedEvent],
+        next_offsets: dict[int, int],
+        *,
+        commit: bool = True,
+        prepared: Prepared | None = None,
     ) -> BatchReport:
         """Apply ``events`` and move offsets to ``next_offsets`` in one transaction."""
         report = BatchReport(events=len(events))
@@ -188,10 +274,17 @@ class Projector:
                 stored = self._lock_offsets(cur, sorted(next_offsets))
                 parked = self._parked_aggregates(cur, {e.aggregate_id for e in events})
                 routed = self._route(events, stored)
-                for projection, mine in zip(self.projections, routed, strict=True):
+                for index, (projection, mine) in enumerate(
+                    zip(self.projections, routed, strict=True)
+                ):
                     if mine:
+                        ahead = prepared.get(index) if prepared else None
                         report.parked += self._apply_isolated(
-                            cur, projection, mine, parked.get(projection.name, set())
+                            cur,
+                            projection,
+                            mine,
+                            parked.get(projection.name, set()),
+                            ahead[1] if ahead is not None and ahead[0] == len(mine) else None,
                         )
                         report.applied[projection.name] = len(mine)
                 self._store_offsets(cur, stored, next_offsets)
@@ -281,15 +374,22 @@ class Projector:
         projection: Projection,
         events: list[LoggedEvent],
         parked: set[UUID],
+        prepared: object | None = None,
     ) -> int:
         """Apply set-based; on failure find the failing aggregates and park them. Returns the
-        number of events parked."""
-        waiting = [e for e in events if e.aggregate_id in parked]
-        ready = [e for e in events if e.aggregate_id not in parked]
+        number of events parked. ``prepared``: what the projection prepared for ``events``."""
+        waiting: list[LoggedEvent] = []
+        ready = events
+        if parked:
+            waiting = [e for e in events if e.aggregate_id in parked]
+            ready = [e for e in events if e.aggregate_id not in parked]
         if ready:
             cur.execute("SAVEPOINT batch")
             try:
-                projection.apply(cur, ready, self.context)
+                if prepared is not None and len(ready) == len(events):
+                    projection.apply_prepared(cur, ready, self.context, prepared)
+                else:
+                    projection.apply(cur, ready, self.context)
                 cur.execute("RELEASE SAVEPOINT batch")
             except Exception:
                 cur.execute("ROLLBACK TO SAVEPOINT batch")

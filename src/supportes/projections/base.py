@@ -125,3 +125,22 @@ class Projection(ABC):
         context: ProjectionContext,
     ) -> None:
         """Apply a batch of events (only types in ``handles``) inside the caller's transaction."""
+
+    def prepare(self, events: Sequence[LoggedEvent]) -> object | None:
+        """Optional: the part of :meth:`apply` that needs no database, for these events.
+
+        Pure; the projector may run it on another thread before the transaction and hand its
+        result to :meth:`apply_prepared` when the batch gives this projection exactly these
+        events. ``None`` (the default): nothing to prepare.
+        """
+        return None
+
+    def apply_prepared(
+        self,
+        cur: psycopg2.extensions.cursor,
+        events: Sequence[LoggedEvent],
+        context: ProjectionContext,
+        prepared: object,
+    ) -> None:
+        """:meth:`apply` with what :meth:`prepare` returned for exactly these ``events``."""
+        self.apply(cur, events, context)
