@@ -305,10 +305,15 @@ class Projector:
         """Each projection's share of the batch, in log order, in one pass over the events:
         the types it handles, at or beyond its stored offset."""
         routed: list[list[LoggedEvent]] = [[] for _ in self.projections]
+        floors: dict[int, list[int]] = {}  # partition -> stored offset per projection index
         for event in events:
+            floor = floors.get(event.partition)
+            if floor is None:
+                floor = floors[event.partition] = [
+                    stored.get((name, event.partition), 0) for name in self.names
+                ]
             for index in self._by_type.get(event.type, ()):
-                name = self.names[index]
-                if event.offset >= stored.get((name, event.partition), 0):
+                if event.offset >= floor[index]:
                     routed[index].append(event)
         return routed
 
