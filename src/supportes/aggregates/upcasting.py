@@ -38,7 +38,7 @@ def upcast(envelope: Mapping[str, Any], current_version: int) -> dict[str, Any]:
             f"{wire_type}: schema_version {version} is newer than this code ({current_version})"
         )
     payload = envelope.get("payload")
-    if not isinstance(payload, Mapping):
+    if type(payload) is not dict and not isinstance(payload, Mapping):
         raise EnvelopeError(f"{wire_type}: payload is not an object")
     if version == current_version:
         return envelope if isinstance(envelope, dict) else dict(envelope)
