@@ -272,7 +272,9 @@ class Projector:
             with self.conn.cursor() as cur:
                 self._use_schema(cur)
                 stored = self._lock_offsets(cur, sorted(next_offsets))
-                parked = self._parked_aggregates(cur, {e.aggregate_id for e in events})
+                parked = self._parked_aggregates(
+                    cur, {str(e.envelope["aggregate_id"]) for e in events}
+                )
                 routed = self._route(events, stored)
                 for index, (projection, mine) in enumerate(
                     zip(self.projections, routed, strict=True)
@@ -359,14 +361,14 @@ class Projector:
         )
 
     def _parked_aggregates(
-        self, cur: psycopg2.extensions.cursor, aggregate_ids: set[UUID]
+        self, cur: psycopg2.extensions.cursor, aggregate_ids: set[str]
     ) -> dict[str, set[UUID]]:
         if not aggregate_ids:
             return {}
         cur.execute(
             "SELECT DISTINCT projection, aggregate_id FROM parked_events"
             " WHERE topic = %s AND aggregate_id = ANY(%s::uuid[])",
-            (self.topic, [str(a) for a in aggregate_ids]),
+            (self.topic, list(aggregate_ids)),
         )
         parked: dict[str, set[UUID]] = defaultdict(set)
         for name, aggregate_id in cur.fetchall():
