@@ -270,10 +270,11 @@ class Projector:
         report = BatchReport(events=len(events))
         try:
             with self.conn.cursor() as cur:
-                self._use_schema(cur)
-                stored = self._lock_offsets(cur, sorted(next_offsets))
-                parked = self._parked_aggregates(
-                    cur, {str(e.envelope["aggregate_id"]) for e in events}
+                stored, any_parked = self._begin(cur, sorted(next_offsets))
+                parked = (
+                    self._parked_aggregates(cur, {str(e.envelope["aggregate_id"]) for e in events})
+                    if any_parked
+                    else {}
                 )
                 routed = self._route(events, stored)
                 for index, (projection, mine) in enumerate(
@@ -322,23 +323,36 @@ class Projector:
     def _use_schema(self, cur: psycopg2.extensions.cursor) -> None:
         cur.execute(sql.SQL("SET LOCAL search_path TO {}").format(sql.Identifier(self.schema)))
 
-    def _lock_offsets(
+    def _begin(
         self, cur: psycopg2.extensions.cursor, partitions: list[int]
-    ) -> dict[tuple[str, int], int]:
-        """Lock (creating when missing) and read the offset rows of these partitions."""
-        execute_values(
-            cur,
-            "INSERT INTO offsets (projection, topic, partition, next_offset) VALUES %s"
-            " ON CONFLICT DO NOTHING",
-            sorted((name, self.topic, p, 0) for name in self.names for p in partitions),
+    ) -> tuple[dict[tuple[str, int], int], bool]:
+        """In one round trip: set the schema, lock (creating when missing) and read the offset
+        rows of these partitions, and tell whether the topic has parked events at all."""
+        statements = [
+            sql.SQL("SET LOCAL search_path TO {}")
+            .format(sql.Identifier(self.schema))
+            .as_string(cur)
+        ]
+        rows = sorted((name, self.topic, p, 0) for name in self.names for p in partitions)
+        if rows:
+            values = ", ".join(cur.mogrify("(%s, %s, %s, %s)", row).decode() for row in rows)
+            statements.append(
+                "INSERT INTO offsets (projection, topic, partition, next_offset)"
+                f" VALUES {values} ON CONFLICT DO NOTHING"
+            )
+        statements.append(
+            cur.mogrify(
+                "SELECT projection, partition, next_offset,"
+                " EXISTS (SELECT 1 FROM parked_events WHERE topic = %s) FROM offsets"
+                " WHERE topic = %s AND partition = ANY(%s) AND projection = ANY(%s)"
+                " ORDER BY projection, partition FOR UPDATE",
+                (self.topic, self.topic, partitions, self.names),
+            ).decode()
         )
-        cur.execute(
-            "SELECT projection, partition, next_offset FROM offsets"
-            " WHERE topic = %s AND partition = ANY(%s) AND projection = ANY(%s)"
-            " ORDER BY projection, partition FOR UPDATE",
-            (self.topic, partitions, self.names),
-        )
-        return {(name, partition): offset for name, partition, offset in cur.fetchall()}
+        cur.execute(";\n".join(statements))
+        found = cur.fetchall()
+        stored = {(name, partition): offset for name, partition, offset, _ in found}
+        return stored, bool(found[0][3]) if found else True
 
     def _store_offsets(
         self,
