@@ -195,6 +195,7 @@ class Projector:
         began = time.monotonic()
         unreadable_before = self._unreadable
         events, next_offsets = self.decode(polled)
+        del polled  # the raw records need not live on while the batch in flight finishes
         prepared = self.prepare(events)
         report = self.finish_in_flight()
         self._in_flight = _InFlight(next_offsets, began, self._unreadable - unreadable_before)
