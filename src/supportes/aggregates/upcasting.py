@@ -27,7 +27,8 @@ UPCASTERS: dict[tuple[str, int], PayloadUpcaster] = {
 
 
 def upcast(envelope: Mapping[str, Any], current_version: int) -> dict[str, Any]:
-    """A copy of ``envelope`` with its payload upcast to ``current_version``."""
+    """``envelope`` with its payload upcast to ``current_version``: a copy when upcast, the
+    envelope itself when it already is at that version (it is checked, never changed)."""
     wire_type = envelope.get("type")
     version = envelope.get("schema_version")
     if not isinstance(version, int) or isinstance(version, bool) or version < 1:
@@ -37,8 +38,10 @@ def upcast(envelope: Mapping[str, Any], current_version: int) -> dict[str, Any]:
             f"{wire_type}: schema_version {version} is newer than this code ({current_version})"
         )
     payload = envelope.get("payload")
-    if not isinstance(payload, Mapping):
+    if type(payload) is not dict and not isinstance(payload, Mapping):
         raise EnvelopeError(f"{wire_type}: payload is not an object")
+    if version == current_version:
+        return envelope if isinstance(envelope, dict) else dict(envelope)
     upgraded = dict(payload)
     while version < current_version:
         step = UPCASTERS.get((str(wire_type), version))

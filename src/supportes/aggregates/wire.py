@@ -46,6 +46,7 @@ ENVELOPE_KEYS = (
     "prev_hash",
     "hash",
 )
+_ENVELOPE_KEY_SET = frozenset(ENVELOPE_KEYS)
 _BASE_FIELDS = frozenset({"originator_id", "originator_version", "timestamp", "originator_topic"})
 
 
@@ -150,10 +151,10 @@ def to_envelope(
 def current_envelope(envelope: Any) -> tuple[EventType, dict[str, Any]]:
     """Check a stored envelope's shape and type; return its registration and the envelope
     upcast to the current schema version. Raises :class:`EnvelopeError`."""
-    if not isinstance(envelope, Mapping):
+    if type(envelope) is not dict and not isinstance(envelope, Mapping):
         raise EnvelopeError("an event envelope must be a JSON object")
-    missing = [k for k in ENVELOPE_KEYS if k not in envelope]
-    if missing:
+    if not _ENVELOPE_KEY_SET.issubset(envelope.keys()):
+        missing = [k for k in ENVELOPE_KEYS if k not in envelope]
         raise EnvelopeError(f"envelope lacks {', '.join(missing)}")
     registered = BY_NAME.get(str(envelope["type"]))
     if registered is None:

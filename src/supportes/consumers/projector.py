@@ -14,6 +14,12 @@ swap and with ``retry-parked``.
 An event a projection fails to apply (a bug, not bad data) is parked in ``parked_events`` with
 the error, together with every later event of that aggregate for that projection; the rest of
 the batch goes on. Records that are not event envelopes go to the dead-letter topic.
+
+:meth:`Projector.run` (the service and a rebuild's replay) applies each batch on a worker thread
+while the main thread polls and decodes the next one (:meth:`Projector.run_ahead`); every
+PostgreSQL statement of a batch, its offsets included, stays in that batch's one transaction,
+and the main thread touches PostgreSQL (seeks, idle positions) or lets partitions go only once
+the batch in flight has committed.
 """
 
 from __future__ import annotations
@@ -34,6 +40,7 @@ from psycopg2 import sql
 from psycopg2.extras import execute_values
 
 from supportes.aggregates.errors import EnvelopeError
+from supportes.consumers.ahead import OneAhead
 from supportes.db.connect import connect
 from supportes.eventstore.envelopes import decode_event
 from supportes.logs import get_logger
@@ -47,6 +54,19 @@ log = get_logger("projector")
 
 GROUP_ID = "supportes-projector"
 LIVE_SCHEMA = "proj"
+
+
+Prepared = dict[int, tuple[int, object]]
+"""Per projection index: how many events it prepared for, and what ``prepare`` returned."""
+
+
+@dataclass
+class _InFlight:
+    """A batch handed to the worker thread: what the main thread does once it commits."""
+
+    next_offsets: dict[int, int]
+    began: float
+    dead_letters: int
 
 
 @dataclass
@@ -81,6 +101,9 @@ class Projector:
         for index, projection in enumerate(self.projections):
             for event_type in projection.handles:
                 self._by_type.setdefault(event_type, []).append(index)
+        self._preparing = [
+            i for i, p in enumerate(self.projections) if type(p).prepare is not Projection.prepare
+        ]
         self.context = ProjectionContext.from_settings(settings)
         self.conn: psycopg2.extensions.connection = connect(settings.dsn)
         self.consumer = group_consumer(
@@ -97,6 +120,8 @@ class Projector:
         self._unreadable = 0
         self._to_seek: set[int] = set()
         self._stored: dict[int, int] = {}  # partition -> lowest next offset over projections
+        self._ahead: OneAhead[BatchReport] = OneAhead("projector-apply")
+        self._in_flight: _InFlight | None = None
         if partitions is None:
             self.consumer.subscribe([self.topic], listener=_Rebalance(self))
         else:
@@ -110,12 +135,14 @@ class Projector:
         log.info("projector started", topic=self.topic, schema=self.schema, projections=self.names)
         try:
             while not stop.is_set():
-                self.run_once(poll_timeout_ms)
+                self.run_ahead(poll_timeout_ms)
+            self.finish_in_flight()
         finally:
             self.close()
 
     def close(self) -> None:
-        """Leave the group and release connections."""
+        """Leave the group and release connections (a batch in flight commits first)."""
+        self.stop_worker()
         self.consumer.close()
         if self._dead_letters is not None:
             self._dead_letters.close(timeout=10)
@@ -127,7 +154,8 @@ class Projector:
         self._to_seek.update(partitions)
 
     def revoked(self, partitions: set[int]) -> None:
-        """Group callback: forget what was known of these partitions."""
+        """Group callback: commit the batch in flight, then forget these partitions."""
+        self.finish_in_flight()
         for number in partitions:
             self._stored.pop(number, None)
             self._to_seek.discard(number)
@@ -136,6 +164,7 @@ class Projector:
 
     def run_once(self, poll_timeout_ms: int = 200) -> BatchReport:
         """Poll once and apply what came, in one PostgreSQL transaction."""
+        self.finish_in_flight()
         if self._to_seek:
             self._seek_to_stored()
         polled = self.consumer.poll(timeout_ms=poll_timeout_ms)
@@ -146,17 +175,59 @@ class Projector:
         unreadable_before = self._unreadable
         events, next_offsets = self.decode(polled)
         report = self.apply_batch(events, next_offsets)
-        report.dead_letters = self._unreadable - unreadable_before
-        self._commit_kafka_offsets(next_offsets)
+        dead_letters = self._unreadable - unreadable_before
+        self._batch_done(report, _InFlight(next_offsets, began, dead_letters))
+        return report
+
+    def run_ahead(self, poll_timeout_ms: int = 200) -> BatchReport:
+        """Poll and decode a batch while the previous one is applied on the worker thread,
+        then hand this one over. Returns the report of the batch that committed meanwhile
+        (empty when none); :meth:`finish_in_flight` waits for the last one."""
+        if self._to_seek:
+            report = self.finish_in_flight()
+            self._seek_to_stored()
+            return report
+        polled = self.consumer.poll(timeout_ms=poll_timeout_ms)
+        if not polled:
+            report = self.finish_in_flight()
+            self._advance_idle_positions()
+            return report
+        began = time.monotonic()
+        unreadable_before = self._unreadable
+        events, next_offsets = self.decode(polled)
+        del polled  # the raw records need not live on while the batch in flight finishes
+        prepared = self.prepare(events)
+        report = self.finish_in_flight()
+        self._in_flight = _InFlight(next_offsets, began, self._unreadable - unreadable_before)
+        self._ahead.submit(lambda: self.apply_batch(events, next_offsets, prepared=prepared))
+        return report
+
+    def finish_in_flight(self) -> BatchReport:
+        """Wait for the batch on the worker thread (its error is raised here); its report."""
+        if self._in_flight is None:
+            return BatchReport()
+        in_flight, self._in_flight = self._in_flight, None
+        report = self._ahead.wait()
+        self._batch_done(report, in_flight)
+        return report
+
+    def stop_worker(self) -> None:
+        """Let a batch in flight end (commit or fail, unreported) and stop the worker thread;
+        PostgreSQL is the main thread's again."""
+        self._in_flight = None
+        self._ahead.close()
+
+    def _batch_done(self, report: BatchReport, batch: _InFlight) -> None:
+        report.dead_letters = batch.dead_letters
+        self._commit_kafka_offsets(batch.next_offsets)
         log.info(
             "batch projected",
             events=report.events,
             parked=report.parked,
             dead_letters=report.dead_letters,
-            partitions=sorted(next_offsets),
-            duration_ms=round((time.monotonic() - began) * 1000, 1),
+            partitions=sorted(batch.next_offsets),
+            duration_ms=round((time.monotonic() - batch.began) * 1000, 1),
         )
-        return report
 
     def decode(
         self, polled: dict[TopicPartition, list[ConsumerRecord]]
@@ -177,21 +248,47 @@ class Projector:
                 next_offsets[tp.partition] = records[-1].offset + 1
         return events, next_offsets
 
+    def prepare(self, events: Sequence[LoggedEvent]) -> Prepared:
+        """What the projections prepare from their events by type (no database): for
+        :meth:`apply_batch`, which uses it where the offsets take every one of those events."""
+        prepared: Prepared = {}
+        for index in self._preparing:
+            projection = self.projections[index]
+            mine = [e for e in events if e.type in projection.handles]
+            if mine:
+                prepared[index] = (len(mine), projection.prepare(mine))
+        return prepared
+
     def apply_batch(
-        self, events: Sequence[LoggedEvent], next_offsets: dict[int, int], *, commit: bool = True
+        self,
+        events: Sequence[LoggedEvent],
+        next_offsets: dict[int, int],
+        *,
+        commit: bool = True,
+        prepared: Prepared | None = None,
     ) -> BatchReport:
         """Apply ``events`` and move offsets to ``next_offsets`` in one transaction."""
         report = BatchReport(events=len(events))
         try:
             with self.conn.cursor() as cur:
-                self._use_schema(cur)
-                stored = self._lock_offsets(cur, sorted(next_offsets))
-                parked = self._parked_aggregates(cur, {e.aggregate_id for e in events})
+                stored, any_parked = self._begin(cur, sorted(next_offsets))
+                parked = (
+                    self._parked_aggregates(cur, {str(e.envelope["aggregate_id"]) for e in events})
+                    if any_parked
+                    else {}
+                )
                 routed = self._route(events, stored)
-                for projection, mine in zip(self.projections, routed, strict=True):
+                for index, (projection, mine) in enumerate(
+                    zip(self.projections, routed, strict=True)
+                ):
                     if mine:
+                        ahead = prepared.get(index) if prepared else None
                         report.parked += self._apply_isolated(
-                            cur, projection, mine, parked.get(projection.name, set())
+                            cur,
+                            projection,
+                            mine,
+                            parked.get(projection.name, set()),
+                            ahead[1] if ahead is not None and ahead[0] == len(mine) else None,
                         )
                         report.applied[projection.name] = len(mine)
                 self._store_offsets(cur, stored, next_offsets)
@@ -212,33 +309,51 @@ class Projector:
         """Each projection's share of the batch, in log order, in one pass over the events:
         the types it handles, at or beyond its stored offset."""
         routed: list[list[LoggedEvent]] = [[] for _ in self.projections]
+        floors: dict[int, list[int]] = {}  # partition -> stored offset per projection index
         for event in events:
+            floor = floors.get(event.partition)
+            if floor is None:
+                floor = floors[event.partition] = [
+                    stored.get((name, event.partition), 0) for name in self.names
+                ]
             for index in self._by_type.get(event.type, ()):
-                name = self.names[index]
-                if event.offset >= stored.get((name, event.partition), 0):
+                if event.offset >= floor[index]:
                     routed[index].append(event)
         return routed
 
     def _use_schema(self, cur: psycopg2.extensions.cursor) -> None:
         cur.execute(sql.SQL("SET LOCAL search_path TO {}").format(sql.Identifier(self.schema)))
 
-    def _lock_offsets(
+    def _begin(
         self, cur: psycopg2.extensions.cursor, partitions: list[int]
-    ) -> dict[tuple[str, int], int]:
-        """Lock (creating when missing) and read the offset rows of these partitions."""
-        execute_values(
-            cur,
-            "INSERT INTO offsets (projection, topic, partition, next_offset) VALUES %s"
-            " ON CONFLICT DO NOTHING",
-            sorted((name, self.topic, p, 0) for name in self.names for p in partitions),
+    ) -> tuple[dict[tuple[str, int], int], bool]:
+        """In one round trip: set the schema, lock (creating when missing) and read the offset
+        rows of these partitions, and tell whether the topic has parked events at all."""
+        statements = [
+            sql.SQL("SET LOCAL search_path TO {}")
+            .format(sql.Identifier(self.schema))
+            .as_string(cur)
+        ]
+        rows = sorted((name, self.topic, p, 0) for name in self.names for p in partitions)
+        if rows:
+            values = ", ".join(cur.mogrify("(%s, %s, %s, %s)", row).decode() for row in rows)
+            statements.append(
+                "INSERT INTO offsets (projection, topic, partition, next_offset)"
+                f" VALUES {values} ON CONFLICT DO NOTHING"
+            )
+        statements.append(
+            cur.mogrify(
+                "SELECT projection, partition, next_offset,"
+                " EXISTS (SELECT 1 FROM parked_events WHERE topic = %s) FROM offsets"
+                " WHERE topic = %s AND partition = ANY(%s) AND projection = ANY(%s)"
+                " ORDER BY projection, partition FOR UPDATE",
+                (self.topic, self.topic, partitions, self.names),
+            ).decode()
         )
-        cur.execute(
-            "SELECT projection, partition, next_offset FROM offsets"
-            " WHERE topic = %s AND partition = ANY(%s) AND projection = ANY(%s)"
-            " ORDER BY projection, partition FOR UPDATE",
-            (self.topic, partitions, self.names),
-        )
-        return {(name, partition): offset for name, partition, offset in cur.fetchall()}
+        cur.execute(";\n".join(statements))
+        found = cur.fetchall()
+        stored = {(name, partition): offset for name, partition, offset, _ in found}
+        return stored, bool(found[0][3]) if found else True
 
     def _store_offsets(
         self,
@@ -261,14 +376,14 @@ class Projector:
         )
 
     def _parked_aggregates(
-        self, cur: psycopg2.extensions.cursor, aggregate_ids: set[UUID]
+        self, cur: psycopg2.extensions.cursor, aggregate_ids: set[str]
     ) -> dict[str, set[UUID]]:
         if not aggregate_ids:
             return {}
         cur.execute(
             "SELECT DISTINCT projection, aggregate_id FROM parked_events"
             " WHERE topic = %s AND aggregate_id = ANY(%s::uuid[])",
-            (self.topic, [str(a) for a in aggregate_ids]),
+            (self.topic, list(aggregate_ids)),
         )
         parked: dict[str, set[UUID]] = defaultdict(set)
         for name, aggregate_id in cur.fetchall():
@@ -281,15 +396,22 @@ class Projector:
         projection: Projection,
         events: list[LoggedEvent],
         parked: set[UUID],
+        prepared: object | None = None,
     ) -> int:
         """Apply set-based; on failure find the failing aggregates and park them. Returns the
-        number of events parked."""
-        waiting = [e for e in events if e.aggregate_id in parked]
-        ready = [e for e in events if e.aggregate_id not in parked]
+        number of events parked. ``prepared``: what the projection prepared for ``events``."""
+        waiting: list[LoggedEvent] = []
+        ready = events
+        if parked:
+            waiting = [e for e in events if e.aggregate_id in parked]
+            ready = [e for e in events if e.aggregate_id not in parked]
         if ready:
             cur.execute("SAVEPOINT batch")
             try:
-                projection.apply(cur, ready, self.context)
+                if prepared is not None and len(ready) == len(events):
+                    projection.apply_prepared(cur, ready, self.context, prepared)
+                else:
+                    projection.apply(cur, ready, self.context)
                 cur.execute("RELEASE SAVEPOINT batch")
             except Exception:
                 cur.execute("ROLLBACK TO SAVEPOINT batch")

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import date, datetime
 from typing import Any
 
-to_json = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
-"""Compact JSON text of a value (one reused encoder)."""
+import orjson
+
+
+def to_json(value: Any) -> str:
+    """Compact JSON text of a value (UTF-8, not ASCII-escaped)."""
+    return orjson.dumps(value).decode()
 
 
 def escape(text: str) -> str:

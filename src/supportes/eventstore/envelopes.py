@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
+
+import orjson
 
 from supportes.aggregates.errors import EnvelopeError
 from supportes.aggregates.wire import current_envelope
@@ -14,7 +15,7 @@ def decode_event(value: bytes | None) -> dict[str, Any]:
     if value is None:
         raise EnvelopeError("empty record")
     try:
-        envelope = json.loads(value)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        envelope = orjson.loads(value)
+    except orjson.JSONDecodeError as exc:
         raise EnvelopeError(f"not JSON: {exc}") from None
     return current_envelope(envelope)[1]

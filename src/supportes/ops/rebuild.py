@@ -82,6 +82,7 @@ def rebuild(
         events = _replay(projector, settings, progress_every_s)
         events += _swap(projector, projections, shadow, settings)
     except BaseException:
+        projector.stop_worker()
         projector.conn.rollback()
         _drop_shadow(projector, shadow)
         raise
@@ -137,7 +138,7 @@ def _replay(projector: Projector, settings: Settings, progress_every_s: float) -
     done = 0
     began = last = time.monotonic()
     while not _caught_up(projector, targets):
-        done += projector.run_once(200).events
+        done += projector.run_ahead(200).events
         now = time.monotonic()
         if now - last >= progress_every_s:
             last = now
@@ -153,7 +154,7 @@ def _replay(projector: Projector, settings: Settings, progress_every_s: float) -
                 percent=round(100 * position / total, 1),
                 eta_s=round((total - position) / rate, 1) if rate else None,
             )
-    return done
+    return done + projector.finish_in_flight().events
 
 
 def _swap(

@@ -36,8 +36,8 @@ class LoggedEvent:
     """
 
     __slots__ = (
+        "_aggregate_id",
         "_occurred_at",
-        "aggregate_id",
         "envelope",
         "offset",
         "partition",
@@ -51,7 +51,7 @@ class LoggedEvent:
         self.partition = partition
         self.offset = offset
         self.type: str = str(envelope["type"])
-        self.aggregate_id: UUID = UUID(str(envelope["aggregate_id"]))
+        self._aggregate_id: UUID | None = None
         self.version: int = int(envelope["version"])
         self.payload: Mapping[str, Any] = envelope.get("payload") or {}
         self._occurred_at: datetime | None = None
@@ -73,6 +73,13 @@ class LoggedEvent:
 
     def __hash__(self) -> int:
         return hash((self.partition, self.offset, self.aggregate_id, self.version))
+
+    @property
+    def aggregate_id(self) -> UUID:
+        """The aggregate's id (parsed on first use: the hot paths key on the envelope's text)."""
+        if self._aggregate_id is None:
+            self._aggregate_id = UUID(str(self.envelope["aggregate_id"]))
+        return self._aggregate_id
 
     @property
     def occurred_at(self) -> datetime:
@@ -125,3 +132,22 @@ class Projection(ABC):
         context: ProjectionContext,
     ) -> None:
         """Apply a batch of events (only types in ``handles``) inside the caller's transaction."""
+
+    def prepare(self, events: Sequence[LoggedEvent]) -> object | None:
+        """Optional: the part of :meth:`apply` that needs no database, for these events.
+
+        Pure; the projector may run it on another thread before the transaction and hand its
+        result to :meth:`apply_prepared` when the batch gives this projection exactly these
+        events. ``None`` (the default): nothing to prepare.
+        """
+        return None
+
+    def apply_prepared(
+        self,
+        cur: psycopg2.extensions.cursor,
+        events: Sequence[LoggedEvent],
+        context: ProjectionContext,
+        prepared: object,
+    ) -> None:
+        """:meth:`apply` with what :meth:`prepare` returned for exactly these ``events``."""
+        self.apply(cur, events, context)

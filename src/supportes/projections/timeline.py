@@ -117,9 +117,25 @@ class TimelineProjection(Projection):
         context: ProjectionContext,
     ) -> None:
         """COPY one row per event into the table of its aggregate type."""
+        self.apply_prepared(cur, events, context, self.prepare(events))
+
+    def prepare(self, events: Sequence[LoggedEvent]) -> tuple[str, str]:
+        """The COPY text of the case rows and of the root-cause rows."""
         cases: list[str] = []
         root_causes: list[str] = []
         for event in events:
-            (cases if event.envelope["type"] in CASE_EVENTS else root_causes).append(line(event))
-        copy_buffer(cur, CASE_TABLE, CASE_COLUMNS, "".join(cases))
-        copy_buffer(cur, ROOT_CAUSE_TABLE, ROOT_CAUSE_COLUMNS, "".join(root_causes))
+            (cases if event.type in CASE_EVENTS else root_causes).append(line(event))
+        return "".join(cases), "".join(root_causes)
+
+    def apply_prepared(
+        self,
+        cur: psycopg2.extensions.cursor,
+        events: Sequence[LoggedEvent],
+        context: ProjectionContext,
+        prepared: object,
+    ) -> None:
+        """COPY the rows :meth:`prepare` made."""
+        assert isinstance(prepared, tuple)
+        cases, root_causes = prepared
+        copy_buffer(cur, CASE_TABLE, CASE_COLUMNS, cases)
+        copy_buffer(cur, ROOT_CAUSE_TABLE, ROOT_CAUSE_COLUMNS, root_causes)
