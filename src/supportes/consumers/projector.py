@@ -44,7 +44,7 @@ from supportes.consumers.ahead import OneAhead
 from supportes.db.connect import connect
 from supportes.eventstore.envelopes import decode_event
 from supportes.logs import get_logger
-from supportes.messaging.clients import group_consumer, plain_producer
+from supportes.messaging.clients import group_consumer, plain_producer, wait_for_topic
 from supportes.messaging.dead_letters import dead_letter_headers
 from supportes.projections.base import LoggedEvent, Projection, ProjectionContext
 from supportes.projections.registry import all_projections
@@ -123,6 +123,7 @@ class Projector:
         self._ahead: OneAhead[BatchReport] = OneAhead("projector-apply")
         self._in_flight: _InFlight | None = None
         if partitions is None:
+            wait_for_topic(self.consumer, self.topic, timeout_s=settings.connect_timeout_s)
             self.consumer.subscribe([self.topic], listener=_Rebalance(self))
         else:
             self.consumer.assign([TopicPartition(self.topic, p) for p in partitions])

@@ -85,7 +85,7 @@ from supportes.consumers.records import Incoming, parse_record
 from supportes.eventstore.index import EventIndex, IndexedEvent, ProcessedCommand
 from supportes.eventstore.recorder import KafkaEventRecorder, to_stored_event
 from supportes.logs import get_logger
-from supportes.messaging.clients import committed_reader, group_consumer
+from supportes.messaging.clients import committed_reader, group_consumer, wait_for_topic
 from supportes.messaging.dead_letters import dead_letter_headers
 from supportes.messaging.guard import CallTimedOutError, guarded
 from supportes.messaging.log_reader import read_to_end, wait_until_no_open_transaction
@@ -185,6 +185,7 @@ class Writer:
             max_workers=max(1, settings.partitions), thread_name_prefix="writer-commit"
         )
         if partitions is None:
+            wait_for_topic(self.consumer, self.commands_topic, timeout_s=settings.connect_timeout_s)
             self.consumer.subscribe([self.commands_topic], listener=_Rebalance(self))
         else:
             self.consumer.assign([TopicPartition(self.commands_topic, p) for p in partitions])

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from kafka import KafkaConsumer, KafkaProducer
 
+from supportes.errors import ConfigError
 from supportes.settings import Settings
 
 
@@ -80,3 +82,23 @@ def group_consumer(settings: Settings, group_id: str | None, **extra: Any) -> Ka
     }
     config.update(extra)
     return KafkaConsumer(**config)
+
+
+def wait_for_topic(consumer: KafkaConsumer, topic: str, *, timeout_s: float) -> set[int]:
+    """The partitions of ``topic`` once ``consumer``'s metadata knows them.
+
+    Call before ``subscribe``: a member that joins its group before the topic's metadata arrived
+    is assigned nothing, and a broker restart during that join was seen to leave it so for
+    minutes. Raises ConfigError naming the topic when it has no partitions within ``timeout_s``.
+    """
+    deadline = time.monotonic() + timeout_s
+    while True:
+        partitions: set[int] = set(consumer.partitions_for_topic(topic) or ())
+        if partitions:
+            return partitions
+        if time.monotonic() >= deadline:
+            raise ConfigError(
+                f"topic {topic} has no partitions after {timeout_s:g}s (is SUPPORTES_TOPIC_PREFIX "
+                "right? `supportes stack up` creates the topics)"
+            )
+        time.sleep(0.2)
