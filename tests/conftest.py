@@ -23,7 +23,7 @@ from psycopg2 import sql
 
 from supportes.db.admin import drop_database
 from supportes.db.connect import connect
-from supportes.db.migrate import apply_migrations
+from supportes.db.migrate import migrate_database
 from supportes.settings import Settings, load_settings
 from supportes.stack import manager
 from supportes.stack.kafka_admin import admin_client, ensure_topics, topic_specs
@@ -80,11 +80,7 @@ def isolated_corner(stack: Settings) -> Iterator[Isolated]:
     dsn = psycopg2.extensions.make_dsn(stack.dsn, dbname=database)
     settings = stack.model_copy(update={"topic_prefix": f"test-{token}", "pg_dsn": dsn})
     ensure_topics(settings)
-    conn = connect(dsn)
-    try:
-        apply_migrations(conn)
-    finally:
-        conn.close()
+    migrate_database(dsn)
     try:
         yield Isolated(settings, f"test-{token}", dsn, database)
     finally:

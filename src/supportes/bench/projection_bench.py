@@ -65,7 +65,7 @@ from supportes.bench.results import Result
 from supportes.bench.scratch import scratch_database, scratch_topics
 from supportes.bench.stats import rate
 from supportes.db.connect import connect
-from supportes.db.migrate import apply_migrations
+from supportes.db.migrate import migrate_database
 from supportes.messaging.clients import transactional_producer
 from supportes.messaging.guard import guarded
 from supportes.messaging.routing import key_of, partition_for
@@ -382,14 +382,6 @@ def _count_rows(dsn: str, replay: Replay) -> None:
     replay.projection_rows = sum(counts.values())
 
 
-def _migrated(dsn: str) -> None:
-    conn = connect(dsn)
-    try:
-        apply_migrations(conn)
-    finally:
-        conn.close()
-
-
 # -- 3. ceilings on the same data ----------------------------------------------------------------
 
 
@@ -452,7 +444,7 @@ def projection_replay(settings: Settings, events: int, *, seed: int = 2026) -> R
         for size in sizes:
             publish(scratch, stream, size - published.events, published)
             with scratch_database(settings) as dsn:
-                _migrated(dsn)
+                migrate_database(dsn)
                 replay = replay_in_child(scratch, dsn, size)
             points.append((size, replay, ceilings(settings, scratch, size)))
     for size, replay, ceiling in points:

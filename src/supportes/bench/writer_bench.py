@@ -30,21 +30,12 @@ from supportes.bench.scratch import scratch_database, scratch_topics
 from supportes.bench.stats import percentile
 from supportes.client import SupportesClient
 from supportes.consumers.writer import Writer
-from supportes.db.connect import connect
-from supportes.db.migrate import apply_migrations
+from supportes.db.migrate import migrate_database
 from supportes.messaging.clients import committed_reader
 from supportes.settings import Settings
 from supportes.simulation import TrafficGenerator
 
 POLL_BATCH = 2000
-
-
-def _migrated(dsn: str) -> None:
-    conn = connect(dsn)
-    try:
-        apply_migrations(conn)
-    finally:
-        conn.close()
 
 
 def _backlog(writer: Writer) -> int:
@@ -62,7 +53,7 @@ def writer_throughput(settings: Settings, commands: int) -> Result:
     command_size = sum(len(json.dumps(e)) for e in envelopes) / len(envelopes)
     with scratch_topics(settings) as scratch_kafka, scratch_database(settings) as dsn:
         scratch = scratch_kafka.model_copy(update={"pg_dsn": dsn})
-        _migrated(dsn)
+        migrate_database(dsn)
         began = time.monotonic()
         with SupportesClient(scratch) as client:
             client.send(envelopes)
@@ -144,7 +135,7 @@ def writer_latency(settings: Settings, rate_per_s: int, duration_s: float) -> Re
     latencies: list[float] = []
     with scratch_topics(settings) as scratch_kafka, scratch_database(settings) as dsn:
         scratch = scratch_kafka.model_copy(update={"pg_dsn": dsn})
-        _migrated(dsn)
+        migrate_database(dsn)
         log_path = Path(os.environ.get("TMPDIR", "/tmp")) / f"{scratch.topic_prefix}-writer.log"
         process = _writer_process(scratch, dsn, log_path)
         try:

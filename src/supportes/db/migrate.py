@@ -14,6 +14,7 @@ from importlib import resources
 
 import psycopg2.extensions
 
+from supportes.db.connect import connect
 from supportes.errors import ConfigError
 
 _FILE_NAME = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
@@ -95,3 +96,12 @@ def apply_migrations(conn: psycopg2.extensions.connection) -> list[Migration]:
             cur.execute("SELECT pg_advisory_unlock(%s)", (_LOCK_KEY,))
         conn.commit()
     return applied_now
+
+
+def migrate_database(dsn: str, *, timeout_s: float = 10.0) -> list[Migration]:
+    """Connect to ``dsn``, apply what is missing (:func:`apply_migrations`), disconnect."""
+    conn = connect(dsn, timeout_s=timeout_s)
+    try:
+        return apply_migrations(conn)
+    finally:
+        conn.close()

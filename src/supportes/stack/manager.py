@@ -12,8 +12,8 @@ from dataclasses import asdict, dataclass
 
 import psycopg2
 
-from supportes.db.connect import connect, redact_dsn
-from supportes.db.migrate import apply_migrations
+from supportes.db.connect import redact_dsn
+from supportes.db.migrate import migrate_database
 from supportes.logs import get_logger
 from supportes.settings import Settings
 from supportes.stack import kafka_local, postgres_local, serve_process
@@ -58,11 +58,7 @@ def up(settings: Settings) -> list[str]:
         changes.append(f"created topics {', '.join(created)}")
     if settings.pg_is_local and postgres_local.start(settings):
         changes.append(f"started postgres on {redact_dsn(settings.dsn)}")
-    conn = connect(settings.dsn, timeout_s=settings.connect_timeout_s)
-    try:
-        applied = apply_migrations(conn)
-    finally:
-        conn.close()
+    applied = migrate_database(settings.dsn, timeout_s=settings.connect_timeout_s)
     if applied:
         changes.append("applied migrations " + ", ".join(f"{m.version:04d}" for m in applied))
     log.info("stack up", changes=changes or ["nothing to do"])
