@@ -59,6 +59,15 @@ class Isolated:
         """Full name of one of this test's topics."""
         return self.settings.topic(name)
 
+    def env(self) -> dict[str, str]:
+        """Environment variables pointing a ``supportes`` subprocess at this corner (JSON logs)."""
+        return {
+            "SUPPORTES_KAFKA_BOOTSTRAP": self.settings.bootstrap_servers,
+            "SUPPORTES_PG_DSN": self.dsn,
+            "SUPPORTES_TOPIC_PREFIX": self.settings.topic_prefix,
+            "SUPPORTES_LOG_FORMAT": "json",
+        }
+
 
 @pytest.fixture(scope="session")
 def stack() -> Settings:

@@ -9,16 +9,6 @@ from tests.conftest import Isolated
 from tests.e2e.cli import spawn_cli, wait_for_file
 
 
-def isolated_env(isolated: Isolated) -> dict[str, str]:
-    """Environment pointing a subprocess at this test's corner of the shared stack."""
-    return {
-        "SUPPORTES_KAFKA_BOOTSTRAP": isolated.settings.bootstrap_servers,
-        "SUPPORTES_PG_DSN": isolated.dsn,
-        "SUPPORTES_TOPIC_PREFIX": isolated.settings.topic_prefix,
-        "SUPPORTES_LOG_FORMAT": "json",
-    }
-
-
 def start_serve(isolated: Isolated, tmp_path: Path, name: str) -> subprocess.Popen[bytes]:
     """Start `supportes serve` (writer and projector; log in `<tmp_path>/<name>.log`), ready."""
     ready = tmp_path / f"{name}.ready"
@@ -28,7 +18,7 @@ def start_serve(isolated: Isolated, tmp_path: Path, name: str) -> subprocess.Pop
         isolated.group_id,
         "--ready-file",
         str(ready),
-        env=isolated_env(isolated),
+        env=isolated.env(),
         log=tmp_path / f"{name}.log",
     )
     wait_for_file(ready, process)

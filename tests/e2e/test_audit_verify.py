@@ -37,20 +37,11 @@ class Trail:
 
     def env(self) -> dict[str, str]:
         """The subprocess environment pointing at this test's topics and database."""
-        return env_of(self.isolated)
+        return self.isolated.env()
 
     def of(self, aggregate_id: str) -> list[dict[str, Any]]:
         """One aggregate's envelopes in log order."""
         return [e for *_, e in self.events if e["aggregate_id"] == aggregate_id]
-
-
-def env_of(isolated: Isolated) -> dict[str, str]:
-    """The subprocess environment pointing at a test's topics and database."""
-    return {
-        "SUPPORTES_TOPIC_PREFIX": isolated.settings.topic_prefix,
-        "SUPPORTES_PG_DSN": isolated.dsn,
-        "SUPPORTES_KAFKA_BOOTSTRAP": isolated.settings.bootstrap_servers,
-    }
 
 
 def lifecycle(case_id: str, root_cause_id: str, start: float) -> list[dict[str, Any]]:
@@ -133,10 +124,10 @@ def test_clean_lifecycle_verifies(trail: Trail) -> None:
 
 def test_unknown_or_malformed_case_is_a_usage_error(isolated: Isolated) -> None:
     stranger = str(uuid.uuid4())
-    unknown = run_cli("audit", "verify", "--case", stranger, env=env_of(isolated))
+    unknown = run_cli("audit", "verify", "--case", stranger, env=isolated.env())
     assert unknown.returncode == 2
     assert f"unknown case {stranger}" in error_line(unknown)
-    malformed = run_cli("audit", "verify", "--case", "not-a-uuid", env=env_of(isolated))
+    malformed = run_cli("audit", "verify", "--case", "not-a-uuid", env=isolated.env())
     assert malformed.returncode == 2
     assert "not-a-uuid" in error_line(malformed)
 

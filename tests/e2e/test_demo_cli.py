@@ -17,7 +17,7 @@ import pytest
 from supportes.stack.processes import is_alive
 from tests.conftest import Isolated
 from tests.e2e.cli import error_line, run_cli
-from tests.e2e.serving import isolated_env, start_serve
+from tests.e2e.serving import start_serve
 from tests.support.history import rows
 
 
@@ -33,7 +33,7 @@ def serve(isolated: Isolated, tmp_path: Path) -> Iterator[subprocess.Popen[bytes
 
 def test_without_a_writer_the_demo_fails_with_one_line(isolated: Isolated) -> None:
     began = time.monotonic()
-    result = run_cli("demo", "--cases", "2", "--timeout", "2", env=isolated_env(isolated))
+    result = run_cli("demo", "--cases", "2", "--timeout", "2", env=isolated.env())
     assert result.returncode == 1
     assert "no writer answered within 2s: start one with `supportes serve`" in error_line(result)
     assert time.monotonic() - began < 30
@@ -41,7 +41,7 @@ def test_without_a_writer_the_demo_fails_with_one_line(isolated: Isolated) -> No
 
 @pytest.mark.usefixtures("serve")
 def test_demo_loads_once_and_the_projections_show_it(isolated: Isolated) -> None:
-    env = isolated_env(isolated)
+    env = isolated.env()
     first = run_cli("demo", "--cases", "30", "--json", env=env)
     assert first.returncode == 0, first.stderr
     summary = json.loads(first.stdout)
@@ -75,7 +75,7 @@ def test_demo_loads_once_and_the_projections_show_it(isolated: Isolated) -> None
 
 def test_detached_serve_shows_in_status_and_stack_down_stops_it(isolated: Isolated) -> None:
     home = Path.cwd() / ".local" / "scratch" / uuid.uuid4().hex[:8]
-    env = {**isolated_env(isolated), "SUPPORTES_HOME": str(home)}
+    env = {**isolated.env(), "SUPPORTES_HOME": str(home)}
     try:
         started = run_cli("serve", "--detach", "--group-id", isolated.group_id, env=env)
         assert started.returncode == 0, started.stderr

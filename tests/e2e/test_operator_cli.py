@@ -21,7 +21,7 @@ from supportes.settings import Settings
 from tests.conftest import Isolated, isolated_corner
 from tests.e2e.cli import error_line, free_port, run_cli
 from tests.e2e.lifecycle import CASE_A, CASE_B, NOT_A_CASE, ROOT_CAUSE, lifecycle, minutes_after_t0
-from tests.e2e.serving import isolated_env, start_serve
+from tests.e2e.serving import start_serve
 from tests.support.commands import command, open_case
 
 
@@ -39,7 +39,7 @@ class Served:
         submitted: subprocess.CompletedProcess[str],
     ) -> None:
         self.corner = corner
-        self.env = isolated_env(corner)
+        self.env = corner.env()
         self.sent = sent
         self.submitted = submitted
 
@@ -58,7 +58,7 @@ class Served:
 def served(stack: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     logs: Path = tmp_path_factory.mktemp("serve")
     with isolated_corner(stack) as corner:
-        env = isolated_env(corner)
+        env = corner.env()
         process = start_serve(corner, logs, "serve")
         try:
             sent = lifecycle()
@@ -315,7 +315,7 @@ def test_projections_wait_exits_5_on_timeout(isolated: Isolated) -> None:
     from supportes.client import SupportesClient
     from tests.support.log import running_writer
 
-    env = isolated_env(isolated)
+    env = isolated.env()
     with (
         running_writer(isolated.settings, isolated.group_id),
         SupportesClient(isolated.settings) as client,

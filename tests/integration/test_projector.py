@@ -24,7 +24,7 @@ from kafka import TopicPartition
 from supportes.bench.scratch import scratch_database
 from supportes.consumers.projector import Projector
 from supportes.db.connect import connect
-from supportes.db.migrate import apply_migrations
+from supportes.db.migrate import migrate_database
 from supportes.eventstore.envelopes import decode_event
 from supportes.messaging.clients import transactional_producer
 from supportes.ops.parked import retry_parked
@@ -91,17 +91,9 @@ def _from_log(settings: Settings) -> list[LoggedEvent]:
 def _reference(settings: Settings, events: Sequence[LoggedEvent]) -> dict[str, list[Any]]:
     """Tables of one clean pass over ``events`` in a database of their own."""
     with scratch_database(settings) as dsn:
-        _migrate(dsn)
+        migrate_database(dsn)
         apply_all(dsn, events, batch_size=len(events) or 1)
         return dump_tables(dsn)
-
-
-def _migrate(dsn: str) -> None:
-    conn = connect(dsn)
-    try:
-        apply_migrations(conn)
-    finally:
-        conn.close()
 
 
 def _drain(projector: Projector, settings: Settings, timeout_s: float = 120) -> None:
@@ -154,7 +146,7 @@ def test_crashes_anywhere_still_give_one_clean_pass(
 ) -> None:
     history = _history(seed, 220)
     with scratch_database(stack) as dsn, _fresh_topics(stack, dsn) as scratch:
-        _migrate(dsn)
+        migrate_database(dsn)
         _publish(scratch, history.events)
         expected = _reference(scratch, _from_log(scratch))
         group = f"{scratch.topic_prefix}-projector"
@@ -208,14 +200,7 @@ def _arm_crash(projector: Projector, where: str, after_batches: int) -> None:
 
 
 def _projector_process(isolated: Isolated, log_file: Any) -> subprocess.Popen[bytes]:
-    env = {
-        **os.environ,
-        "SUPPORTES_TOPIC_PREFIX": isolated.settings.topic_prefix,
-        "SUPPORTES_PG_DSN": isolated.dsn,
-        "SUPPORTES_KAFKA_BOOTSTRAP": isolated.settings.bootstrap_servers,
-        "SUPPORTES_GROUP_SESSION_TIMEOUT_MS": "6000",
-        "SUPPORTES_LOG_FORMAT": "json",
-    }
+    env = {**os.environ, **isolated.env(), "SUPPORTES_GROUP_SESSION_TIMEOUT_MS": "6000"}
     return subprocess.Popen(
         [SUPPORTES, "serve", "--projector"], env=env, stdout=log_file, stderr=subprocess.STDOUT
     )

@@ -28,14 +28,7 @@ SUPPORTES = str(Path(sys.executable).parent / "supportes")
 
 
 def _writer_process(isolated: Isolated, log_file: Any) -> subprocess.Popen[bytes]:
-    env = {
-        **os.environ,
-        "SUPPORTES_TOPIC_PREFIX": isolated.settings.topic_prefix,
-        "SUPPORTES_PG_DSN": isolated.dsn,
-        "SUPPORTES_KAFKA_BOOTSTRAP": isolated.settings.bootstrap_servers,
-        "SUPPORTES_GROUP_SESSION_TIMEOUT_MS": "6000",
-        "SUPPORTES_LOG_FORMAT": "json",
-    }
+    env = {**os.environ, **isolated.env(), "SUPPORTES_GROUP_SESSION_TIMEOUT_MS": "6000"}
     return subprocess.Popen(
         [SUPPORTES, "serve", "--writer", "--group-id", isolated.group_id],
         env=env,
