@@ -306,14 +306,18 @@ class _PartitionAudit:
         )
 
 
+def differing_fields(first: Mapping[str, Any], second: Mapping[str, Any]) -> list[str]:
+    """The top-level fields whose values differ between two envelopes, sorted."""
+    return sorted(k for k in set(first) | set(second) if first.get(k) != second.get(k))
+
+
 def row_problem(envelope: Mapping[str, Any], row: IndexRow) -> str | None:
     """How an index row differs from the log envelope at the same position (None: identical)."""
     stored = row.envelope
     if stored != envelope:
         if not isinstance(stored, Mapping):
             return "index envelope is not a JSON object"
-        fields = sorted(k for k in set(stored) | set(envelope) if stored.get(k) != envelope.get(k))
-        return f"index envelope differs in {', '.join(fields)}"
+        return f"index envelope differs in {', '.join(differing_fields(stored, envelope))}"
     columns = [c for c in _COLUMNS if str(row.columns.get(c)) != str(envelope.get(c))]
     if columns:
         return f"index column {', '.join(columns)} differs from the envelope"

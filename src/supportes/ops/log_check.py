@@ -21,6 +21,7 @@ from supportes.aggregates.hashchain import verify_chain
 from supportes.errors import ConfigError
 from supportes.messaging.clients import committed_reader
 from supportes.messaging.routing import key_of
+from supportes.ops.audit_checks import differing_fields
 from supportes.ops.case_history import HistoryEntry
 from supportes.settings import Settings
 
@@ -59,8 +60,9 @@ def compare_with_log(
     try:
         differences: list[LogDifference] = []
         logged: list[dict[str, Any]] = []
+        reader = _OffsetReader(consumer, timeout_s, settings.bootstrap_servers)
         for entry in history:
-            record = _record_at(consumer, entry, timeout_s, settings.bootstrap_servers)
+            record = reader.record_at(entry)
             problem, envelope = _compare(entry, record)
             if envelope is not None:
                 logged.append(envelope)
@@ -82,31 +84,46 @@ def compare_with_log(
         consumer.close()
 
 
-def _record_at(
-    consumer: KafkaConsumer, entry: HistoryEntry, timeout_s: float, bootstrap: str
-) -> Any:
-    """The committed record at the entry's offset, or ``None`` when there is none there."""
-    tp = TopicPartition(entry.topic, entry.partition)
-    if consumer.assignment() != {tp}:
-        consumer.assign([tp])
-    end = consumer.end_offsets([tp])[tp]
-    if entry.offset >= end:
-        return None
-    consumer.seek(tp, entry.offset)
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        records: list[ConsumerRecord] = consumer.poll(timeout_ms=500).get(tp, [])
-        for record in records:
-            if record.offset == entry.offset:
-                return record
-            if record.offset > entry.offset:
-                return None  # aborted, or a control record: nothing committed there
-        if consumer.position(tp) > entry.offset:
+class _OffsetReader:
+    """Records at given offsets, read_committed. The end offset is taken once per partition, and
+    a case's events usually sit close together, so one fetch often serves several of them."""
+
+    def __init__(self, consumer: KafkaConsumer, timeout_s: float, bootstrap: str) -> None:
+        self.consumer = consumer
+        self.timeout_s = timeout_s
+        self.bootstrap = bootstrap
+        self._ends: dict[TopicPartition, int] = {}
+        self._fetched: dict[int, ConsumerRecord] = {}  # by offset, of the partition assigned
+        self._fetched_upto = -1  # every committed record below this offset was fetched
+        self._fetched_from = 0
+
+    def record_at(self, entry: HistoryEntry) -> ConsumerRecord | None:
+        """The committed record at the entry's offset, or ``None`` when there is none there."""
+        tp = TopicPartition(entry.topic, entry.partition)
+        if tp not in self._ends:
+            self.consumer.assign([tp])
+            self._ends[tp] = self.consumer.end_offsets([tp])[tp]
+            self._fetched, self._fetched_from, self._fetched_upto = {}, 0, -1
+        if entry.offset >= self._ends[tp]:
             return None
-    raise ConfigError(
-        f"reading {entry.topic}[{entry.partition}] offset {entry.offset} from Kafka timed out "
-        f"after {timeout_s:g}s (SUPPORTES_KAFKA_BOOTSTRAP={bootstrap})"
-    )
+        if not self._fetched_from <= entry.offset < self._fetched_upto:
+            self._fetch_from(tp, entry)
+        return self._fetched.get(entry.offset)  # absent: aborted or a control record
+
+    def _fetch_from(self, tp: TopicPartition, entry: HistoryEntry) -> None:
+        self.consumer.seek(tp, entry.offset)
+        deadline = time.monotonic() + self.timeout_s
+        while time.monotonic() < deadline:
+            records: list[ConsumerRecord] = self.consumer.poll(timeout_ms=500).get(tp, [])
+            position = self.consumer.position(tp)
+            if records or position > entry.offset:
+                self._fetched = {r.offset: r for r in records}
+                self._fetched_from, self._fetched_upto = entry.offset, position
+                return
+        raise ConfigError(
+            f"reading {entry.topic}[{entry.partition}] offset {entry.offset} from Kafka timed out "
+            f"after {self.timeout_s:g}s (SUPPORTES_KAFKA_BOOTSTRAP={self.bootstrap})"
+        )
 
 
 def _compare(entry: HistoryEntry, record: Any) -> tuple[str | None, dict[str, Any] | None]:
@@ -120,11 +137,7 @@ def _compare(entry: HistoryEntry, record: Any) -> tuple[str | None, dict[str, An
         return "the record at this offset is not an event envelope", None
     if record.key != key_of(str(entry.envelope.get("aggregate_id"))):
         return f"record key {record.key!r} is not the aggregate id", logged
-    fields = sorted(
-        name
-        for name in set(logged) | set(entry.envelope)
-        if logged.get(name) != entry.envelope.get(name)
-    )
+    fields = differing_fields(logged, entry.envelope)
     if fields:
         return f"index and log differ in {', '.join(fields)}", logged
     if logged.get("hash") != entry.hash:
