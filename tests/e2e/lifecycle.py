@@ -10,6 +10,7 @@ Times are minutes after T0 (2026-11-22T10:00Z).
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 from tests.support.commands import T0, command
@@ -68,6 +69,4 @@ def lifecycle() -> list[dict[str, Any]]:
 
 def minutes_after_t0(minutes: float) -> str:
     """An ISO 8601 UTC time ``minutes`` after T0 (for ``--at``, ``--as-of``, ``--now``)."""
-    from datetime import timedelta
-
     return (T0 + timedelta(minutes=minutes)).isoformat().replace("+00:00", "Z")

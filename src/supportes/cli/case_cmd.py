@@ -8,9 +8,9 @@ from typing import Any
 from supportes.cli.arguments import parse_time
 from supportes.cli.output import fail_line, print_fields, print_json, print_table
 from supportes.ops.case_history import HistoryEntry, load_history, state_as_of
-from supportes.ops.case_lookup import case_row, resolve_aggregate_id
+from supportes.ops.case_lookup import case_row, open_follow_ups, resolve_aggregate_id
 from supportes.ops.log_check import compare_with_log
-from supportes.ops.queries import dict_rows, reading
+from supportes.ops.queries import reading
 from supportes.settings import Settings
 
 EXIT_LOG_DIFFERS = 4
@@ -47,12 +47,7 @@ def _show(args: argparse.Namespace, settings: Settings) -> int:
     with reading(settings) as conn:
         case_id = resolve_aggregate_id(conn, args.case)
         row = case_row(conn, case_id)
-        items = dict_rows(
-            conn,
-            "SELECT kind, due_at, owner_id, detail FROM proj.follow_up_queue"
-            " WHERE case_id = %s ORDER BY due_at, kind",
-            (str(case_id),),
-        )
+        items = open_follow_ups(conn, case_id)
     if args.json:
         print_json({"case": row, "open_follow_ups": items})
         return 0

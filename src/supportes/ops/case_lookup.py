@@ -54,3 +54,13 @@ def case_row(conn: psycopg2.extensions.connection, case_id: UUID) -> dict[str, A
             "reached it yet: see `supportes projections status`)"
         )
     return found[0]
+
+
+def open_follow_ups(conn: psycopg2.extensions.connection, case_id: UUID) -> list[dict[str, Any]]:
+    """The case's items in ``proj.follow_up_queue``, soonest due first."""
+    return dict_rows(
+        conn,
+        "SELECT kind, due_at, owner_id, detail FROM proj.follow_up_queue"
+        " WHERE case_id = %s ORDER BY due_at, kind",
+        (str(case_id),),
+    )
