@@ -101,13 +101,19 @@ def update_rows(
     columns: Sequence[str],
     key: str,
     rows: Collection[Sequence[Any]],
+    *,
+    merge: str | None = None,
 ) -> None:
     """Update ``columns`` of existing rows (matched on ``key``, one of ``columns``) with COPY
-    into staging plus ONE ``UPDATE ... FROM``."""
+    into staging plus ONE ``UPDATE ... FROM``.
+
+    ``merge`` is the ``SET`` list, the existing row being ``t`` and the staged one ``s``
+    (e.g. ``n = t.n + s.n``); by default the staged values replace the others.
+    """
     if not rows:
         return
     stage = stage_rows(cur, table, columns, rows)
-    sets = ", ".join(f"{_quote(c)} = s.{_quote(c)}" for c in columns if c != key)
+    sets = merge or ", ".join(f"{_quote(c)} = s.{_quote(c)}" for c in columns if c != key)
     execute_keyed(
         cur,
         f"WITH s AS (DELETE FROM {stage} RETURNING {names(columns)})"

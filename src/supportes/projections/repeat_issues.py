@@ -9,9 +9,11 @@ One projection owns the four public tables and their internal state:
 
 Counters of the by-topic, by-customer and known-answer tables are additive, so each batch adds
 its per-key deltas with one upsert per table. The root-cause counts depend on cases whose events
-live on other partitions and may be projected before or after their ``CaseAttached``: at the end
-of each batch they are recomputed from ``repeat_rc_links`` and ``repeat_issues_cases`` for every
-root cause whose links or linked cases changed. ``cases_last_30_days`` is recomputed for all
+live on other partitions and may be projected before or after their ``CaseAttached``; they are
+kept incrementally too (:func:`link_count_deltas`): a new link counts the case once, and as open
+if the case is open now; a linked case that becomes open or stops being open moves
+``cases_open`` of every root cause it was already linked to. The work per batch depends on the
+batch, never on how many cases a root cause has. ``cases_last_30_days`` is recomputed for all
 topics whenever cases were opened: the window ends on the latest opening day seen.
 """
 
@@ -34,8 +36,8 @@ from supportes.projections._common import (
 from supportes.projections._pg import (
     as_tuples,
     changed_tuples,
-    execute_keyed,
     fetch_rows,
+    update_rows,
     upsert_rows,
 )
 from supportes.projections.base import LoggedEvent, Projection, ProjectionContext
@@ -66,6 +68,7 @@ CASE_HANDLES = frozenset({
     "RootCauseLinked",
 })  # fmt: skip
 WINDOW_DAYS = 30
+_STATUS = CASE_COLUMNS.index("status")
 
 CUSTOMER_COLUMNS = (
     "customer_id", "cases", "reopenings", "inbound_contacts", "first_contact_at",
@@ -104,32 +107,20 @@ _LINKS = (
     _adding("attachments", first="first_attached_at", last="last_attached_at")
     + ", recurrence = t.recurrence OR excluded.recurrence"
 )
-_ROOT_CAUSE_COUNTS = """
-WITH affected AS (
-    SELECT unnest(%s::uuid[]) AS root_cause_id
-    UNION
-    SELECT root_cause_id FROM repeat_rc_links WHERE case_id = ANY(%s::uuid[])
-), counted AS (
-    SELECT a.root_cause_id,
-           count(l.case_id)::integer AS cases_total,
-           (count(l.case_id) FILTER (WHERE c.status = 'open'))::integer AS cases_open,
-           (count(l.case_id) FILTER (WHERE l.recurrence))::integer AS cases_after_verification,
-           min(l.first_attached_at) AS first_seen_at,
-           max(l.last_attached_at) AS last_seen_at
-    FROM affected a
-    LEFT JOIN repeat_rc_links l ON l.root_cause_id = a.root_cause_id
-    LEFT JOIN repeat_issues_cases c ON c.case_id = l.case_id
-    GROUP BY a.root_cause_id
+_ADD_LINK_COUNTS = (
+    "cases_total = t.cases_total + s.cases_total, cases_open = t.cases_open + s.cases_open,"
+    " cases_after_verification = t.cases_after_verification + s.cases_after_verification,"
+    " first_seen_at = least(t.first_seen_at, s.first_seen_at),"
+    " last_seen_at = greatest(t.last_seen_at, s.last_seen_at)"
 )
-UPDATE repeat_issues_by_root_cause AS r
-SET cases_total = n.cases_total, cases_open = n.cases_open,
-    cases_after_verification = n.cases_after_verification,
-    first_seen_at = n.first_seen_at, last_seen_at = n.last_seen_at
-FROM counted n
-WHERE r.root_cause_id = n.root_cause_id
-  AND (r.cases_total, r.cases_open, r.cases_after_verification, r.first_seen_at, r.last_seen_at)
-      IS DISTINCT FROM
-      (n.cases_total, n.cases_open, n.cases_after_verification, n.first_seen_at, n.last_seen_at)
+"""How :func:`link_count_deltas` rows move a root cause's counts (``least``/``greatest``
+ignore NULL)."""
+_LINKS_AND_OPEN_CASES = """
+SELECT root_cause_id::text, case_id::text, recurrence FROM repeat_rc_links
+WHERE case_id = ANY(%s::uuid[])
+UNION ALL
+SELECT NULL, case_id::text, status = 'open' FROM repeat_issues_cases
+WHERE case_id = ANY(%s::uuid[])
 """
 _TOPIC_WINDOW = f"""
 WITH w AS (
@@ -174,7 +165,6 @@ class _Deltas:
     daily: dict[tuple[str, Any], list[Any]] = field(default_factory=dict)
     answers: dict[str, list[Any]] = field(default_factory=dict)
     links: dict[tuple[str, str], list[Any]] = field(default_factory=dict)
-    status_changed: set[str] = field(default_factory=set)
     opened: bool = False
 
     def customer(
@@ -226,10 +216,44 @@ class _Deltas:
         d[5] = d[5] or recurrence
 
 
-def _set_status(d: _Deltas, row: Row, status: str) -> None:
-    if (row["status"] == "open") != (status == "open"):
-        d.status_changed.add(row["case_id"])
-    row["status"] = status
+def link_count_deltas(
+    links: Mapping[tuple[str, str], Sequence[Any]],
+    open_changes: Mapping[str, int],
+    old_links: Mapping[tuple[str, str], bool],
+    open_now: Mapping[str, bool],
+) -> list[list[Any]]:
+    """Per root cause, what a batch adds to its link counts (``LINK_COUNTS`` after the id).
+
+    ``links``: the batch's attachments by ``(root_cause_id, case_id)`` (``LINK_COLUMNS``
+    order); ``open_changes``: +1/-1 for each case that became / stopped being open in the batch;
+    ``old_links``: the links of those cases (and of the attached ones) before the batch, with
+    their ``recurrence``; ``open_now``: whether each attached case is open after the batch (a
+    case not projected yet is not open).
+    """
+    deltas: dict[str, list[Any]] = {}
+
+    def delta(root_cause: str) -> list[Any]:
+        entry = deltas.get(root_cause)
+        if entry is None:
+            entry = deltas[root_cause] = [root_cause, 0, 0, 0, None, None]
+        return entry
+
+    for (root_cause, case), _ in old_links.items():
+        change = open_changes.get(case, 0)
+        if change:
+            delta(root_cause)[2] += change
+    for (root_cause, case), link in links.items():
+        entry = delta(root_cause)
+        entry[4], entry[5] = _earliest(entry[4], link[2]), _latest(entry[5], link[3])
+        recurrence = bool(link[5])
+        before = old_links.get((root_cause, case))
+        if before is None:
+            entry[1] += 1
+            entry[2] += int(open_now.get(case, False))
+            entry[3] += int(recurrence)
+        elif recurrence and not before:
+            entry[3] += 1
+    return [e for e in deltas.values() if e[1] or e[2] or e[3] or e[4] is not None]
 
 
 def fold_case(d: _Deltas, rows: dict[str, Row], e: LoggedEvent) -> None:
@@ -245,7 +269,6 @@ def fold_case(d: _Deltas, rows: dict[str, Row], e: LoggedEvent) -> None:
         }  # fmt: skip
         d.customer(row, cases=1, inbound=1, at=e.occurred_at)
         d.topic(row, cases=1, without=1, opened_at=e.occurred_at)
-        d.status_changed.add(key)
         d.opened = True
         return
     row = rows[key]
@@ -255,7 +278,7 @@ def fold_case(d: _Deltas, rows: dict[str, Row], e: LoggedEvent) -> None:
     elif kind == "CaseReopened":
         d.customer(row, reopenings=1)
         d.topic(row, reopenings=1)
-        _set_status(d, row, "open")
+        row["status"] = "open"
     elif kind == "FixApplied":
         answer = p.get("known_answer_id")
         if answer is not None:
@@ -265,9 +288,9 @@ def fold_case(d: _Deltas, rows: dict[str, Row], e: LoggedEvent) -> None:
             d.answer(answer, e.occurred_at, new_case=new_case)
             d.topic(row, answers=1)
     elif kind == "CaseResolved":
-        _set_status(d, row, "resolved")
+        row["status"] = "resolved"
     elif kind == "CaseClosed":
-        _set_status(d, row, "closed")
+        row["status"] = "closed"
     elif kind == "RootCauseLinked":
         if row["root_cause_id"] is None:
             d.topic(row, without=-1)
@@ -344,6 +367,7 @@ class RepeatIssuesProjection(Projection):
             cur, BY_ROOT_CAUSE, ROOT_CAUSE_COLUMNS, ("root_cause_id",),
             as_tuples(root_causes.values(), ROOT_CAUSE_COLUMNS), update=ROOT_CAUSE_FOLDED,
         )  # fmt: skip
+        self._add_link_counts(cur, d, cases, cases_before)
         for table, columns, key, deltas, merge in (
             (LINKS, LINK_COLUMNS, ("root_cause_id", "case_id"), d.links, _LINKS),
             (BY_CUSTOMER, CUSTOMER_COLUMNS, ("customer_id",), d.customers, _CUSTOMERS),
@@ -352,11 +376,45 @@ class RepeatIssuesProjection(Projection):
             (KNOWN_ANSWERS, ANSWER_COLUMNS, ("known_answer_id",), d.answers, _ANSWERS),
         ):
             upsert_rows(cur, table, columns, key, list(deltas.values()), merge=merge)
-        attached = sorted({rc for rc, _ in d.links})
-        if attached or d.status_changed:
-            execute_keyed(cur, _ROOT_CAUSE_COUNTS, (attached, sorted(d.status_changed)))
         if d.opened:
             cur.execute(_TOPIC_WINDOW)
+
+    @staticmethod
+    def _add_link_counts(
+        cur: psycopg2.extensions.cursor,
+        d: _Deltas,
+        cases: Mapping[str, Row],
+        cases_before: Mapping[str, tuple[Any, ...]],
+    ) -> None:
+        """Move the root causes' link counts by what this batch changed (before ``d.links``
+        is written: the links read back are the ones from earlier batches)."""
+        open_changes = {}
+        for key, row in cases.items():
+            before = cases_before.get(key)
+            change = int(row["status"] == "open") - int(
+                before is not None and before[_STATUS] == "open"
+            )
+            if change:
+                open_changes[key] = change
+        attached = {case for _, case in d.links}
+        if not attached and not open_changes:
+            return
+        cur.execute(
+            _LINKS_AND_OPEN_CASES,
+            (sorted(attached | open_changes.keys()), sorted(attached - cases.keys())),
+        )
+        old_links: dict[tuple[str, str], bool] = {}
+        open_now = {key: cases[key]["status"] == "open" for key in attached & cases.keys()}
+        for root_cause, case, flag in cur.fetchall():
+            if root_cause is None:
+                open_now[case] = bool(flag)
+            else:
+                old_links[(root_cause, case)] = bool(flag)
+        deltas = link_count_deltas(d.links, open_changes, old_links, open_now)
+        update_rows(
+            cur, BY_ROOT_CAUSE, ("root_cause_id", *LINK_COUNTS), "root_cause_id", deltas,
+            merge=_ADD_LINK_COUNTS,
+        )  # fmt: skip
 
     @staticmethod
     def _read(
