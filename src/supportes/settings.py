@@ -53,6 +53,15 @@ class Settings(BaseSettings):
     group_session_timeout_ms: int = Field(
         default=10_000, ge=6_000, le=300_000, description="Consumer group session timeout."
     )
+    projector_batch: int = Field(
+        default=10_000,
+        ge=1,
+        le=100_000,
+        description=(
+            "Most events the projector (and a rebuild) applies in one PostgreSQL transaction: "
+            "its max_poll_records. Larger batches catch up faster and hold more in memory."
+        ),
+    )
     writer_instance: str = Field(
         default="0",
         pattern=r"^[A-Za-z0-9._-]{1,64}$",

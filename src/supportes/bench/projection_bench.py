@@ -75,8 +75,6 @@ from supportes.simulation import TrafficGenerator
 
 NAME = "projection-replay"
 PER_TRANSACTION = 500
-PROJECTOR_POLL = 5000
-"""The projector's ``max_poll_records`` (one PostgreSQL transaction per poll batch)."""
 CACHE_SIZE = 20_000
 """Aggregates kept while deciding (closed cases leave at once), as the writer's cache."""
 MIN_RATE = 500.0
@@ -393,6 +391,7 @@ class Ceilings:
     read_note: str
     copy_per_s: float
     copy_batched_per_s: float
+    batch_rows: int
 
 
 def ceilings(settings: Settings, scratch: Settings, events: int) -> Ceilings:
@@ -402,7 +401,7 @@ def ceilings(settings: Settings, scratch: Settings, events: int) -> Ceilings:
         scratch,
         scratch.topic("events"),
         scratch.partitions,
-        max_poll_records=PROJECTOR_POLL,
+        max_poll_records=settings.projector_batch,
         check_crcs=True,
         progress=progress,
         deadline=time.monotonic() + _bound_s(events),
@@ -410,13 +409,14 @@ def ceilings(settings: Settings, scratch: Settings, events: int) -> Ceilings:
     progress.finish()
     check = "ok" if count == events else f"MISMATCH read {count:,}"
     copy = pg_copy_ceiling(
-        settings, rows=events, batch_rows=PROJECTOR_POLL, timeout_s=_bound_s(events)
+        settings, rows=events, batch_rows=settings.projector_batch, timeout_s=_bound_s(events)
     )
     return Ceilings(
         read_per_s=rate(count, wall),
         read_note=f"{size / count if count else 0:.0f} B values, {wall:.1f} s; check {check}",
         copy_per_s=copy.value("rows (one COPY)"),
-        copy_batched_per_s=copy.value(f"rows (COPY+COMMIT per {PROJECTOR_POLL})"),
+        copy_batched_per_s=copy.value(f"rows (COPY+COMMIT per {settings.projector_batch})"),
+        batch_rows=settings.projector_batch,
     )
 
 
@@ -514,7 +514,7 @@ def _point_metrics(result: Result, size: int, replay: Replay, ceiling: Ceilings)
         f"pg COPY {label}",
         ceiling.copy_per_s,
         "rows/s",
-        f"{size:,} timeline-shaped rows, one COPY; per {PROJECTOR_POLL} + COMMIT: "
+        f"{size:,} timeline-shaped rows, one COPY; per {ceiling.batch_rows} + COMMIT: "
         f"{ceiling.copy_batched_per_s:,.0f} rows/s",
     )
     result.add(

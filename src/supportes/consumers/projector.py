@@ -90,7 +90,7 @@ class Projector:
         projections: Sequence[Projection] | None = None,
         schema: str = LIVE_SCHEMA,
         partitions: Sequence[int] | None = None,
-        max_poll_records: int = 5000,
+        max_poll_records: int | None = None,
     ) -> None:
         self.settings = settings
         self.topic = settings.topic("events")
@@ -109,8 +109,8 @@ class Projector:
         self.consumer = group_consumer(
             settings,
             group_id,
-            max_poll_records=max_poll_records,
-            # A batch of 5,000 events is ~3 MB: larger fetch buffers only raise peak memory.
+            max_poll_records=max_poll_records or settings.projector_batch,
+            # A batch of 10,000 events is ~6 MB: larger fetch buffers only raise peak memory.
             max_partition_fetch_bytes=2 * 1024 * 1024,
             fetch_max_bytes=16 * 1024 * 1024,
             fetch_max_wait_ms=100,
