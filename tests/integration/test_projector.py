@@ -31,6 +31,7 @@ from supportes.ops.parked import retry_parked
 from supportes.ops.projection_status import projection_status, wait_until_caught_up
 from supportes.ops.rebuild import rebuild
 from supportes.projections.base import LoggedEvent, Projection, ProjectionContext
+from supportes.projections.timeline import TimelineProjection
 from supportes.settings import Settings
 from supportes.simulation import TrafficGenerator
 from supportes.stack.kafka_admin import admin_client, ensure_topics, topic_specs
@@ -350,10 +351,15 @@ def test_a_failing_event_parks_its_aggregate_and_retry_applies_it(
         )  # fmt: skip
         history.run("Acknowledge", case_id, {}, minutes=1)
     _publish(settings, history.events)
-    projector = Projector(settings, group_id=isolated.group_id, projections=[FlakyProjection()])
+    # The batch fails in one piece, is rolled back and applied again projection by projection:
+    # the timeline (applied before the failure in the first attempt) holds every event once.
+    projections = [TimelineProjection(), FlakyProjection()]
+    projector = Projector(settings, group_id=isolated.group_id, projections=projections)
     _drain(projector, settings)
     projector.close()
 
+    timeline = _rows(isolated.dsn, "SELECT case_id::text, version FROM proj.case_timeline")
+    assert sorted(timeline) == sorted((case_id, v) for case_id in cases for v in (1, 2))
     seen = _rows(isolated.dsn, "SELECT case_id::text, version FROM proj.flaky_seen")
     assert sorted(seen) == sorted([(cases[0], 1), (cases[0], 2), (cases[2], 1), (cases[2], 2)])
     parked = _rows(

@@ -69,6 +69,15 @@ class _InFlight:
     dead_letters: int
 
 
+class _BatchFailedError(Exception):
+    """A projection failed on a batch applied in one piece (the batch is retried isolated)."""
+
+    def __init__(self, projection: str, error: Exception) -> None:
+        super().__init__(projection)
+        self.projection = projection
+        self.error = error
+
+
 @dataclass
 class BatchReport:
     """What one applied batch did."""
@@ -268,31 +277,26 @@ class Projector:
         commit: bool = True,
         prepared: Prepared | None = None,
     ) -> BatchReport:
-        """Apply ``events`` and move offsets to ``next_offsets`` in one transaction."""
-        report = BatchReport(events=len(events))
+        """Apply ``events`` and move offsets to ``next_offsets`` in one transaction.
+
+        A batch is first applied in one piece; if a projection fails on it, the transaction
+        is rolled back and the batch applied again with each projection in a savepoint, the
+        failing aggregates parked. Without ``commit`` (the caller's transaction goes on) it is
+        applied with savepoints straight away.
+        """
         try:
-            with self.conn.cursor() as cur:
-                stored, any_parked = self._begin(cur, sorted(next_offsets))
-                parked = (
-                    self._parked_aggregates(cur, {str(e.envelope["aggregate_id"]) for e in events})
-                    if any_parked
-                    else {}
+            try:
+                report = self._apply(events, next_offsets, prepared, isolate=not commit)
+            except _BatchFailedError as failed:
+                self.conn.rollback()
+                if self.conn.closed:
+                    raise failed.error from None
+                log.warning(
+                    "batch failed in one piece; applying each projection in a savepoint",
+                    projection=failed.projection,
+                    error=f"{type(failed.error).__name__}: {failed.error}".strip(),
                 )
-                routed = self._route(events, stored)
-                for index, (projection, mine) in enumerate(
-                    zip(self.projections, routed, strict=True)
-                ):
-                    if mine:
-                        ahead = prepared.get(index) if prepared else None
-                        report.parked += self._apply_isolated(
-                            cur,
-                            projection,
-                            mine,
-                            parked.get(projection.name, set()),
-                            ahead[1] if ahead is not None and ahead[0] == len(mine) else None,
-                        )
-                        report.applied[projection.name] = len(mine)
-                self._store_offsets(cur, stored, next_offsets)
+                report = self._apply(events, next_offsets, prepared, isolate=True)
             if commit:
                 self.conn.commit()
         except BaseException:
@@ -301,6 +305,55 @@ class Projector:
         for partition, offset in next_offsets.items():
             self._stored[partition] = max(self._stored.get(partition, 0), offset)
         return report
+
+    def _apply(
+        self,
+        events: Sequence[LoggedEvent],
+        next_offsets: dict[int, int],
+        prepared: Prepared | None,
+        *,
+        isolate: bool,
+    ) -> BatchReport:
+        """The statements of one batch, offsets included (no commit). ``isolate``: each
+        projection in a savepoint, parking what fails; otherwise a failure raises
+        :class:`_BatchFailedError` (saving two round trips per projection on the usual path)."""
+        report = BatchReport(events=len(events))
+        with self.conn.cursor() as cur:
+            stored, any_parked = self._begin(cur, sorted(next_offsets))
+            parked = (
+                self._parked_aggregates(cur, {str(e.envelope["aggregate_id"]) for e in events})
+                if any_parked
+                else {}
+            )
+            routed = self._route(events, stored)
+            for index, (projection, mine) in enumerate(zip(self.projections, routed, strict=True)):
+                if not mine:
+                    continue
+                ahead = prepared.get(index) if prepared else None
+                ready = ahead[1] if ahead is not None and ahead[0] == len(mine) else None
+                waiting = parked.get(projection.name, set())
+                if isolate or waiting:
+                    report.parked += self._apply_isolated(cur, projection, mine, waiting, ready)
+                else:
+                    try:
+                        self._apply_one(cur, projection, mine, ready)
+                    except Exception as exc:
+                        raise _BatchFailedError(projection.name, exc) from exc
+                report.applied[projection.name] = len(mine)
+            self._store_offsets(cur, stored, next_offsets)
+        return report
+
+    def _apply_one(
+        self,
+        cur: psycopg2.extensions.cursor,
+        projection: Projection,
+        events: list[LoggedEvent],
+        prepared: object | None,
+    ) -> None:
+        if prepared is not None:
+            projection.apply_prepared(cur, events, self.context, prepared)
+        else:
+            projection.apply(cur, events, self.context)
 
     # -- pieces of a batch -----------------------------------------------------------------
 
@@ -409,10 +462,9 @@ class Projector:
         if ready:
             cur.execute("SAVEPOINT batch")
             try:
-                if prepared is not None and len(ready) == len(events):
-                    projection.apply_prepared(cur, ready, self.context, prepared)
-                else:
-                    projection.apply(cur, ready, self.context)
+                self._apply_one(
+                    cur, projection, ready, prepared if len(ready) == len(events) else None
+                )
                 cur.execute("RELEASE SAVEPOINT batch")
             except Exception:
                 cur.execute("ROLLBACK TO SAVEPOINT batch")
