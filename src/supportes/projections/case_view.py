@@ -3,8 +3,9 @@
 Besides the case's own state, ``previous_case_id`` and (for cases never reopened)
 ``suggested_owner_id`` come from the customer's other cases: the case opened just before this
 one (by ``opened_at``, then ``case_id``) and its current owner. They are recomputed at the end of
-each batch for the cases opened or re-owned in it and for the case right after each of them, so
-the result does not depend on the order in which cases' events arrive.
+each batch for the cases opened in it and for the case right after each case opened or re-owned
+in it (a case's own re-owning changes neither), so the result does not depend on the order in
+which cases' events arrive.
 """
 
 from __future__ import annotations
@@ -48,9 +49,9 @@ OWNER_EVENTS = frozenset({"CaseOpened", "CaseAssigned", "ResponsibilityTaken", "
 
 _SUGGESTIONS = """
 WITH changed AS (
-    SELECT case_id, customer_id, opened_at FROM case_view WHERE case_id = ANY(%s::uuid[])
+    SELECT case_id, customer_id, opened_at FROM case_view WHERE case_id = ANY(%(reowned)s::uuid[])
 ), targets AS (
-    SELECT case_id FROM changed
+    SELECT unnest(%(created)s::uuid[]) AS case_id
     UNION
     SELECT nxt.case_id FROM changed c CROSS JOIN LATERAL (
         SELECT x.case_id FROM case_view x
@@ -301,4 +302,6 @@ class CaseViewProjection(Projection):
             as_tuples([r for k, r in rows.items() if k not in created], MUTABLE),
         )  # fmt: skip
         if reowned:
-            execute_keyed(cur, _SUGGESTIONS, (sorted(reowned),))
+            execute_keyed(
+                cur, _SUGGESTIONS, {"created": sorted(created), "reowned": sorted(reowned)}
+            )
