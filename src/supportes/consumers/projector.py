@@ -48,6 +48,7 @@ from supportes.messaging.clients import group_consumer, plain_producer, wait_for
 from supportes.messaging.dead_letters import dead_letter_headers
 from supportes.projections.base import LoggedEvent, Projection, ProjectionContext
 from supportes.projections.registry import all_projections
+from supportes.runtime import tune_for_batches
 from supportes.settings import Settings
 
 log = get_logger("projector")
@@ -101,6 +102,7 @@ class Projector:
         partitions: Sequence[int] | None = None,
         max_poll_records: int | None = None,
     ) -> None:
+        tune_for_batches()
         self.settings = settings
         self.topic = settings.topic("events")
         self.schema = schema

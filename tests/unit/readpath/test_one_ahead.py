@@ -1,13 +1,12 @@
-"""The projector's one-job-ahead worker: order, errors, one job at a time, GIL hand-over."""
+"""The projector's one-job-ahead worker: order, errors, one job at a time."""
 
 from __future__ import annotations
 
-import sys
 import threading
 
 import pytest
 
-from supportes.consumers.ahead import SWITCH_INTERVAL_S, OneAhead
+from supportes.consumers.ahead import OneAhead
 
 
 def test_jobs_run_on_one_worker_thread_in_order() -> None:
@@ -52,16 +51,3 @@ def test_a_second_job_waits_for_the_first_to_be_collected() -> None:
             ahead.wait()
     finally:
         ahead.close()
-
-
-def test_starting_the_worker_shortens_the_switch_interval() -> None:
-    before = sys.getswitchinterval()
-    sys.setswitchinterval(0.005)
-    ahead: OneAhead[int] = OneAhead("test-ahead")
-    try:
-        ahead.submit(lambda: 1)
-        ahead.wait()
-        assert sys.getswitchinterval() == pytest.approx(SWITCH_INTERVAL_S)
-    finally:
-        ahead.close()
-        sys.setswitchinterval(before)
