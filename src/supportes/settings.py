@@ -62,6 +62,16 @@ class Settings(BaseSettings):
             "its max_poll_records. Larger batches catch up faster and hold more in memory."
         ),
     )
+    projector_connections: int = Field(
+        default=2,
+        ge=1,
+        le=8,
+        description=(
+            "PostgreSQL connections the projector spreads the projections over: each applies "
+            "its projections' share of a batch and their offsets in its own transaction, "
+            "concurrently with the others. 1: every projection in one transaction."
+        ),
+    )
     writer_instance: str = Field(
         default="0",
         pattern=r"^[A-Za-z0-9._-]{1,64}$",

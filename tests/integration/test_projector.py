@@ -113,7 +113,8 @@ def _drain(projector: Projector, settings: Settings, timeout_s: float = 120) -> 
 
 def _abandon(projector: Projector) -> None:
     """What a crash leaves: no commit of anything in flight, connections dropped."""
-    projector.conn.close()
+    for conn in projector.connections:
+        conn.close()
     projector.consumer.close(autocommit=False)
 
 
@@ -172,21 +173,25 @@ def test_crashes_anywhere_still_give_one_clean_pass(
 
 
 def _arm_crash(projector: Projector, where: str, after_batches: int) -> None:
-    """Make the projector die in its ``after_batches``-th batch: ``inside`` the PostgreSQL
-    transaction (written, not committed) or ``between`` it and the Kafka offset commit."""
+    """Make the projector die in its ``after_batches``-th lane transaction: ``inside`` it
+    (written, not committed; the other lane's transaction of that batch may have committed)
+    or ``between`` a batch's commits and the Kafka offset commit."""
     count = 0
+    lock = threading.Lock()
     if where == "inside":
-        original = projector.apply_batch
+        original = projector._apply_lane
 
         def crash_inside(*args: Any, **kwargs: Any) -> Any:
             nonlocal count
-            count += 1
-            if count == after_batches:
+            with lock:  # the lanes run on their own threads
+                count += 1
+                crash = count == after_batches
+            if crash:
                 original(*args, **{**kwargs, "commit": False})
                 raise SimulatedCrash
             return original(*args, **kwargs)
 
-        projector.apply_batch = crash_inside  # type: ignore[method-assign]
+        projector._apply_lane = crash_inside  # type: ignore[method-assign]
         return
     original_commit = projector._commit_kafka_offsets
 

@@ -24,6 +24,7 @@ the batch in flight has committed.
 
 from __future__ import annotations
 
+import functools
 import threading
 import time
 from collections import defaultdict
@@ -41,6 +42,7 @@ from psycopg2.extras import execute_values
 
 from supportes.aggregates.errors import EnvelopeError
 from supportes.consumers.ahead import OneAhead
+from supportes.consumers.lanes import spread
 from supportes.db.connect import connect
 from supportes.eventstore.envelopes import decode_event
 from supportes.logs import get_logger
@@ -80,6 +82,18 @@ class _BatchFailedError(Exception):
 
 
 @dataclass
+class _Lane:
+    """Some of the projections, applied in their own transactions on their own connection
+    (with ``worker``: on their own thread)."""
+
+    indices: list[int]
+    names: list[str]
+    by_type: dict[str, list[int]]
+    conn: psycopg2.extensions.connection
+    worker: OneAhead[BatchReport] | None
+
+
+@dataclass
 class BatchReport:
     """What one applied batch did."""
 
@@ -108,15 +122,22 @@ class Projector:
         self.schema = schema
         self.projections = list(projections if projections is not None else all_projections())
         self.names = [p.name for p in self.projections]
-        self._by_type: dict[str, list[int]] = {}
-        for index, projection in enumerate(self.projections):
-            for event_type in projection.handles:
-                self._by_type.setdefault(event_type, []).append(index)
         self._preparing = [
             i for i, p in enumerate(self.projections) if type(p).prepare is not Projection.prepare
         ]
         self.context = ProjectionContext.from_settings(settings)
         self.conn: psycopg2.extensions.connection = connect(settings.dsn)
+        self._all = self._lane(range(len(self.projections)), self.conn, None)
+        self._lanes = [
+            self._lane(
+                indices,
+                self.conn if number == 0 else connect(settings.dsn),
+                OneAhead(f"projector-apply-{number}"),
+            )
+            for number, indices in enumerate(
+                spread([p.weight for p in self.projections], settings.projector_connections)
+            )
+        ]
         self.consumer = group_consumer(
             settings,
             group_id,
@@ -131,7 +152,6 @@ class Projector:
         self._unreadable = 0
         self._to_seek: set[int] = set()
         self._stored: dict[int, int] = {}  # partition -> lowest next offset over projections
-        self._ahead: OneAhead[BatchReport] = OneAhead("projector-apply")
         self._in_flight: _InFlight | None = None
         if partitions is None:
             wait_for_topic(self.consumer, self.topic, timeout_s=settings.connect_timeout_s)
@@ -158,8 +178,14 @@ class Projector:
         self.consumer.close()
         if self._dead_letters is not None:
             self._dead_letters.close(timeout=10)
-        self.conn.close()
+        for conn in self.connections:
+            conn.close()
         log.info("projector stopped", schema=self.schema)
+
+    @property
+    def connections(self) -> list[psycopg2.extensions.connection]:
+        """The PostgreSQL connections of the lanes (the first is :attr:`conn`)."""
+        return [lane.conn for lane in self._lanes]
 
     def assigned(self, partitions: set[int]) -> None:
         """Group callback: seek these partitions to their stored offsets before reading."""
@@ -175,7 +201,7 @@ class Projector:
     # -- one batch -------------------------------------------------------------------------
 
     def run_once(self, poll_timeout_ms: int = 200) -> BatchReport:
-        """Poll once and apply what came, in one PostgreSQL transaction."""
+        """Poll once and apply what came (each lane in its one PostgreSQL transaction)."""
         self.finish_in_flight()
         if self._to_seek:
             self._seek_to_stored()
@@ -183,18 +209,13 @@ class Projector:
         if not polled:
             self._advance_idle_positions()
             return BatchReport()
-        began = time.monotonic()
-        unreadable_before = self._unreadable
-        events, next_offsets = self.decode(polled)
-        report = self.apply_batch(events, next_offsets)
-        dead_letters = self._unreadable - unreadable_before
-        self._batch_done(report, _InFlight(next_offsets, began, dead_letters))
-        return report
+        self._hand_over(polled)
+        return self.finish_in_flight()
 
     def run_ahead(self, poll_timeout_ms: int = 200) -> BatchReport:
-        """Poll and decode a batch while the previous one is applied on the worker thread,
-        then hand this one over. Returns the report of the batch that committed meanwhile
-        (empty when none); :meth:`finish_in_flight` waits for the last one."""
+        """Poll and decode a batch while the previous one is applied on the lanes' worker
+        threads, then hand this one over. Returns the report of the batch that committed
+        meanwhile (empty when none); :meth:`finish_in_flight` waits for the last one."""
         if self._to_seek:
             report = self.finish_in_flight()
             self._seek_to_stored()
@@ -204,6 +225,11 @@ class Projector:
             report = self.finish_in_flight()
             self._advance_idle_positions()
             return report
+        return self._hand_over(polled)
+
+    def _hand_over(self, polled: dict[TopicPartition, list[ConsumerRecord]]) -> BatchReport:
+        """Decode and prepare a poll, wait for the batch in flight, give this one to every
+        lane; the report of the batch that was in flight."""
         began = time.monotonic()
         unreadable_before = self._unreadable
         events, next_offsets = self.decode(polled)
@@ -211,23 +237,44 @@ class Projector:
         prepared = self.prepare(events)
         report = self.finish_in_flight()
         self._in_flight = _InFlight(next_offsets, began, self._unreadable - unreadable_before)
-        self._ahead.submit(lambda: self.apply_batch(events, next_offsets, prepared=prepared))
+        for lane in self._lanes:
+            assert lane.worker is not None
+            lane.worker.submit(
+                functools.partial(self._apply_lane, lane, events, next_offsets, prepared)
+            )
         return report
 
     def finish_in_flight(self) -> BatchReport:
-        """Wait for the batch on the worker thread (its error is raised here); its report."""
+        """Wait for the batch on the lanes (the first error is raised here, once every lane
+        has finished); its report."""
         if self._in_flight is None:
             return BatchReport()
         in_flight, self._in_flight = self._in_flight, None
-        report = self._ahead.wait()
+        reports: list[BatchReport] = []
+        errors: list[BaseException] = []
+        for lane in self._lanes:
+            assert lane.worker is not None
+            try:
+                reports.append(lane.worker.wait())
+            except BaseException as exc:  # every lane must end before one error is raised
+                errors.append(exc)
+        if errors:
+            raise errors[0]
+        report = BatchReport(events=reports[0].events)
+        for one in reports:
+            report.applied.update(one.applied)
+            report.parked += one.parked
+        self._advance_stored(in_flight.next_offsets)
         self._batch_done(report, in_flight)
         return report
 
     def stop_worker(self) -> None:
-        """Let a batch in flight end (commit or fail, unreported) and stop the worker thread;
+        """Let a batch in flight end (commit or fail, unreported) and stop the worker threads;
         PostgreSQL is the main thread's again."""
         self._in_flight = None
-        self._ahead.close()
+        for lane in self._lanes:
+            assert lane.worker is not None
+            lane.worker.close()
 
     def _batch_done(self, report: BatchReport, batch: _InFlight) -> None:
         report.dead_letters = batch.dead_letters
@@ -279,58 +326,77 @@ class Projector:
         commit: bool = True,
         prepared: Prepared | None = None,
     ) -> BatchReport:
-        """Apply ``events`` and move offsets to ``next_offsets`` in one transaction.
+        """Apply ``events`` to every projection and move their offsets to ``next_offsets`` in
+        ONE transaction on :attr:`conn` (no lanes). Without ``commit`` the caller's
+        transaction goes on (a rebuild's swap)."""
+        report = self._apply_lane(self._all, events, next_offsets, prepared, commit=commit)
+        self._advance_stored(next_offsets)
+        return report
+
+    def _apply_lane(
+        self,
+        lane: _Lane,
+        events: Sequence[LoggedEvent],
+        next_offsets: dict[int, int],
+        prepared: Prepared | None,
+        *,
+        commit: bool = True,
+    ) -> BatchReport:
+        """Apply ``events`` to the lane's projections and move their offsets, in one
+        transaction on the lane's connection.
 
         A batch is first applied in one piece; if a projection fails on it, the transaction
         is rolled back and the batch applied again with each projection in a savepoint, the
-        failing aggregates parked. Without ``commit`` (the caller's transaction goes on) it is
-        applied with savepoints straight away.
+        failing aggregates parked. Without ``commit`` it is applied with savepoints straight
+        away.
         """
+        conn = lane.conn
         try:
             try:
-                report = self._apply(events, next_offsets, prepared, isolate=not commit)
+                report = self._apply(lane, events, next_offsets, prepared, isolate=not commit)
             except _BatchFailedError as failed:
-                self.conn.rollback()
-                if self.conn.closed:
+                conn.rollback()
+                if conn.closed:
                     raise failed.error from None
                 log.warning(
                     "batch failed in one piece; applying each projection in a savepoint",
                     projection=failed.projection,
                     error=f"{type(failed.error).__name__}: {failed.error}".strip(),
                 )
-                report = self._apply(events, next_offsets, prepared, isolate=True)
+                report = self._apply(lane, events, next_offsets, prepared, isolate=True)
             if commit:
-                self.conn.commit()
+                conn.commit()
         except BaseException:
-            self.conn.rollback()
+            conn.rollback()
             raise
+        return report
+
+    def _advance_stored(self, next_offsets: dict[int, int]) -> None:
         for partition, offset in next_offsets.items():
             self._stored[partition] = max(self._stored.get(partition, 0), offset)
-        return report
 
     def _apply(
         self,
+        lane: _Lane,
         events: Sequence[LoggedEvent],
         next_offsets: dict[int, int],
         prepared: Prepared | None,
         *,
         isolate: bool,
     ) -> BatchReport:
-        """The statements of one batch, offsets included (no commit). ``isolate``: each
-        projection in a savepoint, parking what fails; otherwise a failure raises
+        """The statements of one lane's batch, offsets included (no commit). ``isolate``:
+        each projection in a savepoint, parking what fails; otherwise a failure raises
         :class:`_BatchFailedError` (saving two round trips per projection on the usual path)."""
         report = BatchReport(events=len(events))
-        with self.conn.cursor() as cur:
-            stored, any_parked = self._begin(cur, sorted(next_offsets))
+        with lane.conn.cursor() as cur:
+            stored, any_parked = self._begin(cur, sorted(next_offsets), lane.names)
             parked = (
                 self._parked_aggregates(cur, {str(e.envelope["aggregate_id"]) for e in events})
                 if any_parked
                 else {}
             )
-            routed = self._route(events, stored)
-            for index, (projection, mine) in enumerate(zip(self.projections, routed, strict=True)):
-                if not mine:
-                    continue
+            for index, mine in self._route(lane, events, stored).items():
+                projection = self.projections[index]
                 ahead = prepared.get(index) if prepared else None
                 ready = ahead[1] if ahead is not None and ahead[0] == len(mine) else None
                 waiting = parked.get(projection.name, set())
@@ -342,7 +408,7 @@ class Projector:
                     except Exception as exc:
                         raise _BatchFailedError(projection.name, exc) from exc
                 report.applied[projection.name] = len(mine)
-            self._store_offsets(cur, stored, next_offsets)
+            self._store_offsets(cur, stored, next_offsets, lane.names)
         return report
 
     def _apply_one(
@@ -360,28 +426,43 @@ class Projector:
     # -- pieces of a batch -----------------------------------------------------------------
 
     def _route(
-        self, events: Sequence[LoggedEvent], stored: dict[tuple[str, int], int]
-    ) -> list[list[LoggedEvent]]:
-        """Each projection's share of the batch, in log order, in one pass over the events:
-        the types it handles, at or beyond its stored offset."""
-        routed: list[list[LoggedEvent]] = [[] for _ in self.projections]
-        floors: dict[int, list[int]] = {}  # partition -> stored offset per projection index
+        self, lane: _Lane, events: Sequence[LoggedEvent], stored: dict[tuple[str, int], int]
+    ) -> dict[int, list[LoggedEvent]]:
+        """Each of the lane's projections' share of the batch (by projection index), in log
+        order, in one pass over the events: the types it handles, at or beyond its stored
+        offset. Projections with no share are left out."""
+        routed: dict[int, list[LoggedEvent]] = {index: [] for index in lane.indices}
+        floors: dict[int, dict[int, int]] = {}  # partition -> stored offset per index
         for event in events:
             floor = floors.get(event.partition)
             if floor is None:
-                floor = floors[event.partition] = [
-                    stored.get((name, event.partition), 0) for name in self.names
-                ]
-            for index in self._by_type.get(event.type, ()):
+                floor = floors[event.partition] = {
+                    index: stored.get((self.names[index], event.partition), 0)
+                    for index in lane.indices
+                }
+            for index in lane.by_type.get(event.type, ()):
                 if event.offset >= floor[index]:
                     routed[index].append(event)
-        return routed
+        return {index: mine for index, mine in routed.items() if mine}
+
+    def _lane(
+        self,
+        indices: Iterable[int],
+        conn: psycopg2.extensions.connection,
+        worker: OneAhead[BatchReport] | None,
+    ) -> _Lane:
+        chosen = sorted(indices)
+        by_type: dict[str, list[int]] = {}
+        for index in chosen:
+            for event_type in self.projections[index].handles:
+                by_type.setdefault(event_type, []).append(index)
+        return _Lane(chosen, [self.names[i] for i in chosen], by_type, conn, worker)
 
     def _use_schema(self, cur: psycopg2.extensions.cursor) -> None:
         cur.execute(sql.SQL("SET LOCAL search_path TO {}").format(sql.Identifier(self.schema)))
 
     def _begin(
-        self, cur: psycopg2.extensions.cursor, partitions: list[int]
+        self, cur: psycopg2.extensions.cursor, partitions: list[int], names: list[str]
     ) -> tuple[dict[tuple[str, int], int], bool]:
         """In one round trip: set the schema, lock (creating when missing) and read the offset
         rows of these partitions, and tell whether the topic has parked events at all."""
@@ -390,7 +471,7 @@ class Projector:
             .format(sql.Identifier(self.schema))
             .as_string(cur)
         ]
-        rows = sorted((name, self.topic, p, 0) for name in self.names for p in partitions)
+        rows = sorted((name, self.topic, p, 0) for name in names for p in partitions)
         if rows:
             values = ", ".join(cur.mogrify("(%s, %s, %s, %s)", row).decode() for row in rows)
             statements.append(
@@ -403,7 +484,7 @@ class Projector:
                 " EXISTS (SELECT 1 FROM parked_events WHERE topic = %s) FROM offsets"
                 " WHERE topic = %s AND partition = ANY(%s) AND projection = ANY(%s)"
                 " ORDER BY projection, partition FOR UPDATE",
-                (self.topic, self.topic, partitions, self.names),
+                (self.topic, self.topic, partitions, names),
             ).decode()
         )
         cur.execute(";\n".join(statements))
@@ -416,10 +497,11 @@ class Projector:
         cur: psycopg2.extensions.cursor,
         stored: dict[tuple[str, int], int],
         next_offsets: dict[int, int],
+        names: list[str],
     ) -> None:
         rows = [
             (name, self.topic, partition, max(stored.get((name, partition), 0), offset))
-            for name in self.names
+            for name in names
             for partition, offset in next_offsets.items()
         ]
         execute_values(

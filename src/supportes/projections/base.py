@@ -123,6 +123,9 @@ class Projection(ABC):
     name: ClassVar[str]
     tables: ClassVar[tuple[str, ...]]
     handles: ClassVar[frozenset[str]]
+    weight: ClassVar[int] = 10
+    """Rough share (percent) of a batch's apply time, measured on the benchmark replay: only
+    used to spread the projections evenly over the projector's connections."""
 
     @abstractmethod
     def apply(

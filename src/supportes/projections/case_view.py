@@ -270,6 +270,7 @@ class CaseViewProjection(Projection):
     """``case_view``: the current state of every case."""
 
     name = "case_view"
+    weight = 35
     tables = (TABLE,)
     handles = CASE_EVENTS
 

@@ -208,6 +208,7 @@ class FollowUpsProjection(Projection):
     """``follow_up_queue``: what is due, for whom, by when."""
 
     name = "follow_ups"
+    weight = 10
     tables = (TABLE, STATE)
     handles = CASE_HANDLES | ACTION_EVENTS
 

@@ -188,6 +188,7 @@ class MetricsProjection(Projection):
     """Daily service metrics and per-agent metrics."""
 
     name = "metrics"
+    weight = 10
     tables = (SERVICE, AGENTS, CASES)
     handles = frozenset({*COUNTED, "ContactRecorded"})
 

@@ -335,6 +335,7 @@ class RepeatIssuesProjection(Projection):
     """Repeat issues by root cause, topic and customer, and known answers given again."""
 
     name = "repeat_issues"
+    weight = 11
     tables = (BY_ROOT_CAUSE, BY_TOPIC, BY_CUSTOMER, KNOWN_ANSWERS, CASES, LINKS, TOPIC_DAILY)
     handles = CASE_HANDLES | ROOT_CAUSE_EVENTS
 

@@ -154,6 +154,7 @@ class ResponsibilityProjection(Projection):
     """``responsibility``: intervals per case, agent and role."""
 
     name = "responsibility"
+    weight = 9
     tables = (TABLE, STATE)
     handles = frozenset(
         {"CaseAssigned", "ResponsibilityTaken", "CaseEscalated", "CaseClosed", "CaseReopened"}

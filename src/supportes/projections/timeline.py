@@ -107,6 +107,7 @@ class TimelineProjection(Projection):
     """``case_timeline`` and ``root_cause_timeline``: every event, append-only."""
 
     name = "timeline"
+    weight = 11
     tables = (CASE_TABLE, ROOT_CAUSE_TABLE)
     handles = CASE_EVENTS | ROOT_CAUSE_EVENTS
 
