@@ -546,6 +546,19 @@ def _summary_metrics(
         "%",
         f"{versus}, flat = ~0: {steady[0] / KIB_PER_MIB:.0f} -> {steady[1] / KIB_PER_MIB:.0f} MiB",
     )
+    quarter, full = (
+        rss_when(large_replay.samples, large // 4),
+        rss_when(large_replay.samples, large),
+    )
+    if quarter and full:
+        result.add(
+            f"RSS drift in {short_count(large)}",
+            growth_pct(quarter, full),
+            "%",
+            f"VmRSS at 100% vs 25% of the {short_count(large)} replay, flat = ~0:"
+            f" {quarter / KIB_PER_MIB:.0f} -> {full / KIB_PER_MIB:.0f} MiB (a short replay ends"
+            " before its buffers reach their steady size)",
+        )
     result.add(
         "peak RSS growth",
         growth_pct(small_replay.peak_rss_kib, large_replay.peak_rss_kib),

@@ -1,25 +1,30 @@
 """The projector: ``<prefix>.events`` into the PostgreSQL projections, exactly once.
 
 Consumer group ``supportes-projector``, read_committed. Each poll batch is applied to every
-projection in ONE PostgreSQL transaction together with the offsets in ``offsets``
-(per projection and partition). On assignment the consumer seeks to the stored offsets; Kafka's
-committed offsets are written afterwards for lag tools only. An event takes effect exactly once.
+projection together with the offsets in ``offsets`` (per projection and partition), each
+projection's rows and offsets in one PostgreSQL transaction. On assignment the consumer seeks to
+the stored offsets; Kafka's committed offsets are written afterwards for lag tools only. An
+event takes effect exactly once.
+
+The projections are spread over ``SUPPORTES_PROJECTOR_CONNECTIONS`` lanes (one connection and
+worker thread each, :func:`~supportes.consumers.lanes.spread` by ``Projection.weight``): a lane
+applies its projections' share of a batch and their offsets in its own transaction,
+concurrently with the other lanes. With one lane, a batch is one transaction for everything.
 
 Offsets are per projection, so one projection can be rebuilt beside the live ones (see
-:mod:`supportes.projections.rebuild`): the projector applies an event to a projection only when
-its offset is at or beyond that projection's stored offset. Each batch starts by locking its
-partitions' offset rows (``FOR UPDATE``, in a fixed order), which serialises it with a rebuild's
-swap and with ``retry-parked``.
+:mod:`supportes.ops.rebuild`): the projector applies an event to a projection only when its
+offset is at or beyond that projection's stored offset. Each lane's transaction starts by
+locking its projections' offset rows of the batch's partitions (``FOR UPDATE``, in a fixed
+order), which serialises it with a rebuild's swap and with ``retry-parked``.
 
 An event a projection fails to apply (a bug, not bad data) is parked in ``parked_events`` with
 the error, together with every later event of that aggregate for that projection; the rest of
 the batch goes on. Records that are not event envelopes go to the dead-letter topic.
 
-:meth:`Projector.run` (the service and a rebuild's replay) applies each batch on a worker thread
-while the main thread polls and decodes the next one (:meth:`Projector.run_ahead`); every
-PostgreSQL statement of a batch, its offsets included, stays in that batch's one transaction,
-and the main thread touches PostgreSQL (seeks, idle positions) or lets partitions go only once
-the batch in flight has committed.
+:meth:`Projector.run` (the service and a rebuild's replay) applies each batch on the lanes'
+threads while the main thread polls and decodes the next one (:meth:`Projector.run_ahead`); the
+main thread touches PostgreSQL (seeks, idle positions) or lets partitions go only once every
+lane has finished the batch in flight.
 """
 
 from __future__ import annotations

@@ -7,7 +7,14 @@ from typing import Any
 
 import pytest
 
-from supportes.bench.projection_bench import DomainEvents
+from supportes.bench.projection_bench import (
+    Ceilings,
+    DomainEvents,
+    DomainStats,
+    Published,
+    Replay,
+    _summary_metrics,
+)
 from supportes.bench.replay_helpers import (
     growth_pct,
     parse_log_line,
@@ -17,6 +24,7 @@ from supportes.bench.replay_helpers import (
     steady_rss,
     tenths,
 )
+from supportes.bench.results import Result
 
 STATUS = """Name:\tsupportes
 State:\tS (sleeping)
@@ -124,3 +132,22 @@ def test_domain_events_are_deterministic_and_bounded() -> None:
     small = DomainEvents(seed=9, cache_size=50)
     _take(small, 2000)
     assert len(small._cache) <= 50
+
+
+def test_summary_reports_rss_drift_within_the_large_replay_and_the_verdict() -> None:
+    def replay(events: int, samples: list[tuple[int, int]]) -> Replay:
+        return Replay(events, events / 25_000, 1.0, 200 * 1024, samples, 1, [1.0], 0)
+
+    ceiling = Ceilings(100_000, "", 150_000, 140_000, 10_000)
+    small = replay(100_000, [(50_000, 180 * 1024), (100_000, 190 * 1024)])
+    large = replay(1_000_000, [(250_000, 200 * 1024), (600_000, 205 * 1024), (10**6, 210 * 1024)])
+    result = Result("projection-replay")
+    _summary_metrics(
+        result,
+        [(100_000, small, ceiling), (1_000_000, large, ceiling)],
+        Published(events=1_000_000, seconds=100.0),
+        DomainStats(),
+    )
+    assert result.value("RSS drift in 1M") == pytest.approx(5.0)
+    target = next(m for m in result.metrics if m.name == "target")
+    assert target.notes == "issue 5, at 1M events: met"
