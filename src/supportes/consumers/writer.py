@@ -61,6 +61,7 @@ from kafka.consumer.fetcher import ConsumerRecord
 from kafka.errors import KafkaError
 from kafka.structs import OffsetAndMetadata
 
+from supportes import fastjson
 from supportes.aggregates import (
     AnyAggregate,
     Rejection,
@@ -635,7 +636,7 @@ class Writer:
         future = state.lane.producer.send(
             self.results_topic,
             key=key or (result.get("aggregate_id") or "").encode(),
-            value=json.dumps(result, separators=(",", ":")).encode(),
+            value=fastjson.dumps(result),
             partition=state.number,
         )
         if record and result.get("command_id"):

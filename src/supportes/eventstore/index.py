@@ -9,7 +9,6 @@ move forward), so re-indexing a stretch of the log after a crash is harmless.
 from __future__ import annotations
 
 import io
-import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
@@ -19,6 +18,7 @@ from uuid import UUID
 import psycopg2.extensions
 from psycopg2.extras import execute_values
 
+from supportes import fastjson
 from supportes.db.connect import connect
 from supportes.db.copy import copy_text
 
@@ -181,7 +181,7 @@ class EventIndex:
                 p.topic,
                 p.partition,
                 p.result["status"],
-                json.dumps(p.result),
+                fastjson.dumps_text(p.result),
                 p.results_offset,
             )
             buffer.write(copy_text([row]))
@@ -222,5 +222,5 @@ def _event_row(event: IndexedEvent) -> tuple[Any, ...]:
         event.partition,
         event.offset,
         env["hash"],
-        json.dumps(env),
+        fastjson.dumps_text(env),
     )

@@ -9,13 +9,13 @@ writer owns a partition, so the index plus the pending events are the whole trut
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Sequence
 from typing import Any
 from uuid import UUID
 
 from eventsourcing.persistence import AggregateRecorder, IntegrityError, StoredEvent
 
+from supportes import fastjson
 from supportes.eventstore.index import EventIndex
 
 Append = Callable[[StoredEvent], None]
@@ -98,7 +98,7 @@ def to_stored_event(envelope: dict[str, Any]) -> StoredEvent:
         originator_id=UUID(envelope["aggregate_id"]),
         originator_version=int(envelope["version"]),
         topic=envelope["type"],
-        state=json.dumps(envelope).encode(),
+        state=fastjson.dumps(envelope),
     )
 
 

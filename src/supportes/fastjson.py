@@ -1,0 +1,27 @@
+"""Compact JSON bytes for the hot paths (records on Kafka, index rows): orjson, with the
+standard library as the fallback for what orjson refuses (integers beyond 64 bits, non-string
+keys), so an odd value is never a reason to stop the writer.
+
+Not for hashing: :func:`~supportes.aggregates.hashchain.canonical_json` fixes the bytes that
+event hashes cover.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import orjson
+
+
+def dumps(value: Any) -> bytes:
+    """``value`` as compact UTF-8 JSON (no whitespace, non-ASCII kept as is)."""
+    try:
+        return orjson.dumps(value)
+    except TypeError:  # orjson.JSONEncodeError is a TypeError
+        return json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def dumps_text(value: Any) -> str:
+    """:func:`dumps` as text."""
+    return dumps(value).decode()
