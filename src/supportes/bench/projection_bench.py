@@ -544,7 +544,8 @@ def _summary_metrics(
         "steady RSS growth",
         growth_pct(*steady),
         "%",
-        f"{versus}, flat = ~0: {steady[0] / KIB_PER_MIB:.0f} -> {steady[1] / KIB_PER_MIB:.0f} MiB",
+        f"{versus}, flat = ~0: {steady[0] / KIB_PER_MIB:.0f} -> {steady[1] / KIB_PER_MIB:.0f} MiB"
+        " (the short replay may end before its buffers reach steady size)",
     )
     quarter, full = (
         rss_when(large_replay.samples, large // 4),
@@ -556,8 +557,7 @@ def _summary_metrics(
             growth_pct(quarter, full),
             "%",
             f"VmRSS at 100% vs 25% of the {short_count(large)} replay, flat = ~0:"
-            f" {quarter / KIB_PER_MIB:.0f} -> {full / KIB_PER_MIB:.0f} MiB (a short replay ends"
-            " before its buffers reach their steady size)",
+            f" {quarter / KIB_PER_MIB:.0f} -> {full / KIB_PER_MIB:.0f} MiB",
         )
     result.add(
         "peak RSS growth",
