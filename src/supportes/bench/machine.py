@@ -115,4 +115,9 @@ def machine_info(settings: Settings) -> list[tuple[str, str]]:
         ("kafka-python", kafka_python_version()),
         ("kafka broker", kafka_version(settings)),
         ("postgresql", postgres_version(settings)),
+        (
+            "projector",
+            f"{settings.projector_connections} connections, batches of up to"
+            f" {settings.projector_batch:,} events (SUPPORTES_PROJECTOR_*)",
+        ),
     ]
