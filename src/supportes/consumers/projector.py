@@ -1,10 +1,10 @@
 """The projector: ``<prefix>.events`` into the PostgreSQL projections, exactly once.
 
-Consumer group ``supportes-projector``, read_committed. Each poll batch is applied to every
-projection together with the offsets in ``offsets`` (per projection and partition), each
-projection's rows and offsets in one PostgreSQL transaction. On assignment the consumer seeks to
-the stored offsets; Kafka's committed offsets are written afterwards for lag tools only. An
-event takes effect exactly once.
+Consumer group ``<prefix>-projector`` (``supportes-projector``), read_committed. Each poll batch
+is applied to every projection together with the offsets in ``offsets`` (per projection and
+partition), each projection's rows and offsets in one PostgreSQL transaction. On assignment the
+consumer seeks to the stored offsets; Kafka's committed offsets are written afterwards for lag
+tools only. An event takes effect exactly once.
 
 The projections are spread over ``SUPPORTES_PROJECTOR_CONNECTIONS`` lanes (one connection and
 worker thread each, :func:`~supportes.consumers.lanes.spread` by ``Projection.weight``): a lane
@@ -60,7 +60,16 @@ from supportes.settings import Settings
 
 log = get_logger("projector")
 
-GROUP_ID = "supportes-projector"
+GROUP_ID = "<prefix>-projector"
+"""The default consumer group: ``<topic prefix>-projector`` (``supportes-projector`` with the
+default prefix), so projectors of different prefixes sharing a broker never share a group."""
+
+
+def group_for(settings: Settings) -> str:
+    """The projector's consumer group for these settings' topic prefix."""
+    return f"{settings.topic_prefix}-projector"
+
+
 LIVE_SCHEMA = "proj"
 
 
@@ -145,7 +154,7 @@ class Projector:
         ]
         self.consumer = group_consumer(
             settings,
-            group_id,
+            group_for(settings) if group_id == GROUP_ID else group_id,
             max_poll_records=max_poll_records or settings.projector_batch,
             # A batch of 10,000 events is ~6 MB: larger fetch buffers only raise peak memory.
             max_partition_fetch_bytes=2 * 1024 * 1024,
