@@ -6,12 +6,12 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import date, datetime
 from typing import Any
 
-import orjson
+from supportes import fastjson
 
 
 def to_json(value: Any) -> str:
-    """Compact JSON text of a value (UTF-8, not ASCII-escaped)."""
-    return orjson.dumps(value).decode()
+    """Compact JSON text of a value (UTF-8, not ASCII-escaped): :func:`supportes.fastjson.dumps`."""
+    return fastjson.dumps_text(value)
 
 
 def escape(text: str) -> str:

@@ -238,7 +238,7 @@ def link_count_deltas(
             entry = deltas[root_cause] = [root_cause, 0, 0, 0, None, None]
         return entry
 
-    for (root_cause, case), _ in old_links.items():
+    for root_cause, case in old_links:
         change = open_changes.get(case, 0)
         if change:
             delta(root_cause)[2] += change
