@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import stat
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
@@ -73,10 +74,26 @@ def _run(command: list[str], *, timeout_s: float = 120) -> subprocess.CompletedP
     )
 
 
+def searchable_by_others(path: Path) -> list[Path]:
+    """Give every ancestor of ``path`` that others may not enter the search bit (``o+x``: enter,
+    not list), so the server user can reach a data directory inside, e.g., a ``mktemp -d``
+    checkout (mode 700). Returns the directories changed."""
+    changed = []
+    for parent in path.resolve().parents:
+        mode = parent.stat().st_mode
+        if not mode & stat.S_IXOTH:
+            parent.chmod(stat.S_IMODE(mode) | stat.S_IXOTH)
+            changed.append(parent)
+    return changed
+
+
 def _prepare_dirs(paths: PostgresPaths) -> None:
     paths.root.mkdir(parents=True, exist_ok=True)
     paths.socket_dir.mkdir(exist_ok=True)
     if os.geteuid() == 0:
+        opened = searchable_by_others(paths.root)
+        if opened:
+            log.info("let the postgres user reach its data", dirs=[str(d) for d in opened])
         try:
             shutil.chown(paths.root, SERVER_USER, SERVER_USER)
             shutil.chown(paths.socket_dir, SERVER_USER, SERVER_USER)

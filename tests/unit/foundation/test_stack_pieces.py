@@ -10,6 +10,7 @@ from supportes.settings import Settings
 from supportes.stack.kafka_admin import topic_specs
 from supportes.stack.kafka_local import _new_cluster_id, server_properties
 from supportes.stack.layout import KafkaPaths
+from supportes.stack.postgres_local import searchable_by_others
 
 
 def _props(settings: Settings) -> dict[str, str]:
@@ -57,3 +58,14 @@ def test_passwords_are_redacted() -> None:
     assert redact_dsn("postgresql://u:secret@h:5432/db") == "postgresql://u:***@h:5432/db"
     assert redact_dsn("host=h password=secret user=u") == "host=h password=*** user=u"
     assert redact_dsn("postgresql://u@h/db") == "postgresql://u@h/db"
+
+
+def test_ancestors_of_the_data_dir_become_searchable_by_the_server_user(tmp_path: Path) -> None:
+    private = tmp_path / "clone"  # like a `mktemp -d` checkout: mode 700
+    data = private / ".local" / "pg"
+    data.mkdir(parents=True)
+    private.chmod(0o700)
+    changed = searchable_by_others(data)
+    assert private in changed
+    assert private.stat().st_mode & 0o777 == 0o701  # enter, not list
+    assert searchable_by_others(data) == []
