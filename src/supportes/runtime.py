@@ -25,7 +25,19 @@ every round trip. Measured on the projector (apply thread on PostgreSQL, main th
 0.5 ms replays 200k events 14-17 % faster than 5 ms."""
 
 
-def tune_for_batches() -> None:
-    """Apply :data:`GC_THRESHOLDS` and :data:`SWITCH_INTERVAL_S` to this process."""
+def tune_gc() -> None:
+    """Apply :data:`GC_THRESHOLDS` and move everything allocated so far (modules, schemas,
+    clients: what a process builds once at start) out of the collector's reach with
+    ``gc.freeze()``, so a full collection scans only what the work itself keeps alive.
+
+    Alone, it is the writer's setting (it keeps the default switch interval, which measured a
+    better p99 latency there).
+    """
     gc.set_threshold(*GC_THRESHOLDS)
+    gc.freeze()
+
+
+def tune_for_batches() -> None:
+    """Apply :data:`GC_THRESHOLDS` and :data:`SWITCH_INTERVAL_S` to this process (the projector)."""
+    tune_gc()
     sys.setswitchinterval(SWITCH_INTERVAL_S)

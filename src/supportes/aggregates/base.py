@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 from datetime import datetime
 from typing import Any, Self
 
@@ -34,13 +33,24 @@ class SupportAggregate(Aggregate):
             raise ProgrammingError(msg)
 
     def clone(self) -> Self:
-        """An independent copy: lists and dicts are copied, immutable values shared.
+        """An independent copy: lists and dicts in the state are copied, values shared.
 
-        Much cheaper than ``copy.deepcopy``; valid because aggregate state holds only
-        immutable values (str, int, bool, None, UUID, datetime, enums) inside lists and dicts.
+        Much cheaper than ``copy.deepcopy``, and valid because of what the state holds:
+        immutable values (str, int, bool, None, UUID, datetime, enums), lists of them, and
+        dicts whose values are immutable or dicts of immutable values (a root cause's
+        actions). ``tests/unit/domain/test_domain_clone.py`` checks that shape on generated
+        histories.
         """
-        twin = copy.copy(self)
-        twin.__dict__.update({k: _thaw(v) for k, v in vars(self).items()})
+        twin = object.__new__(type(self))  # what copy.copy does, without its dispatch
+        state = twin.__dict__
+        for name, value in vars(self).items():
+            kind = type(value)
+            if kind is list:
+                state[name] = value.copy()
+            elif kind is dict:
+                state[name] = {k: v.copy() if type(v) is dict else v for k, v in value.items()}
+            else:
+                state[name] = value
         return twin
 
     def _emit(
@@ -55,11 +65,3 @@ class SupportAggregate(Aggregate):
 def reject(code: ErrorCode, message: str, field: str | None = None) -> Rejection:
     """Shorthand used by the aggregates' rules."""
     return Rejection(code, message, field)
-
-
-def _thaw(value: Any) -> Any:
-    if isinstance(value, list):
-        return [_thaw(v) for v in value]
-    if isinstance(value, dict):
-        return {k: _thaw(v) for k, v in value.items()}
-    return value

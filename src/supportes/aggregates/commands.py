@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import cached_property
 from typing import Annotated, Any, ClassVar, Generic, TypeVar
 from uuid import UUID
 
@@ -317,6 +318,21 @@ class ParsedCommand(Generic[P_co]):
     correlation_id: UUID
     payload: P_co
 
+    @cached_property
+    def command_id_text(self) -> str:
+        """``str(command_id)``, computed once (it goes into the result and every event)."""
+        return str(self.command_id)
+
+    @cached_property
+    def aggregate_id_text(self) -> str:
+        """``str(aggregate_id)``, computed once."""
+        return str(self.aggregate_id)
+
+    @cached_property
+    def correlation_id_text(self) -> str:
+        """``str(correlation_id)``, computed once."""
+        return str(self.correlation_id)
+
     def to_envelope(self) -> dict[str, Any]:
         """The command as a JSON-ready envelope (``parse_command`` reads it back)."""
         return command_envelope(
@@ -368,7 +384,7 @@ def parse_command(raw: Mapping[str, Any]) -> AnyCommand:
     if not isinstance(raw, Mapping):
         raise Rejection(ErrorCode.INVALID, "a command must be a JSON object", None)
     try:
-        envelope = CommandEnvelope.model_validate(dict(raw))
+        envelope = CommandEnvelope.model_validate(raw if type(raw) is dict else dict(raw))
     except ValidationError as exc:
         raise _rejection_from(exc, prefix=()) from None
     model = COMMAND_PAYLOADS.get(envelope.type)

@@ -257,9 +257,9 @@ def state_of(aggregate: AnyAggregate) -> dict[str, Any]:
 def accepted_result(command: AnyCommand, decision: Decision) -> dict[str, Any]:
     """The result envelope (design section 3) of an accepted command."""
     return {
-        "command_id": str(command.command_id),
+        "command_id": command.command_id_text,
         "status": "accepted",
-        "aggregate_id": str(decision.aggregate_id),
+        "aggregate_id": command.aggregate_id_text,
         "version": decision.aggregate.version,
         "events": [
             {"event_id": e["event_id"], "type": e["type"], "version": e["version"]}

@@ -20,6 +20,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
+
 
 def canonical_json(obj: Any) -> bytes:
     """Sorted keys, no whitespace, UTF-8 (``ensure_ascii=False``), NaN/Infinity refused."""
@@ -28,18 +30,36 @@ def canonical_json(obj: Any) -> bytes:
     ).encode("utf-8")
 
 
-def event_hash(envelope: Mapping[str, Any], key: bytes | None = None) -> str:
-    """Hex digest of an envelope (its ``hash`` field, if present, is ignored)."""
-    body = canonical_json({k: v for k, v in envelope.items() if k != "hash"})
+def float_free_canonical_json(obj: Any) -> bytes:
+    """:func:`canonical_json` for values that hold no float, ~15x faster (orjson).
+
+    The same bytes for every such value (a property test checks it); floats are where the two
+    differ (``1e-05`` against ``0.00001``; NaN becomes ``null``), and no event envelope holds
+    one: no event field is a float (tested). orjson's refusals (integers beyond 64 bits,
+    non-string keys) fall back to :func:`canonical_json`.
+    """
+    try:
+        return orjson.dumps(obj, option=orjson.OPT_SORT_KEYS)
+    except TypeError:  # orjson.JSONEncodeError is a TypeError
+        return canonical_json(obj)
+
+
+def _digest(body: bytes, key: bytes | None) -> str:
     if key is None:
         return hashlib.sha256(body).hexdigest()
     return hmac.new(key, body, hashlib.sha256).hexdigest()
 
 
+def event_hash(envelope: Mapping[str, Any], key: bytes | None = None) -> str:
+    """Hex digest of an envelope (its ``hash`` field, if present, is ignored)."""
+    return _digest(canonical_json({k: v for k, v in envelope.items() if k != "hash"}), key)
+
+
 def seal(envelope: Mapping[str, Any], key: bytes | None = None) -> dict[str, Any]:
-    """A copy of ``envelope`` with its ``hash`` set."""
+    """A copy of a new event's envelope (float-free, like every event) with its ``hash`` set:
+    the :func:`event_hash` of it, computed with :func:`float_free_canonical_json`."""
     sealed = {k: v for k, v in envelope.items() if k != "hash"}
-    sealed["hash"] = event_hash(sealed, key)
+    sealed["hash"] = _digest(float_free_canonical_json(sealed), key)
     return sealed
 
 

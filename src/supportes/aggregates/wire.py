@@ -100,8 +100,9 @@ def wire_name(event: SupportAggregate.Event) -> str:
     return BY_CLASS[type(event)].name
 
 
-def event_id_for(command_id: UUID, aggregate_id: UUID, version: int) -> UUID:
-    """Deterministic event id: the same command deciding the same version gives the same id."""
+def event_id_for(command_id: UUID, aggregate_id: UUID | str, version: int) -> UUID:
+    """Deterministic event id: the same command deciding the same version gives the same id
+    (``aggregate_id`` as a UUID or its canonical string: the same name either way)."""
     return uuid5(command_id, f"{aggregate_id}:{version}")
 
 
@@ -129,19 +130,22 @@ def to_envelope(
 ) -> dict[str, Any]:
     """The sealed (hashed) wire envelope of an event decided from ``command``."""
     registered = BY_CLASS[type(event)]
+    aggregate_id = (
+        command.aggregate_id_text
+        if event.originator_id == command.aggregate_id
+        else str(event.originator_id)
+    )
     envelope = {
-        "event_id": str(
-            event_id_for(command.command_id, event.originator_id, event.originator_version)
-        ),
+        "event_id": str(event_id_for(command.command_id, aggregate_id, event.originator_version)),
         "type": registered.name,
         "schema_version": registered.schema_version,
         "aggregate_type": registered.aggregate_class.aggregate_type,
-        "aggregate_id": str(event.originator_id),
+        "aggregate_id": aggregate_id,
         "version": event.originator_version,
         "occurred_at": jsonable(event.timestamp),
         "actor": command.actor.as_dict(),
-        "command_id": str(command.command_id),
-        "correlation_id": str(command.correlation_id),
+        "command_id": command.command_id_text,
+        "correlation_id": command.correlation_id_text,
         "payload": encode_payload(event),
         "prev_hash": prev_hash,
     }

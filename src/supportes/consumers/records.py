@@ -8,6 +8,8 @@ from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
+import orjson
+
 from supportes.aggregates import AnyCommand, Rejection, parse_command
 
 _COMMAND_ID = re.compile(rb'"command_id"\s*:\s*"([0-9a-fA-F-]{36})"')
@@ -29,7 +31,7 @@ def parse_record(value: bytes | None) -> Incoming:
     if value is None:
         return Incoming(None, reason="empty record")
     try:
-        raw = json.loads(value)
+        raw = _loads(value)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         return Incoming(
             _sniff_command_id(value),
@@ -40,20 +42,27 @@ def parse_record(value: bytes | None) -> Incoming:
         return Incoming(
             None, rejection=_invalid("not a JSON object", None), reason="not a JSON object"
         )
-    command_id = _valid_uuid(raw.get("command_id"))
-    aggregate_id = _valid_uuid(raw.get("aggregate_id"))
     try:
         command = parse_command(raw)
     except Rejection as rejection:
         return Incoming(
-            command_id,
+            _valid_uuid(raw.get("command_id")),
             rejection=rejection,
-            aggregate_id=aggregate_id,
+            aggregate_id=_valid_uuid(raw.get("aggregate_id")),
             reason=f"{rejection.code.value}: {rejection.message}",
         )
     return Incoming(
-        str(command.command_id), command=command, aggregate_id=str(command.aggregate_id)
+        command.command_id_text, command=command, aggregate_id=command.aggregate_id_text
     )
+
+
+def _loads(value: bytes) -> Any:
+    """orjson; what it refuses (beyond 64-bit integers, NaN, lone surrogates, bad JSON) is read
+    by the standard library, so the accepted input and the error messages are the stdlib's."""
+    try:
+        return orjson.loads(value)
+    except orjson.JSONDecodeError:
+        return json.loads(value)
 
 
 def _invalid(message: str, field: str | None) -> Rejection:

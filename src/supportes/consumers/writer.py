@@ -44,6 +44,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import random
 import threading
 import time
 from collections import OrderedDict
@@ -59,13 +60,13 @@ from eventsourcing.persistence import StoredEvent
 from kafka import ConsumerRebalanceListener, TopicPartition
 from kafka.consumer.fetcher import ConsumerRecord
 from kafka.errors import KafkaError
+from kafka.producer.future import FutureRecordMetadata
 from kafka.structs import OffsetAndMetadata
 
 from supportes import fastjson
 from supportes.aggregates import (
     AnyAggregate,
     Rejection,
-    canonical_json,
     decide,
     last_hash_of,
     rebuild,
@@ -90,6 +91,7 @@ from supportes.messaging.clients import committed_reader, group_consumer, wait_f
 from supportes.messaging.dead_letters import dead_letter_headers
 from supportes.messaging.guard import CallTimedOutError, guarded
 from supportes.messaging.log_reader import read_to_end, wait_until_no_open_transaction
+from supportes.runtime import tune_gc
 from supportes.settings import Settings
 
 log = get_logger("writer")
@@ -98,6 +100,7 @@ GROUP_ID = "supportes-writer"
 CACHE_SIZE = 20_000
 CALL_TIMEOUT_S = 30.0
 PRUNE_EVERY_S = 600.0
+FENCED_BACKOFF_S = 0.25  # first pause after a fencing; doubles per fencing in a row, up to 16x
 IDEMPOTENCY_WINDOW = timedelta(days=8)  # the commands topic keeps 7 days; one day of margin
 # Taking a partition waits for a previous owner's transaction; the coordinator aborts an
 # abandoned one after TRANSACTION_TIMEOUT_MS (checked every 10 s by default): a generous bound.
@@ -130,6 +133,15 @@ class _Partition:
     fenced: bool = False
 
 
+@dataclass
+class _IndexWrite:
+    """The index write in flight: committed batches on their way to PostgreSQL."""
+
+    future: Future[int]
+    partitions: list[int]
+    batches: list[PendingBatch]
+
+
 # One partition's share of a cycle: its state, its polled records, and the records parsed.
 _Taken = tuple[_Partition, list[ConsumerRecord], list[Incoming]]
 
@@ -148,6 +160,7 @@ class Writer:
         max_poll_records: int = 2000,
         consumer_config: Mapping[str, Any] | None = None,
     ) -> None:
+        tune_gc()
         self.settings = settings
         self.hooks = hooks or WriterHooks()
         self.commands_topic = settings.topic("commands")
@@ -160,7 +173,7 @@ class Writer:
         self.index = EventIndex(settings.dsn)  # reads and catch-up, on the polling thread
         self.index_writer = EventIndex(settings.dsn)  # writes after commit, on the indexer
         self._indexer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="writer-index")
-        self._index_pending: tuple[Future[int], list[int]] | None = None
+        self._index_pending: _IndexWrite | None = None
         self.reader = committed_reader(settings)
         self.watermarks = committed_reader(
             settings, isolation_level="read_uncommitted", client_id="supportes-watermarks"
@@ -180,6 +193,7 @@ class Writer:
         self._group_lane: Lane | None = None
         self.partitions: dict[int, _Partition] = {}
         self._to_open: set[int] = set()
+        self._fenced_in_a_row = 0  # group mode: fencings since the last commit
         self.ready = threading.Event()
         """Set once the writer owns partitions and has opened all of them (caught up, seeked)."""
         self._committer = ThreadPoolExecutor(
@@ -218,7 +232,6 @@ class Writer:
         """
         polled = self.consumer.poll(timeout_ms=poll_timeout_ms)
         metadata = self.consumer.group_metadata()  # the generation these records belong to
-        self._await_index()  # the previous poll's index write ran during this poll
         just_opened = self._open_pending()
         if self.partitions and not self._to_open:
             self.ready.set()
@@ -506,6 +519,7 @@ class Writer:
         batch = state.batch
         assert batch is not None
         state.batch = None
+        self._fenced_in_a_row = 0
         state.recorder.end_transaction(committed=True)
         self.hooks.after_commit(state.number)
         stats = batch.stats
@@ -530,15 +544,22 @@ class Writer:
         cached (one round trip per query, not per partition: latency is what it costs)."""
         if not batches:
             return
-        answered = self.index.processed(
-            {p.command_id for _, incoming in batches for p in incoming if p.command_id is not None}
-        )
         wanted = {
             p.command.aggregate_id: state
             for state, incoming in batches
             for p in incoming
             if p.command is not None and p.command.aggregate_id not in state.cache
         }
+        unindexed = self._index_pending.batches if self._index_pending is not None else []
+        if any(aggregate_id in b.touched for b in unindexed for aggregate_id in wanted):
+            self._await_index()  # left the cache before its events reached the index (rare)
+            unindexed = []
+        command_ids = {
+            p.command_id for _, incoming in batches for p in incoming if p.command_id is not None
+        }
+        answered = self.index.processed(command_ids)
+        for earlier in unindexed:  # answered in the cycle whose index write is in flight
+            answered.update({c: earlier.answered[c] for c in command_ids & earlier.answered.keys()})
         found = self.index.envelopes_of(wanted)
         for state, incoming in batches:
             assert state.batch is not None
@@ -608,7 +629,7 @@ class Writer:
             state.lane.producer.send(
                 self.commands_topic,
                 key=str(follow_on["aggregate_id"]).encode(),
-                value=canonical_json(follow_on),
+                value=fastjson.dumps(follow_on),
             )
             batch.stats.follow_ons += 1
         batch.stats.events += len(decision.events)
@@ -661,32 +682,37 @@ class Writer:
 
     def _index_in_background(self, committed: list[tuple[_Partition, PendingBatch]]) -> None:
         """Write the committed batches to the index in one PostgreSQL transaction, on the
-        indexer thread (its own connection), overlapping the next poll."""
+        indexer thread (its own connection), overlapping the whole next cycle.
+
+        Until it is awaited, :meth:`_prefetch` answers repeated command ids from these batches
+        and waits for it before loading an aggregate they touched (one no longer cached)."""
+        self._await_index()  # one write in flight at a time, in commit order
         events: list[IndexedEvent] = []
         processed: list[ProcessedCommand] = []
         positions: dict[tuple[str, int], int] = {}
         for state, batch in committed:
             for envelope, future in zip(batch.events, batch.event_futures, strict=True):
-                offset = future.get(timeout=10).offset
+                offset = _offset(future)
                 events.append(IndexedEvent(envelope, self.events_topic, state.number, offset))
                 positions[(self.events_topic, state.number)] = offset + 1
             for result, future in batch.results:
-                offset = future.get(timeout=10).offset
+                offset = _offset(future)
                 processed.append(
                     ProcessedCommand(
                         result["command_id"], self.results_topic, state.number, result, offset
                     )
                 )
                 positions[(self.results_topic, state.number)] = offset + 1
-        numbers = [state.number for state, _ in committed]
         future = self._indexer.submit(self.index_writer.record, events, processed, positions)
-        self._index_pending = (future, numbers)
+        self._index_pending = _IndexWrite(
+            future, [state.number for state, _ in committed], [batch for _, batch in committed]
+        )
 
     def _await_index(self) -> None:
         """Wait for the last index write; on failure re-index its partitions from the log."""
         if self._index_pending is None:
             return
-        future, numbers = self._index_pending
+        future, numbers = self._index_pending.future, self._index_pending.partitions
         self._index_pending = None
         try:
             future.result()
@@ -721,12 +747,19 @@ class Writer:
             for state, _, _ in items:
                 self._fenced(state, exc)
             return
+        self._fenced_in_a_row += 1
+        pause = FENCED_BACKOFF_S * min(2 ** (self._fenced_in_a_row - 1), 16)
+        pause *= random.uniform(0.5, 1.5)
         log.error(
             "producer fenced: another live writer has this instance id, or the transaction"
             " outlived its timeout; starting over with a new producer",
             transactional_id=lane.transactional_id,
             error=type(exc).__name__,
+            pause_s=round(pause, 2),
         )
+        # Two live writers with one id fence each other at every init_transactions: without a
+        # randomised, growing pause they can keep doing so before either commits (livelock).
+        time.sleep(pause)
         self._restart(lane, items)
 
     def _fenced(self, state: _Partition, exc: BaseException) -> None:
@@ -829,6 +862,14 @@ class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
 
     def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
         self.writer.assigned({tp.partition for tp in assigned})
+
+
+def _offset(future: FutureRecordMetadata) -> int:
+    """The log offset of a record sent in a committed transaction (its future is done then;
+    ``get`` costs a timer per call, which adds up over thousands of records)."""
+    if future.is_done and future.succeeded():
+        return int(future.value.offset)
+    return int(future.get(timeout=10).offset)
 
 
 def _first_line(exc: BaseException) -> str:

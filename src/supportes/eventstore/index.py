@@ -8,7 +8,6 @@ move forward), so re-indexing a stretch of the log after a crash is harmless.
 
 from __future__ import annotations
 
-import io
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
@@ -20,7 +19,6 @@ from psycopg2.extras import execute_values
 
 from supportes import fastjson
 from supportes.db.connect import connect
-from supportes.db.copy import copy_text
 
 
 @dataclass(frozen=True)
@@ -126,9 +124,9 @@ class EventIndex:
         try:
             with self._conn.cursor() as cur:
                 if events:
-                    added = self._copy_events(cur, events)
+                    added = self._insert_events(cur, events)
                 if processed:
-                    self._copy_processed(cur, processed)
+                    self._insert_processed(cur, processed)
                 if positions:
                     execute_values(
                         cur,
@@ -145,55 +143,39 @@ class EventIndex:
         return added
 
     @staticmethod
-    def _copy_events(cur: psycopg2.extensions.cursor, events: Sequence[IndexedEvent]) -> int:
-        """COPY into a transaction-local staging table, then one set-based insert."""
-        cur.execute(
-            "CREATE TEMP TABLE IF NOT EXISTS staged_events"
-            " (LIKE event_index.events INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"
-        )
-        buffer = io.StringIO()
-        for event in events:
-            buffer.write(copy_text([_event_row(event)]))
-        buffer.seek(0)
-        cur.copy_expert(
-            "COPY staged_events (aggregate_id, version, aggregate_type, event_id, type,"
-            ' occurred_at, command_id, topic, partition, "offset", hash, envelope) FROM STDIN',
-            buffer,
+    def _insert_events(cur: psycopg2.extensions.cursor, events: Sequence[IndexedEvent]) -> int:
+        """One set-based insert from one JSON document: PostgreSQL (on its own core) takes the
+        columns apart, the writer's Python only serialises the envelopes it already holds."""
+        rows = fastjson.dumps_text(
+            [[e.topic, e.partition, e.offset, dict(e.envelope)] for e in events]
         )
         cur.execute(
-            "INSERT INTO event_index.events SELECT * FROM staged_events"
-            " ORDER BY aggregate_id, version ON CONFLICT DO NOTHING"
+            "INSERT INTO event_index.events (aggregate_id, version, aggregate_type, event_id,"
+            ' type, occurred_at, command_id, topic, partition, "offset", hash, envelope)'
+            " SELECT (e->>'aggregate_id')::uuid, (e->>'version')::integer, e->>'aggregate_type',"
+            " (e->>'event_id')::uuid, e->>'type', (e->>'occurred_at')::timestamptz,"
+            " (e->>'command_id')::uuid, r->>0, (r->>1)::integer, (r->>2)::bigint, e->>'hash', e"
+            " FROM jsonb_array_elements(%s::jsonb) AS rows (r), LATERAL (SELECT r->3 AS e) AS x"
+            " ORDER BY 1, 2 ON CONFLICT DO NOTHING",
+            (rows,),
         )
         return int(cur.rowcount)
 
     @staticmethod
-    def _copy_processed(
+    def _insert_processed(
         cur: psycopg2.extensions.cursor, processed: Sequence[ProcessedCommand]
     ) -> None:
+        rows = fastjson.dumps_text(
+            [[c.command_id, c.topic, c.partition, c.results_offset, dict(c.result)]
+             for c in processed]
+        )  # fmt: skip
         cur.execute(
-            "CREATE TEMP TABLE IF NOT EXISTS staged_processed"
-            " (LIKE event_index.processed_commands INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"
-        )
-        buffer = io.StringIO()
-        for p in processed:
-            row = (
-                p.command_id,
-                p.topic,
-                p.partition,
-                p.result["status"],
-                fastjson.dumps_text(p.result),
-                p.results_offset,
-            )
-            buffer.write(copy_text([row]))
-        buffer.seek(0)
-        cur.copy_expert(
-            "COPY staged_processed (command_id, topic, partition, status, result, results_offset)"
-            " FROM STDIN",
-            buffer,
-        )
-        cur.execute(
-            "INSERT INTO event_index.processed_commands SELECT * FROM staged_processed"
-            " ON CONFLICT DO NOTHING"
+            "INSERT INTO event_index.processed_commands"
+            " (command_id, topic, partition, status, result, results_offset)"
+            " SELECT (r->>0)::uuid, r->>1, (r->>2)::integer, r->4->>'status', r->4,"
+            " (r->>3)::bigint FROM jsonb_array_elements(%s::jsonb) AS rows (r)"
+            " ON CONFLICT DO NOTHING",
+            (rows,),
         )
 
     def prune_processed(self, older_than: timedelta) -> int:
@@ -206,21 +188,3 @@ class EventIndex:
             deleted = cur.rowcount
         self._conn.commit()
         return int(deleted)
-
-
-def _event_row(event: IndexedEvent) -> tuple[Any, ...]:
-    env = event.envelope
-    return (
-        env["aggregate_id"],
-        env["version"],
-        env["aggregate_type"],
-        env["event_id"],
-        env["type"],
-        env["occurred_at"],
-        env["command_id"],
-        event.topic,
-        event.partition,
-        event.offset,
-        env["hash"],
-        fastjson.dumps_text(env),
-    )

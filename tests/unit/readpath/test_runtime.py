@@ -8,13 +8,14 @@ from collections.abc import Iterator
 
 import pytest
 
-from supportes.runtime import GC_THRESHOLDS, SWITCH_INTERVAL_S, tune_for_batches
+from supportes.runtime import GC_THRESHOLDS, SWITCH_INTERVAL_S, tune_for_batches, tune_gc
 
 
 @pytest.fixture
 def restored() -> Iterator[None]:
     thresholds, interval = gc.get_threshold(), sys.getswitchinterval()
     yield
+    gc.unfreeze()
     gc.set_threshold(*thresholds)
     sys.setswitchinterval(interval)
 
@@ -26,3 +27,11 @@ def test_tuning_sets_gc_thresholds_and_switch_interval() -> None:
     tune_for_batches()
     assert gc.get_threshold() == GC_THRESHOLDS
     assert sys.getswitchinterval() == pytest.approx(SWITCH_INTERVAL_S)
+
+
+@pytest.mark.usefixtures("restored")
+def test_gc_tuning_freezes_what_the_process_built_at_start() -> None:
+    gc.unfreeze()
+    tune_gc()
+    assert gc.get_threshold() == GC_THRESHOLDS
+    assert gc.get_freeze_count() > 0
