@@ -9,9 +9,8 @@ field as a dotted path, or ``unknown_command``).
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from functools import cached_property
 from typing import Annotated, Any, ClassVar, Generic, TypeVar
 from uuid import UUID
 
@@ -318,20 +317,19 @@ class ParsedCommand(Generic[P_co]):
     correlation_id: UUID
     payload: P_co
 
-    @cached_property
-    def command_id_text(self) -> str:
-        """``str(command_id)``, computed once (it goes into the result and every event)."""
-        return str(self.command_id)
+    command_id_text: str = field(init=False, repr=False, compare=False)
+    """``str(command_id)``, computed once (it goes into the result and every event)."""
+    aggregate_id_text: str = field(init=False, repr=False, compare=False)
+    """``str(aggregate_id)``, computed once."""
+    correlation_id_text: str = field(init=False, repr=False, compare=False)
+    """``str(correlation_id)``, computed once."""
 
-    @cached_property
-    def aggregate_id_text(self) -> str:
-        """``str(aggregate_id)``, computed once."""
-        return str(self.aggregate_id)
-
-    @cached_property
-    def correlation_id_text(self) -> str:
-        """``str(correlation_id)``, computed once."""
-        return str(self.correlation_id)
+    def __post_init__(self) -> None:
+        # Plain attributes, not functools.cached_property: that takes a lock on every read
+        # in Python 3.11, and these are read several times per command on the hot path.
+        object.__setattr__(self, "command_id_text", str(self.command_id))
+        object.__setattr__(self, "aggregate_id_text", str(self.aggregate_id))
+        object.__setattr__(self, "correlation_id_text", str(self.correlation_id))
 
     def to_envelope(self) -> dict[str, Any]:
         """The command as a JSON-ready envelope (``parse_command`` reads it back)."""

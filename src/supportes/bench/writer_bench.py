@@ -31,7 +31,11 @@ from supportes.bench.stats import percentile
 from supportes.client import SupportesClient
 from supportes.consumers.writer import Writer
 from supportes.db.migrate import migrate_database
-from supportes.messaging.clients import committed_reader
+from supportes.messaging.clients import (
+    TRANSACTION_BATCH_BYTES,
+    TRANSACTION_LINGER_MS,
+    committed_reader,
+)
 from supportes.settings import Settings
 from supportes.simulation import TrafficGenerator
 
@@ -89,7 +93,8 @@ def writer_throughput(settings: Settings, commands: int) -> Result:
         partitions=settings.partitions,
         batch_size=POLL_BATCH,
         value_size=int(command_size),
-        tuning=ProducerTuning(linger_ms=20, batch_size=256 * 1024),
+        # the writer's producer settings, so the ratio compares the loops, not the tuning
+        tuning=ProducerTuning(linger_ms=TRANSACTION_LINGER_MS, batch_size=TRANSACTION_BATCH_BYTES),
     )
     bare = ceiling.value("messages")
     result.add("ceiling (bare ctp)", bare, "msg/s", "same sizes, same poll batch, one producer")

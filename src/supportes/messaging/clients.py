@@ -10,6 +10,15 @@ from kafka import KafkaConsumer, KafkaProducer
 from supportes.errors import ConfigError
 from supportes.settings import Settings
 
+TRANSACTION_LINGER_MS = 1000
+"""Linger of transactional producers. ``commit_transaction`` flushes at once, so linger adds no
+latency to a transaction; a long one keeps the sender thread from building and sending small
+requests (and competing for the GIL) while the writer is still deciding the batch. Writer
+throughput, alternated runs: 20 ms 4,446-4,929 cmd/s (send 30-33 us per record), 1,000 ms
+5,016-5,429 (25-28 us)."""
+TRANSACTION_BATCH_BYTES = 1024 * 1024
+"""Batch size of transactional producers: a poll batch of 2,000 commands fits in one or two."""
+
 
 def transactional_producer(
     settings: Settings, transactional_id: str, **extra: Any
@@ -20,9 +29,8 @@ def transactional_producer(
         "transactional_id": transactional_id,
         "acks": "all",
         "enable_idempotence": True,
-        # commit_transaction flushes at once, so linger adds no latency to a batch.
-        "linger_ms": 20,
-        "batch_size": 1024 * 1024,
+        "linger_ms": TRANSACTION_LINGER_MS,
+        "batch_size": TRANSACTION_BATCH_BYTES,
         "max_block_ms": 30_000,
         "request_timeout_ms": 30_000,
         "transaction_timeout_ms": 60_000,
