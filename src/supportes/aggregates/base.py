@@ -10,6 +10,8 @@ from eventsourcing.domain import Aggregate, ProgrammingError
 from supportes.aggregates.commands import CommandPayload, ParsedCommand
 from supportes.aggregates.errors import ErrorCode, Rejection
 
+_CONTAINERS = (list, dict)
+
 
 class SupportAggregate(Aggregate):
     """Common base of :class:`Case` and :class:`RootCause`.
@@ -43,14 +45,12 @@ class SupportAggregate(Aggregate):
         """
         twin = object.__new__(type(self))  # what copy.copy does, without its dispatch
         state = twin.__dict__
-        for name, value in vars(self).items():
-            kind = type(value)
-            if kind is list:
+        state.update(self.__dict__)
+        for name, value in [(k, v) for k, v in state.items() if type(v) in _CONTAINERS]:
+            if type(value) is list:
                 state[name] = value.copy()
-            elif kind is dict:
-                state[name] = {k: v.copy() if type(v) is dict else v for k, v in value.items()}
             else:
-                state[name] = value
+                state[name] = {k: v.copy() if type(v) is dict else v for k, v in value.items()}
         return twin
 
     def _emit(

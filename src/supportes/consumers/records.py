@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 from uuid import UUID
 
 import orjson
@@ -15,8 +14,7 @@ from supportes.aggregates import AnyCommand, Rejection, parse_command
 _COMMAND_ID = re.compile(rb'"command_id"\s*:\s*"([0-9a-fA-F-]{36})"')
 
 
-@dataclass(frozen=True)
-class Incoming:
+class Incoming(NamedTuple):
     """One command record after parsing: a command, or a rejection (and whether to dead-letter)."""
 
     command_id: str | None

@@ -10,6 +10,8 @@ from uuid import UUID, uuid5
 
 import pytest
 from domain_gwt import CASE_ID, CLOSED, RESOLVED, ROOT_CAUSE_ID, Scenario, case
+from hypothesis import given
+from hypothesis import strategies as st
 
 from supportes.aggregates import (
     EVENT_TYPES,
@@ -25,7 +27,7 @@ from supportes.aggregates import (
     verify_chain,
 )
 from supportes.aggregates.hashchain import seal
-from supportes.aggregates.wire import ENVELOPE_KEYS
+from supportes.aggregates.wire import ENVELOPE_KEYS, event_id_for, event_id_text
 
 HEX64 = re.compile(r"^[0-9a-f]{64}$")
 
@@ -218,3 +220,13 @@ def test_events_of_another_aggregate_are_refused() -> None:
     aggregate = rebuild(own[:1])
     with pytest.raises(EnvelopeError):
         apply_envelope(aggregate, {**own[1], "aggregate_id": str(ROOT_CAUSE_ID)})
+
+
+@given(st.uuids(), st.uuids(), st.integers(1, 10**9))
+def test_the_fast_event_id_text_is_the_uuid5_event_id(
+    command_id: UUID, aggregate_id: UUID, version: int
+) -> None:
+    expected = str(uuid5(command_id, f"{aggregate_id}:{version}"))
+    assert event_id_text(command_id, aggregate_id, version) == expected
+    assert event_id_text(command_id, str(aggregate_id), version) == expected
+    assert str(event_id_for(command_id, aggregate_id, version)) == expected
