@@ -331,3 +331,51 @@ def test_the_index_matches_the_log(isolated: Isolated) -> None:
 def _no_kafka_noise() -> None:
     """kafka-python retries are logged as errors; they are expected around fencing."""
     assert KafkaError  # imported for readers of this module: errors surface as exceptions
+
+
+@pytest.mark.parametrize("evicted", [False, True])
+def test_the_next_cycle_is_right_while_the_last_one_is_still_being_indexed(
+    isolated: Isolated, evicted: bool
+) -> None:
+    """The index write of cycle N runs during cycle N+1. A resubmitted command id must still
+    get its first result (from the cycle in flight), and a case that has left the cache
+    (``evicted``, as the LRU does with many cases) must wait for that write before loading,
+    not be taken for unknown."""
+    settings = isolated.settings
+    case_id = str(uuid.uuid4())
+    partition = partition_for(case_id, settings.partitions)
+    opening = open_case(case_id)
+    writer = Writer(settings, group_id=isolated.group_id, partitions=[partition])
+    slow_record = writer.index_writer.record
+
+    def record_slowly(*args: Any) -> int:
+        time.sleep(1.5)  # still in flight when the next cycle prefetches
+        return slow_record(*args)
+
+    writer.index_writer.record = record_slowly  # type: ignore[method-assign]
+    try:
+        with SupportesClient(settings) as client:
+
+            def cycle_until_answered(envelope: dict[str, Any]) -> None:
+                client.send([envelope])
+                deadline = time.monotonic() + 30
+                while writer.run_once(100) == 0 and time.monotonic() < deadline:
+                    pass
+                assert writer._index_pending is not None  # this cycle is being indexed
+                if evicted:
+                    writer.partitions[partition].cache.clear()
+
+            cycle_until_answered(opening)
+            cycle_until_answered(opening)  # the same command id again
+            cycle_until_answered(command("Acknowledge", case_id, minutes=1))
+    finally:
+        writer.close()
+
+    results = [v for *_, v in read_topic(settings, "results")]
+    assert [r["status"] for r in results] == ["accepted", "accepted", "accepted"], results
+    assert results[1] == results[0]
+    assert results[2]["version"] == 2
+    assert [e["type"] for *_, e in read_topic(settings, "events")] == [
+        "CaseOpened",
+        "CaseAcknowledged",
+    ]
