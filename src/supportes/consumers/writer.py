@@ -199,6 +199,9 @@ class Writer:
         self._committer = ThreadPoolExecutor(
             max_workers=max(1, settings.partitions), thread_name_prefix="writer-commit"
         )
+        self._offsets_sender = ThreadPoolExecutor(
+            max_workers=max(1, settings.partitions), thread_name_prefix="writer-offsets"
+        )
         if partitions is None:
             wait_for_topic(self.consumer, self.commands_topic, timeout_s=settings.connect_timeout_s)
             self.consumer.subscribe([self.commands_topic], listener=_Rebalance(self))
@@ -257,28 +260,30 @@ class Writer:
             for lane, items in lanes.values():
                 self._failed(lane, items, exc)
             return 0
-        prepared: list[tuple[Lane, list[_Taken]]] = []
+        prepared: list[tuple[Lane, list[_Taken], Future[None]]] = []
         for lane, items in lanes.values():
+            offsets_sent: Future[None] | None = None
             try:
+                lane.begin()
+                offsets_sent = self._send_offsets(lane, items, metadata)
                 for state, records, incoming in items:
-                    lane.begin()
                     for record, parsed in zip(records, incoming, strict=True):
                         self._handle(state, record, parsed)
             except Exception as exc:
-                self._failed(lane, items, exc)
+                # The offsets' own failure (a generation error, say) is the cause to act on:
+                # a send failing after it only reports the transaction's abortable state.
+                self._failed(lane, items, _failure_of(offsets_sent) or exc)
                 continue
-            prepared.append((lane, items))
+            prepared.append((lane, items, offsets_sent))
         if not prepared:
             return 0
         if len(prepared) == 1:
-            failures = [self._commit(prepared[0][0], prepared[0][1], metadata)]
+            failures = [self._commit(*prepared[0])]
         else:
-            failures = list(
-                self._committer.map(lambda item: self._commit(item[0], item[1], metadata), prepared)
-            )
+            failures = list(self._committer.map(lambda item: self._commit(*item), prepared))
         handled = 0
         committed: list[tuple[_Partition, PendingBatch]] = []
-        for (lane, items), failure in zip(prepared, failures, strict=True):
+        for (lane, items, _), failure in zip(prepared, failures, strict=True):
             if failure is not None:
                 self._failed(lane, items, failure)
                 continue
@@ -316,6 +321,7 @@ class Writer:
         self.index.close()
         self.index_writer.close()
         self._committer.shutdown(wait=True)
+        self._offsets_sender.shutdown(wait=True)
         log.info("writer stopped")
 
     # -- partition ownership ---------------------------------------------------------------
@@ -470,23 +476,32 @@ class Writer:
 
     # -- one transaction -------------------------------------------------------------------
 
-    def _commit(self, lane: Lane, items: list[_Taken], metadata: Any) -> BaseException | None:
-        """Add the consumed offsets of every partition of the lane and commit; return the
-        failure if any."""
+    def _send_offsets(self, lane: Lane, items: list[_Taken], metadata: Any) -> Future[None]:
+        """Add the consumed offsets of every partition of the lane to its transaction, on a
+        helper thread while the batch is decided (the round trips to the group and transaction
+        coordinators then cost the cycle nothing); :meth:`_commit` waits for it."""
         offsets = {
             TopicPartition(self.commands_topic, state.number): OffsetAndMetadata(
                 records[-1].offset + 1, "", -1
             )
             for state, records, _ in items
         }
+        for state, _, _ in items:
+            self.hooks.before_send_offsets(state.number)
+        return self._offsets_sender.submit(
+            guarded,
+            lambda: lane.producer.send_offsets_to_transaction(offsets, metadata),
+            timeout_s=CALL_TIMEOUT_S,
+            what="send_offsets_to_transaction",
+        )
+
+    def _commit(
+        self, lane: Lane, items: list[_Taken], offsets_sent: Future[None]
+    ) -> BaseException | None:
+        """Wait for the lane's offsets to be in its transaction and commit; return the failure
+        if any."""
         try:
-            for state, _, _ in items:
-                self.hooks.before_send_offsets(state.number)
-            guarded(
-                lambda: lane.producer.send_offsets_to_transaction(offsets, metadata),
-                timeout_s=CALL_TIMEOUT_S,
-                what="send_offsets_to_transaction",
-            )
+            offsets_sent.result()
             for state, _, _ in items:
                 self.hooks.before_commit(state.number)
             guarded(lane.producer.commit_transaction, timeout_s=CALL_TIMEOUT_S, what="commit")
@@ -862,6 +877,13 @@ class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
 
     def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
         self.writer.assigned({tp.partition for tp in assigned})
+
+
+def _failure_of(future: Future[None] | None) -> BaseException | None:
+    """What a started call raised, once it has finished (None if it succeeded or never ran)."""
+    if future is None:
+        return None
+    return future.exception()
 
 
 def _offset(future: FutureRecordMetadata) -> int:
