@@ -8,6 +8,8 @@ from uuid import UUID
 
 from kafka.producer.future import FutureRecordMetadata
 
+from supportes.messaging.bulk_send import Record
+
 
 @dataclass
 class BatchStats:
@@ -23,12 +25,23 @@ class BatchStats:
 
 @dataclass
 class PendingBatch:
-    """Events and results sent in the open transaction, indexed once it commits."""
+    """The records one partition's share of a transaction sends, and what to index once it
+    commits.
+
+    Events, results and dead letters are collected while the batch is decided and handed to
+    the producer together (:func:`~supportes.messaging.bulk_send.send_many`), in the order they
+    were decided; the futures of events and of results to index are filled in then.
+    """
 
     partition: int
     first_offset: int
     last_offset: int = -1
     events: list[dict[str, Any]] = field(default_factory=list)
+    event_records: list[Record] = field(default_factory=list)
+    result_records: list[Record] = field(default_factory=list)
+    to_index: list[tuple[int, dict[str, Any]]] = field(default_factory=list)
+    """Results to index: their position in ``result_records`` and the result."""
+    dead_letters: list[Record] = field(default_factory=list)
     event_futures: list[FutureRecordMetadata] = field(default_factory=list)
     results: list[tuple[dict[str, Any], FutureRecordMetadata]] = field(default_factory=list)
     answered: dict[str, dict[str, Any]] = field(default_factory=dict)

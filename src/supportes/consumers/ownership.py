@@ -39,6 +39,10 @@ GENERATION_ERRORS = (
 # An open transaction blocks the last stable offset of every partition it wrote until it ends;
 # a writer that dies for good (and is not restarted with its instance id) holds them this long.
 TRANSACTION_TIMEOUT_MS = 15_000
+# What a writer's transactions write to. The first send to a topic whose metadata the producer
+# lacks waits for a metadata round trip (~100 ms seen: the first follow-on command after a
+# start stalled its whole cycle); a lane fetches them all before its first transaction.
+WRITTEN_TOPICS = ("events", "results", "commands", "dead-letters")
 
 
 def is_fenced(exc: BaseException) -> bool:
@@ -87,6 +91,8 @@ def open_lane(settings: Settings, transactional_id: str, *, timeout_s: float) ->
     )
     try:
         guarded(producer.init_transactions, timeout_s=timeout_s, what="init_transactions")
+        for topic in WRITTEN_TOPICS:  # else the first send to each waits for its metadata
+            producer.partitions_for(settings.topic(topic))
     except BaseException:
         with contextlib.suppress(KafkaError):
             producer.close(timeout=0)

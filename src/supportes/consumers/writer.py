@@ -87,6 +87,7 @@ from supportes.consumers.records import Incoming, parse_record
 from supportes.eventstore.index import EventIndex, IndexedEvent, ProcessedCommand
 from supportes.eventstore.recorder import KafkaEventRecorder, to_stored_event
 from supportes.logs import get_logger
+from supportes.messaging.bulk_send import send_many
 from supportes.messaging.clients import committed_reader, group_consumer, wait_for_topic
 from supportes.messaging.dead_letters import dead_letter_headers
 from supportes.messaging.guard import CallTimedOutError, guarded
@@ -269,6 +270,7 @@ class Writer:
                 for state, records, incoming in items:
                     for record, parsed in zip(records, incoming, strict=True):
                         self._handle(state, record, parsed)
+                    self._flush(state)
             except Exception as exc:
                 # The offsets' own failure (a generation error, say) is the cause to act on:
                 # a send failing after it only reports the transaction's abortable state.
@@ -653,42 +655,40 @@ class Writer:
     # -- sending inside the transaction ----------------------------------------------------
 
     def _send_event(self, number: int, stored: StoredEvent) -> None:
-        """Recorder callback: put one event on the log inside partition ``number``'s transaction."""
-        state = self.partitions[number]
-        future = state.lane.producer.send(
-            self.events_topic,
-            key=str(stored.originator_id).encode(),
-            value=stored.state,
-            partition=state.number,
-        )
-        assert state.batch is not None
-        state.batch.event_futures.append(future)
+        """Recorder callback: one event for partition ``number``'s share of the transaction."""
+        batch = self.partitions[number].batch
+        assert batch is not None
+        batch.event_records.append((str(stored.originator_id).encode(), stored.state, None))
 
     def _send_result(
         self, state: _Partition, key: bytes | None, result: dict[str, Any], *, record: bool = True
     ) -> None:
         batch = state.batch
         assert batch is not None
-        future = state.lane.producer.send(
-            self.results_topic,
-            key=key or (result.get("aggregate_id") or "").encode(),
-            value=fastjson.dumps(result),
-            partition=state.number,
-        )
         if record and result.get("command_id"):
             batch.answered[result["command_id"]] = result
-            batch.results.append((result, future))
+            batch.to_index.append((len(batch.result_records), result))
+        batch.result_records.append(
+            (key or (result.get("aggregate_id") or "").encode(), fastjson.dumps(result), None)
+        )
+
+    def _flush(self, state: _Partition) -> None:
+        """Hand the partition's decided records to the producer, a topic at a time (one
+        accumulator lock per run of records, not per record: ``send_many``)."""
+        batch = state.batch
+        assert batch is not None
+        producer, number = state.lane.producer, state.number
+        batch.event_futures = send_many(producer, self.events_topic, number, batch.event_records)
+        futures = send_many(producer, self.results_topic, number, batch.result_records)
+        batch.results = [(result, futures[at]) for at, result in batch.to_index]
+        send_many(producer, self.dead_letters_topic, number, batch.dead_letters)
 
     def _dead_letter(self, state: _Partition, record: ConsumerRecord, reason: str) -> None:
         assert state.batch is not None
         state.batch.stats.dead_letters += 1
-        state.lane.producer.send(
-            self.dead_letters_topic,
-            key=record.key,
-            value=record.value,
-            partition=state.number,
-            headers=dead_letter_headers(record, reason),
-        )
+        # Kafka refuses a record with neither key nor value: an empty one is kept as b"".
+        value = record.value if record.value is not None or record.key is not None else b""
+        state.batch.dead_letters.append((record.key, value, dead_letter_headers(record, reason)))
         log.warning(
             "command dead-lettered", partition=state.number, offset=record.offset, reason=reason
         )

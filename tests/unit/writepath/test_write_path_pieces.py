@@ -14,6 +14,7 @@ from eventsourcing.persistence import IntegrityError, StoredEvent
 
 from supportes.consumers.records import parse_record
 from supportes.eventstore.recorder import KafkaEventRecorder
+from supportes.messaging.bulk_send import send_many
 from supportes.messaging.guard import CallTimedOutError, guarded
 from supportes.messaging.routing import partition_for
 from tests.support.commands import open_case
@@ -103,3 +104,25 @@ def test_recorder_appends_only_the_next_version() -> None:
     assert [s.originator_version for s in sent] == [3, 4]
     recorder.end_transaction(committed=False)  # aborted: 3 and 4 never happened
     recorder.insert_events([_stored(case, 3)])
+
+
+class _SendOnlyProducer:
+    """A producer whose internals are not kafka-python 3.0's: only ``send`` exists."""
+
+    def __init__(self) -> None:
+        self.sent: list[tuple[str, int, bytes | None, bytes | None]] = []
+
+    def send(
+        self, topic: str, *, value: bytes | None, key: bytes | None, headers: Any, partition: int
+    ) -> tuple[str, int, int]:
+        self.sent.append((topic, partition, key, value))
+        return (topic, partition, len(self.sent) - 1)
+
+
+def test_send_many_falls_back_to_send_without_the_internals_it_knows() -> None:
+    producer = _SendOnlyProducer()
+    records = [(b"k", f"v{i}".encode(), None) for i in range(5)]
+    futures = send_many(producer, "t", 3, records)  # type: ignore[arg-type]
+    assert producer.sent == [("t", 3, b"k", f"v{i}".encode()) for i in range(5)]
+    assert futures == [("t", 3, i) for i in range(5)]
+    assert send_many(producer, "t", 3, []) == []  # type: ignore[arg-type]
