@@ -87,11 +87,13 @@ from supportes.consumers.records import Incoming, parse_record
 from supportes.eventstore.index import EventIndex, IndexedEvent, ProcessedCommand
 from supportes.eventstore.recorder import KafkaEventRecorder, to_stored_event
 from supportes.logs import get_logger
+from supportes.messaging import transactions
 from supportes.messaging.bulk_send import send_many
 from supportes.messaging.clients import committed_reader, group_consumer, wait_for_topic
 from supportes.messaging.dead_letters import dead_letter_headers
-from supportes.messaging.guard import CallTimedOutError, guarded
+from supportes.messaging.guard import CallTimedOutError
 from supportes.messaging.log_reader import read_to_end, wait_until_no_open_transaction
+from supportes.messaging.transactions import PendingCall
 from supportes.runtime import tune_gc
 from supportes.settings import Settings
 
@@ -200,9 +202,6 @@ class Writer:
         self._committer = ThreadPoolExecutor(
             max_workers=max(1, settings.partitions), thread_name_prefix="writer-commit"
         )
-        self._offsets_sender = ThreadPoolExecutor(
-            max_workers=max(1, settings.partitions), thread_name_prefix="writer-offsets"
-        )
         if partitions is None:
             wait_for_topic(self.consumer, self.commands_topic, timeout_s=settings.connect_timeout_s)
             self.consumer.subscribe([self.commands_topic], listener=_Rebalance(self))
@@ -261,9 +260,9 @@ class Writer:
             for lane, items in lanes.values():
                 self._failed(lane, items, exc)
             return 0
-        prepared: list[tuple[Lane, list[_Taken], Future[None]]] = []
+        prepared: list[tuple[Lane, list[_Taken], PendingCall]] = []
         for lane, items in lanes.values():
-            offsets_sent: Future[None] | None = None
+            offsets_sent: PendingCall | None = None
             try:
                 lane.begin()
                 offsets_sent = self._send_offsets(lane, items, metadata)
@@ -323,7 +322,6 @@ class Writer:
         self.index.close()
         self.index_writer.close()
         self._committer.shutdown(wait=True)
-        self._offsets_sender.shutdown(wait=True)
         log.info("writer stopped")
 
     # -- partition ownership ---------------------------------------------------------------
@@ -410,7 +408,7 @@ class Writer:
         if state.batch is not None:
             # The next owner's init_transactions aborts it anyway.
             with contextlib.suppress(KafkaError, CallTimedOutError):
-                guarded(state.lane.producer.abort_transaction, timeout_s=5, what="abort")
+                transactions.abort(state.lane.producer, timeout_s=5)
         try:
             state.lane.producer.close(timeout=5)
         except KafkaError:
@@ -478,10 +476,10 @@ class Writer:
 
     # -- one transaction -------------------------------------------------------------------
 
-    def _send_offsets(self, lane: Lane, items: list[_Taken], metadata: Any) -> Future[None]:
-        """Add the consumed offsets of every partition of the lane to its transaction, on a
-        helper thread while the batch is decided (the round trips to the group and transaction
-        coordinators then cost the cycle nothing); :meth:`_commit` waits for it."""
+    def _send_offsets(self, lane: Lane, items: list[_Taken], metadata: Any) -> PendingCall:
+        """Add the consumed offsets of every partition of the lane to its transaction without
+        waiting: the producer's network thread makes the round trips to the transaction and
+        group coordinators while the batch is decided; :meth:`_commit` waits for them."""
         offsets = {
             TopicPartition(self.commands_topic, state.number): OffsetAndMetadata(
                 records[-1].offset + 1, "", -1
@@ -490,23 +488,20 @@ class Writer:
         }
         for state, _, _ in items:
             self.hooks.before_send_offsets(state.number)
-        return self._offsets_sender.submit(
-            guarded,
-            lambda: lane.producer.send_offsets_to_transaction(offsets, metadata),
-            timeout_s=CALL_TIMEOUT_S,
-            what="send_offsets_to_transaction",
+        return transactions.start_send_offsets(
+            lane.producer, offsets, metadata, timeout_s=CALL_TIMEOUT_S
         )
 
     def _commit(
-        self, lane: Lane, items: list[_Taken], offsets_sent: Future[None]
+        self, lane: Lane, items: list[_Taken], offsets_sent: PendingCall
     ) -> BaseException | None:
         """Wait for the lane's offsets to be in its transaction and commit; return the failure
         if any."""
         try:
-            offsets_sent.result()
+            offsets_sent.wait(CALL_TIMEOUT_S)
             for state, _, _ in items:
                 self.hooks.before_commit(state.number)
-            guarded(lane.producer.commit_transaction, timeout_s=CALL_TIMEOUT_S, what="commit")
+            transactions.commit(lane.producer, timeout_s=CALL_TIMEOUT_S)
             lane.in_transaction = False
         except Exception as exc:
             return exc
@@ -824,7 +819,7 @@ class Writer:
         (the lane was restarted or fenced instead)."""
         if lane.in_transaction:
             try:
-                guarded(lane.producer.abort_transaction, timeout_s=CALL_TIMEOUT_S, what="abort")
+                transactions.abort(lane.producer, timeout_s=CALL_TIMEOUT_S)
             except (KafkaError, CallTimedOutError) as exc:
                 if is_fenced(exc):
                     self._producer_fenced(lane, items, exc)
@@ -879,11 +874,10 @@ class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
         self.writer.assigned({tp.partition for tp in assigned})
 
 
-def _failure_of(future: Future[None] | None) -> BaseException | None:
-    """What a started call raised, once it has finished (None if it succeeded or never ran)."""
-    if future is None:
-        return None
-    return future.exception()
+def _failure_of(call: PendingCall | None) -> BaseException | None:
+    """What a started call failed with, once it has (None if it succeeded, is still on its
+    way or never started)."""
+    return None if call is None else call.failure()
 
 
 def _offset(future: FutureRecordMetadata) -> int:

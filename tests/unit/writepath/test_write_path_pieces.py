@@ -14,6 +14,7 @@ from eventsourcing.persistence import IntegrityError, StoredEvent
 
 from supportes.consumers.records import parse_record
 from supportes.eventstore.recorder import KafkaEventRecorder
+from supportes.messaging import transactions
 from supportes.messaging.bulk_send import send_many
 from supportes.messaging.guard import CallTimedOutError, guarded
 from supportes.messaging.routing import partition_for
@@ -126,3 +127,68 @@ def test_send_many_falls_back_to_send_without_the_internals_it_knows() -> None:
     assert producer.sent == [("t", 3, b"k", f"v{i}".encode()) for i in range(5)]
     assert futures == [("t", 3, i) for i in range(5)]
     assert send_many(producer, "t", 3, []) == []  # type: ignore[arg-type]
+
+
+class _NeverAnswers:
+    """kafka-python's transaction manager and sender, for a broker that never answers."""
+
+    def __init__(self) -> None:
+        self.woken = 0
+        self.requests: list[str] = []
+
+    def _pending(self, name: str) -> Any:
+        self.requests.append(name)
+        from kafka.producer.transaction_manager import TransactionalRequestResult
+
+        return TransactionalRequestResult()
+
+    def send_offsets_to_transaction(self, offsets: Any, metadata: Any) -> Any:
+        return self._pending("offsets")
+
+    def begin_commit(self) -> Any:
+        return self._pending("commit")
+
+    def begin_abort(self) -> Any:
+        return self._pending("abort")
+
+    def wakeup(self) -> None:
+        self.woken += 1
+
+
+def test_transactional_calls_give_up_at_their_deadline_on_the_callers_thread() -> None:
+    internals = _NeverAnswers()
+    threads_before = threading.active_count()
+    producer: Any = type("P", (), {"_transaction_manager": internals, "_sender": internals})()
+    pending = transactions.start_send_offsets(producer, {}, None, timeout_s=30)
+    assert pending.failure() is None  # still on its way
+    with pytest.raises(CallTimedOutError, match="send_offsets_to_transaction"):
+        pending.wait(0.05)
+    with pytest.raises(CallTimedOutError, match="commit"):
+        transactions.commit(producer, timeout_s=0.05)
+    with pytest.raises(CallTimedOutError, match="abort"):
+        transactions.abort(producer, timeout_s=0.05)
+    assert internals.requests == ["offsets", "commit", "abort"]
+    assert internals.woken == 3  # the network thread is woken for each request
+    assert threading.active_count() <= threads_before  # no helper thread was started
+
+
+class _PublicCallsOnly:
+    def __init__(self) -> None:
+        self.calls: list[str] = []
+
+    def send_offsets_to_transaction(self, offsets: Any, metadata: Any) -> None:
+        self.calls.append("offsets")
+        raise RuntimeError("fenced")
+
+    def commit_transaction(self) -> None:
+        self.calls.append("commit")
+
+
+def test_transactional_calls_fall_back_to_the_public_methods() -> None:
+    producer = _PublicCallsOnly()
+    pending = transactions.start_send_offsets(producer, {}, None, timeout_s=5)  # type: ignore[arg-type]
+    with pytest.raises(RuntimeError, match="fenced"):
+        pending.wait(5)
+    assert isinstance(pending.failure(), RuntimeError)
+    transactions.commit(producer, timeout_s=5)  # type: ignore[arg-type]
+    assert producer.calls == ["offsets", "commit"]

@@ -1,0 +1,101 @@
+"""Transactional producer calls that never wait forever and need no helper thread.
+
+kafka-python's ``send_offsets_to_transaction``, ``commit_transaction`` and
+``abort_transaction`` enqueue a request for the producer's network thread and then wait on its
+result without a timeout. :func:`guarded` bounds them by running each on a new thread; on the
+writer's path that cost more than the thread: a new thread waits for the GIL behind the
+threads already computing, and a cycle's commit was seen to start 30 ms after it was called.
+Here the same three steps are taken on the caller's thread (the request enqueued on the
+producer's ``_transaction_manager``, the network thread woken, the result waited for with a
+timeout): the calls kafka-python's own methods make, bounded. A producer without those
+internals falls back to :func:`guarded` around the public methods.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any
+
+from kafka import KafkaProducer, TopicPartition
+from kafka.structs import OffsetAndMetadata
+
+from supportes.messaging.guard import CallTimedOutError, guarded
+
+Offsets = Mapping[TopicPartition, OffsetAndMetadata]
+
+
+class PendingCall:
+    """A transactional request on its way to the broker."""
+
+    def __init__(self, what: str, result: Any = None, future: Future[None] | None = None) -> None:
+        self._what = what
+        self._result = result  # kafka-python's TransactionalRequestResult
+        self._future = future  # the fallback: the public call running on a thread
+
+    def wait(self, timeout_s: float) -> None:
+        """Return once the request succeeded; raise its error, or CallTimedOutError."""
+        if self._future is not None:
+            self._future.result()  # the guarded call has its own deadline
+            return
+        if not self._result.wait(timeout_ms=timeout_s * 1000):
+            raise CallTimedOutError(f"{self._what} did not finish within {timeout_s:g}s")
+
+    def failure(self) -> BaseException | None:
+        """The error the request ended with, once it has (None while on its way or if it
+        succeeded)."""
+        if self._future is not None:
+            return self._future.exception() if self._future.done() else None
+        return self._result.exception if self._result.is_done else None
+
+
+_fallback = ThreadPoolExecutor(max_workers=2, thread_name_prefix="txn-call")
+
+
+def start_send_offsets(
+    producer: KafkaProducer, offsets: Offsets, group_metadata: Any, *, timeout_s: float
+) -> PendingCall:
+    """Add consumed ``offsets`` to the open transaction without waiting: the network thread
+    sends AddOffsetsToTxn and TxnOffsetCommit while the caller goes on."""
+    manager, sender = _internals(producer)
+    what = "send_offsets_to_transaction"
+    if manager is None:
+        call = lambda: producer.send_offsets_to_transaction(offsets, group_metadata)  # noqa: E731
+        return PendingCall(
+            what, future=_fallback.submit(guarded, call, timeout_s=timeout_s, what=what)
+        )
+    result = manager.send_offsets_to_transaction(offsets, group_metadata)
+    sender.wakeup()
+    return PendingCall(what, result=result)
+
+
+def commit(producer: KafkaProducer, *, timeout_s: float) -> None:
+    """``commit_transaction`` with a deadline (CallTimedOutError: the outcome is unknown)."""
+    _end(producer, commit=True, timeout_s=timeout_s)
+
+
+def abort(producer: KafkaProducer, *, timeout_s: float) -> None:
+    """``abort_transaction`` with a deadline (CallTimedOutError: the outcome is unknown)."""
+    _end(producer, commit=False, timeout_s=timeout_s)
+
+
+def _end(producer: KafkaProducer, *, commit: bool, timeout_s: float) -> None:
+    manager, sender = _internals(producer)
+    what = "commit" if commit else "abort"
+    if manager is None:
+        call = producer.commit_transaction if commit else producer.abort_transaction
+        guarded(call, timeout_s=timeout_s, what=what)
+        return
+    result = manager.begin_commit() if commit else manager.begin_abort()
+    sender.wakeup()
+    PendingCall(what, result=result).wait(timeout_s)
+
+
+def _internals(producer: KafkaProducer) -> tuple[Any, Any]:
+    """kafka-python 3.0's transaction manager and sender, or (None, None) without them."""
+    manager = getattr(producer, "_transaction_manager", None)
+    sender = getattr(producer, "_sender", None)
+    needed = ("send_offsets_to_transaction", "begin_commit", "begin_abort")
+    if manager is None or sender is None or not all(hasattr(manager, n) for n in needed):
+        return None, None
+    return manager, sender
