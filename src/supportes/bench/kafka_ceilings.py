@@ -26,7 +26,8 @@ from supportes.bench.progress import Progress
 from supportes.bench.results import Result
 from supportes.bench.scratch import scratch_topics
 from supportes.bench.stats import percentile, rate
-from supportes.messaging.guard import guarded
+from supportes.messaging import transactions
+from supportes.messaging.bulk_send import Record, send_many
 from supportes.settings import Settings
 
 MB = 1_000_000
@@ -34,7 +35,7 @@ _ARRIVAL_GRACE_S = 15.0  # how long the latency reader may lag the last send
 
 
 TXN_TIMEOUT_S = 30.0
-"""Deadline of guarded transaction calls."""
+"""Deadline of transactional calls (:mod:`supportes.messaging.transactions`)."""
 
 
 class BenchTimeoutError(TimeoutError):
@@ -146,13 +147,13 @@ def prefill(
             key, value = next(bodies)
             producer.send(topic, value=value, key=key)
             if per_transaction and (index + 1) % per_transaction == 0:
-                guarded(producer.commit_transaction, timeout_s=TXN_TIMEOUT_S, what="commit")
+                transactions.commit(producer, timeout_s=TXN_TIMEOUT_S)
                 producer.begin_transaction()
             if index % 1000 == 999:
                 progress.advance(1000)
                 _deadline_check(benchmark, "prefill", deadline)
         if per_transaction:
-            guarded(producer.commit_transaction, timeout_s=TXN_TIMEOUT_S, what="commit")
+            transactions.commit(producer, timeout_s=TXN_TIMEOUT_S)
         producer.flush(timeout=max(1.0, deadline - time.monotonic()))
         elapsed = time.perf_counter() - started
         progress.done = count
@@ -197,7 +198,14 @@ class _CtpCounters:
 
 @dataclass
 class _CtpLoop:
-    """One consumer and one transactional producer: a transaction per poll batch."""
+    """One consumer and one transactional producer: a transaction per poll batch.
+
+    The offsets and the commit are kafka-python's own calls, bounded the way the writer bounds
+    them (:mod:`supportes.messaging.transactions`: on this thread, no helper). With ``bulk``
+    each partition's records go to the producer with
+    :func:`~supportes.messaging.bulk_send.send_many`, as the writer sends them; without, one
+    ``send`` per record (what a plain kafka-python loop does).
+    """
 
     consumer: Any
     producer: Any
@@ -205,6 +213,7 @@ class _CtpLoop:
     results: str
     convert: Callable[[bytes], tuple[bytes, bytes]]
     txn_timeout_s: float
+    bulk: bool = False
 
     def run(self, messages: int, progress: Progress, deadline: float) -> _CtpCounters:
         """Process until ``messages`` commands are consumed and committed."""
@@ -230,28 +239,42 @@ class _CtpLoop:
         self.producer.begin_transaction()
         offsets = {}
         for tp, records in batch.items():
-            for record in records:
-                event_body, result_body = self.convert(record.value)
-                self.producer.send(self.events, event_body, record.key, partition=tp.partition)
-                self.producer.send(self.results, result_body, record.key, partition=tp.partition)
-                counters.produced_bytes += len(event_body) + len(result_body)
+            if self.bulk:
+                self._send_bulk(tp.partition, records, counters)
+            else:
+                for record in records:
+                    event_body, result_body = self.convert(record.value)
+                    self.producer.send(self.events, event_body, record.key, partition=tp.partition)
+                    self.producer.send(
+                        self.results, result_body, record.key, partition=tp.partition
+                    )
+                    counters.produced_bytes += len(event_body) + len(result_body)
             offsets[tp] = OffsetAndMetadata(records[-1].offset + 1, "", -1)
             counters.consumed += len(records)
             counters.markers += 1  # each touched events partition gets one commit marker
         sent = time.perf_counter()
         metadata = self.consumer.group_metadata()
-        guarded(
-            lambda: self.producer.send_offsets_to_transaction(offsets, metadata),
-            timeout_s=self.txn_timeout_s,
-            what="send_offsets_to_transaction",
-        )
+        transactions.start_send_offsets(
+            self.producer, offsets, metadata, timeout_s=self.txn_timeout_s
+        ).wait(self.txn_timeout_s)
         offsets_sent = time.perf_counter()
-        guarded(self.producer.commit_transaction, timeout_s=self.txn_timeout_s, what="commit")
+        transactions.commit(self.producer, timeout_s=self.txn_timeout_s)
         committed = time.perf_counter()
         counters.send_s += sent - started
         counters.offsets_s += offsets_sent - sent
         counters.commit_s += committed - offsets_sent
         counters.transactions += 1
+
+    def _send_bulk(self, partition: int, records: list[Any], counters: _CtpCounters) -> None:
+        events: list[Record] = []
+        results: list[Record] = []
+        for record in records:
+            event_body, result_body = self.convert(record.value)
+            events.append((record.key, event_body, None))
+            results.append((record.key, result_body, None))
+            counters.produced_bytes += len(event_body) + len(result_body)
+        send_many(self.producer, self.events, partition, events)
+        send_many(self.producer, self.results, partition, results)
 
 
 def kafka_ctp_ceiling(
@@ -265,6 +288,7 @@ def kafka_ctp_ceiling(
     tuning: ProducerTuning = ProducerTuning(),
     check_crcs: bool = True,
     transform: bool = True,
+    bulk: bool = False,
     txn_timeout_s: float = 30.0,
     timeout_s: float = 600.0,
 ) -> Result:
@@ -276,9 +300,10 @@ def kafka_ctp_ceiling(
     per poll batch, begin; per command one event (``event_size`` bytes) to ``<prefix>.events``
     and one result (~250 bytes) to ``<prefix>.results`` on the command's partition number; the
     consumed offsets via ``send_offsets_to_transaction(offsets, consumer.group_metadata())``;
-    commit (both guarded, see :mod:`supportes.messaging.guard`). With ``transform`` each command
-    is parsed and its event and result built as JSON (the least a writer does); without, fixed
-    bodies are sent.
+    commit (both bounded, see :mod:`supportes.messaging.transactions`). With ``transform`` each
+    command is parsed and its event and result built as JSON (the least a writer does); without,
+    fixed bodies are sent. With ``bulk`` a partition's records are sent with ``send_many`` (the
+    writer's way) instead of one ``send`` each.
     """
     name = "kafka-ctp-ceiling"
     result = Result(
@@ -290,6 +315,7 @@ def kafka_ctp_ceiling(
             "value_size": value_size,
             "event_size": event_size,
             "transform": transform,
+            "bulk": bulk,
             "check_crcs": check_crcs,
             **asdict(tuning),
         },
@@ -326,6 +352,7 @@ def kafka_ctp_ceiling(
                 scratch.topic("results"),
                 make if transform else (lambda _body: fixed),
                 txn_timeout_s,
+                bulk,
             )
             progress = Progress(name, "consume-transform-produce", messages)
             counters = loop.run(messages, progress, deadline)
@@ -373,7 +400,8 @@ def _ctp_metrics(
         f"{params['value_size']} B commands, plain producer, acks=all",
     )
     per_txn_ms = 1000 / txns if txns else 0.0
-    send_note = "json + 2 producer.send per msg" if params["transform"] else "2 send per msg"
+    sends = "2 records per msg via send_many" if params["bulk"] else "2 producer.send per msg"
+    send_note = f"json + {sends}" if params["transform"] else sends
     for label, seconds, note in (
         ("poll", counters.poll_s, "consumer.poll"),
         ("transform+send", counters.send_s, send_note),
@@ -540,7 +568,7 @@ class _LatencyRun:
                     partition=slot % self.partitions,
                 )
                 started = time.perf_counter()
-                guarded(producer.commit_transaction, timeout_s=self.txn_timeout_s, what="commit")
+                transactions.commit(producer, timeout_s=self.txn_timeout_s)
                 self.commits_ms.append((time.perf_counter() - started) * 1000)
                 progress.advance()
         except BaseException as exc:  # handed to the main thread
@@ -697,5 +725,10 @@ def _latency_metrics(result: Result, run: _LatencyRun, producing_s: float) -> No
         result.add("latency max", max(lat), "ms")
     if run.commits_ms:
         commits = run.commits_ms
-        result.add("commit p50", percentile(commits, 50), "ms", "commit_transaction (guarded) call")
+        result.add(
+            "commit p50",
+            percentile(commits, 50),
+            "ms",
+            "bounded commit (messaging.transactions)",
+        )
         result.add("commit p99", percentile(commits, 99), "ms")
