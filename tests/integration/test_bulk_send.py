@@ -3,32 +3,23 @@
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
-from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+from kafka import KafkaProducer, TopicPartition
 
 from supportes.messaging.bulk_send import Record, send_many
+from supportes.messaging.clients import committed_reader
+from supportes.messaging.log_reader import read_to_end
 from tests.conftest import Isolated
 
 
-def _read(bootstrap: str, tp: TopicPartition) -> list[Any]:
-    """Every record of one partition, read_committed, up to its end offset."""
-    consumer = KafkaConsumer(
-        bootstrap_servers=bootstrap, isolation_level="read_committed", enable_auto_commit=False
-    )
+def _read(isolated: Isolated, tp: TopicPartition) -> list[Any]:
+    """Every committed record of one partition, in offset order."""
+    reader = committed_reader(isolated.settings)
     try:
-        consumer.assign([tp])
-        consumer.seek_to_beginning(tp)
-        end = consumer.end_offsets([tp])[tp]
-        found: list[Any] = []
-        deadline = time.monotonic() + 20
-        while consumer.position(tp) < end and time.monotonic() < deadline:
-            for records in consumer.poll(timeout_ms=500).values():
-                found.extend(records)
-        return found
+        return [record for batch in read_to_end(reader, tp, 0) for record in batch]
     finally:
-        consumer.close()
+        reader.close()
 
 
 class _CountingProducer(KafkaProducer):  # type: ignore[misc]
@@ -73,7 +64,7 @@ def test_send_many_keeps_order_offsets_and_headers_across_batches(isolated: Isol
     finally:
         producer.close()
 
-    found = _read(isolated.settings.bootstrap_servers, TopicPartition(topic, 2))
+    found = _read(isolated, TopicPartition(topic, 2))
     assert [(r.key, r.value, r.headers) for r in found] == records
     assert [r.offset for r in found] == offsets
     assert all(f.get().partition == 2 for f in futures)
@@ -96,5 +87,5 @@ def test_records_of_an_aborted_transaction_stay_invisible(isolated: Isolated) ->
     finally:
         producer.close()
 
-    found = _read(isolated.settings.bootstrap_servers, TopicPartition(topic, 0))
+    found = _read(isolated, TopicPartition(topic, 0))
     assert [r.value for r in found] == [value for _, value, _ in kept]
