@@ -875,9 +875,9 @@ class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
 
 
 def _failure_of(call: PendingCall | None) -> BaseException | None:
-    """What a started call failed with, once it has (None if it succeeded, is still on its
-    way or never started)."""
-    return None if call is None else call.failure()
+    """What a started call failed with, once it has ended (None if it succeeded or never
+    started)."""
+    return None if call is None else call.outcome(CALL_TIMEOUT_S)
 
 
 def _offset(future: FutureRecordMetadata) -> int:

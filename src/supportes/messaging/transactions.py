@@ -41,12 +41,14 @@ class PendingCall:
         if not self._result.wait(timeout_ms=timeout_s * 1000):
             raise CallTimedOutError(f"{self._what} did not finish within {timeout_s:g}s")
 
-    def failure(self) -> BaseException | None:
-        """The error the request ended with, once it has (None while on its way or if it
-        succeeded)."""
-        if self._future is not None:
-            return self._future.exception() if self._future.done() else None
-        return self._result.exception if self._result.is_done else None
+    def outcome(self, timeout_s: float) -> BaseException | None:
+        """Wait for the request to end; the error it ended with (CallTimedOutError when it
+        has not ended within ``timeout_s``), or None if it succeeded."""
+        try:
+            self.wait(timeout_s)
+        except Exception as exc:
+            return exc
+        return None
 
 
 _fallback = ThreadPoolExecutor(max_workers=2, thread_name_prefix="txn-call")

@@ -129,10 +129,13 @@ def test_send_many_falls_back_to_send_without_the_internals_it_knows() -> None:
     assert send_many(producer, "t", 3, []) == []  # type: ignore[arg-type]
 
 
-class _NeverAnswers:
-    """kafka-python's transaction manager and sender, for a broker that never answers."""
+class _Broker:
+    """kafka-python's transaction manager and sender, for a broker that answers at once (with
+    ``error``, or success) or, if not ``answers``, never."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, answers: bool = False, error: Exception | None = None) -> None:
+        self.answers = answers
+        self.error = error
         self.woken = 0
         self.requests: list[str] = []
 
@@ -140,7 +143,10 @@ class _NeverAnswers:
         self.requests.append(name)
         from kafka.producer.transaction_manager import TransactionalRequestResult
 
-        return TransactionalRequestResult()
+        result = TransactionalRequestResult()
+        if self.answers:
+            result.done(self.error)
+        return result
 
     def send_offsets_to_transaction(self, offsets: Any, metadata: Any) -> Any:
         return self._pending("offsets")
@@ -156,11 +162,11 @@ class _NeverAnswers:
 
 
 def test_transactional_calls_give_up_at_their_deadline_on_the_callers_thread() -> None:
-    internals = _NeverAnswers()
+    internals = _Broker()
     threads_before = threading.active_count()
     producer: Any = type("P", (), {"_transaction_manager": internals, "_sender": internals})()
     pending = transactions.start_send_offsets(producer, {}, None, timeout_s=30)
-    assert pending.failure() is None  # still on its way
+    assert isinstance(pending.outcome(0.05), CallTimedOutError)  # still on its way
     with pytest.raises(CallTimedOutError, match="send_offsets_to_transaction"):
         pending.wait(0.05)
     with pytest.raises(CallTimedOutError, match="commit"):
@@ -168,6 +174,14 @@ def test_transactional_calls_give_up_at_their_deadline_on_the_callers_thread() -
     with pytest.raises(CallTimedOutError, match="abort"):
         transactions.abort(producer, timeout_s=0.05)
     assert internals.requests == ["offsets", "commit", "abort"]
+    for broker, outcome in (
+        (_Broker(answers=True), None),
+        (_Broker(answers=True, error=KeyError()), KeyError),
+    ):
+        producer = type("P", (), {"_transaction_manager": broker, "_sender": broker})()
+        answered = transactions.start_send_offsets(producer, {}, None, timeout_s=30)
+        found = answered.outcome(1)
+        assert found is None if outcome is None else isinstance(found, outcome)
     assert internals.woken == 3  # the network thread is woken for each request
     assert threading.active_count() <= threads_before  # no helper thread was started
 
@@ -189,6 +203,6 @@ def test_transactional_calls_fall_back_to_the_public_methods() -> None:
     pending = transactions.start_send_offsets(producer, {}, None, timeout_s=5)  # type: ignore[arg-type]
     with pytest.raises(RuntimeError, match="fenced"):
         pending.wait(5)
-    assert isinstance(pending.failure(), RuntimeError)
+    assert isinstance(pending.outcome(5), RuntimeError)
     transactions.commit(producer, timeout_s=5)  # type: ignore[arg-type]
     assert producer.calls == ["offsets", "commit"]
