@@ -6,8 +6,9 @@ partitions decides them. The bare consume-transform-produce ceiling runs right a
 same message sizes, poll batch and producer settings, and our figure is printed as a ratio of
 it. Three such pairs; medians are reported (this shared 2-core machine varies +-15 % run to run).
 
-Latency: a real ``supportes serve --writer`` process; this process submits commands at a steady
-rate and times each from send to its result arriving on the results topic.
+Latency: a real ``supportes serve --writer`` process, warmed up with a burst of commands; then
+this process submits commands at a steady rate and times each from send to its result arriving
+on the results topic.
 """
 
 from __future__ import annotations
@@ -44,6 +45,10 @@ from supportes.simulation import TrafficGenerator
 
 POLL_BATCH = 2000
 ROUNDS = 3
+WARM_UP_COMMANDS = 20_000
+"""Latency is measured in steady state: a freshly started broker's JVM has not compiled its hot
+paths yet, and right after a broker start p99 at 500/s was 130-170 ms against 60-95 ms once
+~20-50k commands had passed through it."""
 
 
 def _backlog(writer: Writer) -> int:
@@ -202,6 +207,23 @@ def _writer_process(scratch: Settings, dsn: str, log_path: Path) -> subprocess.P
         )
 
 
+def _warm_up(client: SupportesClient, process: subprocess.Popen[bytes], log_path: Path) -> float:
+    """Wait until the writer answers (it owns every partition then), then send it
+    :data:`WARM_UP_COMMANDS` as fast as it answers; the seconds the burst took."""
+    try:
+        client.submit(TrafficGenerator(seed=8).commands(50), timeout_s=60)
+    except TimeoutError:
+        if process.poll() is not None:
+            lines = log_path.read_text(errors="replace").strip().splitlines()
+            raise RuntimeError(
+                f"writer exited ({process.returncode}): {lines[-1] if lines else ''}"
+            ) from None
+        raise
+    began = time.monotonic()
+    client.submit(TrafficGenerator(seed=9).commands(WARM_UP_COMMANDS), timeout_s=300)
+    return time.monotonic() - began
+
+
 def writer_latency(settings: Settings, rate_per_s: int, duration_s: float) -> Result:
     """Submit-to-result latency at a steady rate against a real writer process."""
     name = "writer-latency"
@@ -217,16 +239,7 @@ def writer_latency(settings: Settings, rate_per_s: int, duration_s: float) -> Re
         process = _writer_process(scratch, dsn, log_path)
         try:
             with SupportesClient(scratch) as client:
-                warmup = TrafficGenerator(seed=8).commands(50)
-                try:
-                    client.submit(warmup, timeout_s=60)  # the writer owns all partitions now
-                except TimeoutError:
-                    if process.poll() is not None:
-                        lines = log_path.read_text(errors="replace").strip().splitlines()
-                        raise RuntimeError(
-                            f"writer exited ({process.returncode}): {lines[-1] if lines else ''}"
-                        ) from None
-                    raise
+                warm_up_s = _warm_up(client, process, log_path)
                 done = threading.Event()
                 reader = threading.Thread(
                     target=_collect_results, args=(scratch, sent_at, latencies, total, done)
@@ -251,6 +264,12 @@ def writer_latency(settings: Settings, rate_per_s: int, duration_s: float) -> Re
         finally:
             process.send_signal(signal.SIGTERM)
             process.wait(60)
+    result.add(
+        "warm-up",
+        warm_up_s,
+        "s",
+        f"{WARM_UP_COMMANDS:,} commands as fast as answered, before the measured run",
+    )
     result.add("offered", total / offered_s, "cmd/s", f"{total:,} commands")
     result.add("answered", len(latencies), "results")
     if latencies:
