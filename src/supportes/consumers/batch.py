@@ -30,7 +30,7 @@ class PendingBatch:
 
     Events, results and dead letters are collected while the batch is decided and handed to
     the producer together (:func:`~supportes.messaging.bulk_send.send_many`), in the order they
-    were decided; the futures of events and of results to index are filled in then.
+    were decided; their futures are filled in then.
     """
 
     partition: int
@@ -43,7 +43,7 @@ class PendingBatch:
     """Results to index: their position in ``result_records`` and the result."""
     dead_letters: list[Record] = field(default_factory=list)
     event_futures: list[FutureRecordMetadata] = field(default_factory=list)
-    results: list[tuple[dict[str, Any], FutureRecordMetadata]] = field(default_factory=list)
+    result_futures: list[FutureRecordMetadata] = field(default_factory=list)
     answered: dict[str, dict[str, Any]] = field(default_factory=dict)
     touched: set[UUID] = field(default_factory=set)
     stats: BatchStats = field(default_factory=BatchStats)

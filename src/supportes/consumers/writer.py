@@ -674,8 +674,7 @@ class Writer:
         assert batch is not None
         producer, number = state.lane.producer, state.number
         batch.event_futures = send_many(producer, self.events_topic, number, batch.event_records)
-        futures = send_many(producer, self.results_topic, number, batch.result_records)
-        batch.results = [(result, futures[at]) for at, result in batch.to_index]
+        batch.result_futures = send_many(producer, self.results_topic, number, batch.result_records)
         send_many(producer, self.dead_letters_topic, number, batch.dead_letters)
 
     def _dead_letter(self, state: _Partition, record: ConsumerRecord, reason: str) -> None:
@@ -705,8 +704,8 @@ class Writer:
                 offset = _offset(future)
                 events.append(IndexedEvent(envelope, self.events_topic, state.number, offset))
                 positions[(self.events_topic, state.number)] = offset + 1
-            for result, future in batch.results:
-                offset = _offset(future)
+            for at, result in batch.to_index:
+                offset = _offset(batch.result_futures[at])
                 processed.append(
                     ProcessedCommand(
                         result["command_id"], self.results_topic, state.number, result, offset
