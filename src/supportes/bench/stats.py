@@ -25,6 +25,19 @@ def percentile(values: Sequence[float], pct: float) -> float:
     return ordered[low] + (ordered[high] - ordered[low]) * (rank - low)
 
 
+def percentile_by_window(
+    samples: Sequence[tuple[float, float]], start: float, window_s: float, pct: float
+) -> list[float]:
+    """The ``pct``-th percentile of the values of each ``window_s`` from ``start``, in time
+    order; ``samples`` are (time, value) pairs. Windows without samples are left out."""
+    if window_s <= 0:
+        raise ValueError(f"window must be positive, got {window_s}")
+    windows: dict[int, list[float]] = {}
+    for at, value in samples:
+        windows.setdefault(math.floor((at - start) / window_s), []).append(value)
+    return [percentile(windows[index], pct) for index in sorted(windows)]
+
+
 def rate(count: float, seconds: float) -> float:
     """Count per second; 0 when no time passed."""
     return count / seconds if seconds > 0 else 0.0

@@ -73,8 +73,8 @@ def writer_throughput_bench(settings: Settings, scale: float) -> Result:
 
 @benchmark("writer-latency", "submit -> result latency at a steady 500 commands/s")
 def writer_latency_bench(settings: Settings, scale: float) -> Result:
-    """500 commands/s for 20 s x scale against a `supportes serve --writer` process."""
-    return writer_latency(settings, rate_per_s=500, duration_s=max(5.0, 20.0 * scale))
+    """500 commands/s for 60 s x scale against a `supportes serve --writer` process."""
+    return writer_latency(settings, rate_per_s=500, duration_s=max(6.0, 60.0 * scale))
 
 
 @benchmark("projection-replay", "replay of realistic events into every projection, one process")

@@ -7,7 +7,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from supportes.bench.progress import Progress
-from supportes.bench.stats import eta_s, percentile, rate, scaled
+from supportes.bench.stats import eta_s, percentile, percentile_by_window, rate, scaled
 
 
 def test_percentile_of_one_value_is_that_value() -> None:
@@ -85,3 +85,17 @@ def test_progress_logs_at_most_once_per_interval() -> None:
     assert emitted == ["progress"]
     assert progress.done == 30
     assert progress.elapsed_s == 2.5
+
+
+def test_percentile_by_window_groups_samples_by_their_time() -> None:
+    samples = [(10.0, 1.0), (10.5, 3.0), (11.2, 5.0), (13.9, 7.0), (10.9, 2.0)]
+    assert percentile_by_window(samples, 10.0, 1.0, 50) == [2.0, 5.0, 7.0]  # 12.x is empty
+
+
+def test_percentile_by_window_puts_a_sample_on_a_boundary_in_the_later_window() -> None:
+    assert percentile_by_window([(1.0, 4.0), (2.0, 9.0)], 0.0, 1.0, 100) == [4.0, 9.0]
+
+
+def test_percentile_by_window_refuses_a_window_of_no_length() -> None:
+    with pytest.raises(ValueError, match="window must be positive"):
+        percentile_by_window([(0.0, 1.0)], 0.0, 0.0, 99)
