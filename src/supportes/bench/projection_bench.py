@@ -9,9 +9,12 @@
 2. **Replay.** ``supportes projections rebuild`` runs as a child process against a fresh, migrated
    scratch database: one projector process, all projections, from offset 0 to the end of the
    log into a shadow schema, then swapped in. Events and seconds come from the child's own
-   ``rebuild swapped in`` log line (the interpreter's start is not in them); its peak RSS is the
-   ``ru_maxrss`` that ``wait4`` reports for that child alone, and ``/proc/<pid>/status`` is
-   sampled meanwhile for the RSS along the way.
+   ``rebuild swapped in`` log line (the interpreter's start is not in them). Its memory is
+   sampled from ``/proc/<pid>/status`` every :data:`SAMPLE_EVERY_S`: ``VmRSS`` along the way,
+   and the peak is the highest ``VmHWM`` seen (the child's own high-water mark since its
+   ``exec``). Not ``ru_maxrss``: Linux carries the high-water mark of the memory a child had
+   before ``exec`` into it, and that memory was this benchmark process's (a child sleeping
+   0.3 s under a parent holding 500 MiB reports ``ru_maxrss`` 510 MiB, ``VmHWM`` 9 MiB).
 3. **Ceilings on the same data.** A bare kafka-python read_committed read of the same topic
    (:func:`~supportes.bench.kafka_ceilings.read_to_end`) and
    :func:`~supportes.bench.pg_ceilings.pg_copy_ceiling` with as many timeline-shaped rows as
@@ -297,17 +300,15 @@ def _reap(
     log: _ChildLog,
     samples: list[tuple[int, int]],
     deadline: float,
-) -> tuple[int, int]:
-    """Wait for the child, sampling ``(events done, VmRSS)``; return ``(exit code, maxrss)``.
-
-    ``wait4`` gives the peak RSS (KiB) of this child alone, unlike ``RUSAGE_CHILDREN``.
-    """
+) -> int:
+    """Wait for the child, sampling ``(events done, VmRSS)`` and its peak ``VmHWM`` into
+    ``log``; return its exit code."""
     while True:
-        pid, status, usage = os.wait4(process.pid, os.WNOHANG)
+        pid, status = os.waitpid(process.pid, os.WNOHANG)
         if pid:
             code = os.waitstatus_to_exitcode(status)
             process.returncode = code  # reaped here: Popen must not wait for it again
-            return code, int(usage.ru_maxrss)
+            return code
         memory = _memory_kib(process.pid)
         if memory.get("VmRSS"):
             samples.append((log.done, memory["VmRSS"]))
@@ -332,7 +333,7 @@ def replay_in_child(scratch: Settings, dsn: str, events: int) -> Replay:
     reader = threading.Thread(target=log.run, name="replay-log", daemon=True)
     reader.start()
     try:
-        code, maxrss = _reap(process, log, samples, began + _bound_s(events))
+        code = _reap(process, log, samples, began + _bound_s(events))
     except BaseException:
         if process.returncode is None:
             process.kill()
@@ -352,7 +353,7 @@ def replay_in_child(scratch: Settings, dsn: str, events: int) -> Replay:
         events=int(report["events"]),
         seconds=float(report["seconds"]),
         wall_s=wall,
-        peak_rss_kib=maxrss,
+        peak_rss_kib=log.peak_kib,
         samples=samples,
         batches=log.batches,
         batch_ms=log.batch_ms,
@@ -480,7 +481,8 @@ def _point_metrics(result: Result, size: int, replay: Replay, ceiling: Ceilings)
         f"peak RSS {label}",
         replay.peak_rss_kib / KIB_PER_MIB,
         "MiB",
-        f"child's ru_maxrss (wait4), reached with {replay.peak_at:,} events done",
+        f"child's VmHWM, sampled every {SAMPLE_EVERY_S:g} s; reached with"
+        f" {replay.peak_at:,} events done",
     )
     steady = steady_rss(replay.samples, size // 10)
     result.add(
@@ -564,7 +566,7 @@ def _summary_metrics(
         growth_pct(small_replay.peak_rss_kib, large_replay.peak_rss_kib),
         "%",
         f"{versus}: {small_replay.peak_rss_kib / KIB_PER_MIB:.0f} ->"
-        f" {large_replay.peak_rss_kib / KIB_PER_MIB:.0f} MiB, ru_maxrss of each child",
+        f" {large_replay.peak_rss_kib / KIB_PER_MIB:.0f} MiB, VmHWM of each child",
     )
     result.add(
         "generate+publish",
