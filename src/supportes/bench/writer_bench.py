@@ -51,7 +51,7 @@ paths yet, and right after a broker start p99 at 500/s was 130-170 ms against 60
 ~20-50k commands had passed through it."""
 LATENCY_WINDOWS = 3
 """The steady run is reported whole and as this many windows: on this 2-core machine (writer,
-client, broker and PostgreSQL sharing it) one 20 s run's p99 ranged 55-135 ms between runs of
+client, broker and PostgreSQL sharing it) one 20 s run's p99 ranged 50-135 ms between runs of
 the same code, so one short run says little about the tail."""
 
 
