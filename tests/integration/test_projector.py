@@ -21,12 +21,14 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from kafka import TopicPartition
 
+import supportes.consumers.projector as projector_module
 from supportes.bench.scratch import scratch_database
 from supportes.consumers.projector import Projector
 from supportes.db.connect import connect
 from supportes.db.migrate import migrate_database
 from supportes.eventstore.envelopes import decode_event
-from supportes.messaging.clients import transactional_producer
+from supportes.messaging.clients import committed_reader, transactional_producer
+from supportes.messaging.log_reader import read_to_end
 from supportes.ops.parked import retry_parked
 from supportes.ops.projection_status import projection_status, wait_until_caught_up
 from supportes.ops.rebuild import rebuild
@@ -411,3 +413,64 @@ def test_status_shows_lag_and_wait_reaches_the_end(isolated: Isolated) -> None:
         stop.set()
         thread.join(30)
         live.close()
+
+
+def test_unreadable_events_are_dead_lettered_before_the_offsets_passing_them(
+    isolated: Isolated, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Garbage on the events topic goes to the dead-letter topic with its reason and never
+    holds its partition up. The dead letters are acknowledged before the batch that skips them
+    commits: here the dead-letter producer would linger 60 s, and right after the batch commits
+    the projector "crashes" (its producer closed at once, dropping what it has not sent)."""
+    settings = isolated.settings
+    real_producer = projector_module.plain_producer
+    monkeypatch.setattr(
+        projector_module,
+        "plain_producer",
+        lambda s, **extra: real_producer(s, **{**extra, "linger_ms": 60_000}),
+    )
+    case_id = "00000000-0000-4000-8000-0000000000a1"
+    history = History()
+    history.run(
+        "OpenCase",
+        case_id,
+        {"customer_id": "customer:1", "channel": "email", "subject": "s", "description": "d"},
+        actor="customer:1",
+    )
+    history.run("Acknowledge", case_id, {}, minutes=1)
+    first, second = history.events
+    garbage = [b"not json", b'{"type": "NoSuchEvent"}', None]  # None: a tombstone
+    topic = settings.topic("events")
+    producer = transactional_producer(settings, f"test-garbage-{settings.topic_prefix}")
+    producer.init_transactions()
+    try:
+        producer.begin_transaction()
+        for value in [_canonical(first.envelope), *garbage, _canonical(second.envelope)]:
+            producer.send(topic, key=case_id.encode(), value=value, partition=first.partition)
+        producer.commit_transaction()
+    finally:
+        producer.close()
+
+    projector = Projector(settings, group_id=isolated.group_id, projections=[TimelineProjection()])
+    _drain(projector, settings)  # reaching the end: the partition was never held up
+    assert projector._dead_letters is not None
+    projector._dead_letters._sender.force_close()  # the crash: what is unsent is dropped
+    projector._dead_letters.close(timeout=5)
+    _abandon(projector)
+
+    reader = committed_reader(settings)
+    try:
+        tp = TopicPartition(settings.topic("dead-letters"), first.partition)
+        dead = [record for batch in read_to_end(reader, tp, 0) for record in batch]
+    finally:
+        reader.close()
+    assert [record.value for record in dead] == [b"not json", b'{"type": "NoSuchEvent"}', None]
+    assert [record.key for record in dead] == [case_id.encode()] * 3
+    headers = [dict(record.headers) for record in dead]
+    assert headers[0]["reason"].startswith(b"not JSON")
+    assert headers[1]["reason"].startswith(b"envelope lacks")
+    assert headers[2]["reason"] == b"empty record"
+    assert [h["source.offset"] for h in headers] == [b"1", b"2", b"3"]
+    assert {h["source.topic"] for h in headers} == {topic.encode()}
+    timeline = _rows(isolated.dsn, "SELECT case_id::text, version FROM proj.case_timeline")
+    assert sorted(timeline) == [(case_id, 1), (case_id, 2)]

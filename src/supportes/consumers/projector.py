@@ -41,6 +41,7 @@ import psycopg2
 import psycopg2.extensions
 from kafka import ConsumerRebalanceListener, KafkaProducer, TopicPartition
 from kafka.consumer.fetcher import ConsumerRecord
+from kafka.producer.future import FutureRecordMetadata
 from kafka.structs import OffsetAndMetadata
 from psycopg2 import sql
 from psycopg2.extras import execute_values
@@ -52,7 +53,7 @@ from supportes.db.connect import connect
 from supportes.eventstore.envelopes import decode_event
 from supportes.logs import get_logger
 from supportes.messaging.clients import group_consumer, plain_producer, wait_for_topic
-from supportes.messaging.dead_letters import dead_letter_headers
+from supportes.messaging.dead_letters import dead_letter_headers, dead_letter_value
 from supportes.projections.base import LoggedEvent, Projection, ProjectionContext
 from supportes.projections.registry import all_projections
 from supportes.runtime import tune_for_batches
@@ -71,6 +72,10 @@ def group_for(settings: Settings) -> str:
 
 
 LIVE_SCHEMA = "proj"
+
+DEAD_LETTER_TIMEOUT_S = 30.0
+"""How long a batch waits for its dead letters to be acknowledged before it fails (and is
+read again from the stored offsets)."""
 
 
 Prepared = dict[int, tuple[int, object]]
@@ -305,20 +310,29 @@ class Projector:
     def decode(
         self, polled: dict[TopicPartition, list[ConsumerRecord]]
     ) -> tuple[list[LoggedEvent], dict[int, int]]:
-        """Envelopes of a poll (unreadable records go to the dead-letter topic) and the next
-        offset per partition."""
+        """Envelopes of a poll and the next offset per partition.
+
+        Unreadable records go to the dead-letter topic, and are acknowledged there before this
+        returns: the offsets that pass them are only stored after it, so a crash cannot skip a
+        record without its dead letter (one may be sent twice)."""
         events: list[LoggedEvent] = []
         next_offsets: dict[int, int] = {}
+        sent: list[FutureRecordMetadata] = []
         for tp, records in polled.items():
             for record in records:
                 try:
                     envelope = decode_event(record.value)
                 except EnvelopeError as exc:
-                    self._dead_letter(record, str(exc))
+                    sent.append(self._dead_letter(record, str(exc)))
                     continue
                 events.append(LoggedEvent(envelope, tp.partition, record.offset))
             if records:
                 next_offsets[tp.partition] = records[-1].offset + 1
+        if sent:
+            assert self._dead_letters is not None
+            self._dead_letters.flush(timeout=DEAD_LETTER_TIMEOUT_S)
+            for future in sent:
+                future.get(timeout=DEAD_LETTER_TIMEOUT_S)  # raises what the broker refused
         return events, next_offsets
 
     def prepare(self, events: Sequence[LoggedEvent]) -> Prepared:
@@ -682,14 +696,14 @@ class Projector:
         except Exception as exc:  # never let lag bookkeeping stop projecting
             log.debug("kafka offset commit failed", error=str(exc))
 
-    def _dead_letter(self, record: ConsumerRecord, reason: str) -> None:
+    def _dead_letter(self, record: ConsumerRecord, reason: str) -> FutureRecordMetadata:
         self._unreadable += 1
         if self._dead_letters is None:
             self._dead_letters = plain_producer(self.settings, client_id="supportes-projector")
-        self._dead_letters.send(
+        sent: FutureRecordMetadata = self._dead_letters.send(
             self.settings.topic("dead-letters"),
             key=record.key,
-            value=record.value,
+            value=dead_letter_value(record),
             headers=dead_letter_headers(record, reason),
         )
         log.warning(
@@ -698,6 +712,7 @@ class Projector:
             offset=record.offset,
             reason=reason,
         )
+        return sent
 
 
 class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]

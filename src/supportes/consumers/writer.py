@@ -90,7 +90,7 @@ from supportes.logs import get_logger
 from supportes.messaging import transactions
 from supportes.messaging.bulk_send import send_many
 from supportes.messaging.clients import committed_reader, group_consumer, wait_for_topic
-from supportes.messaging.dead_letters import dead_letter_headers
+from supportes.messaging.dead_letters import dead_letter_headers, dead_letter_value
 from supportes.messaging.guard import CallTimedOutError
 from supportes.messaging.log_reader import read_to_end, wait_until_no_open_transaction
 from supportes.messaging.transactions import PendingCall
@@ -680,9 +680,9 @@ class Writer:
     def _dead_letter(self, state: _Partition, record: ConsumerRecord, reason: str) -> None:
         assert state.batch is not None
         state.batch.stats.dead_letters += 1
-        # Kafka refuses a record with neither key nor value: an empty one is kept as b"".
-        value = record.value if record.value is not None or record.key is not None else b""
-        state.batch.dead_letters.append((record.key, value, dead_letter_headers(record, reason)))
+        state.batch.dead_letters.append(
+            (record.key, dead_letter_value(record), dead_letter_headers(record, reason))
+        )
         log.warning(
             "command dead-lettered", partition=state.number, offset=record.offset, reason=reason
         )
