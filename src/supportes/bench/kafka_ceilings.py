@@ -239,16 +239,13 @@ class _CtpLoop:
         self.producer.begin_transaction()
         offsets = {}
         for tp, records in batch.items():
+            bodies = self._bodies(records, counters)
             if self.bulk:
-                self._send_bulk(tp.partition, records, counters)
+                self._send_bulk(tp.partition, bodies)
             else:
-                for record in records:
-                    event_body, result_body = self.convert(record.value)
-                    self.producer.send(self.events, event_body, record.key, partition=tp.partition)
-                    self.producer.send(
-                        self.results, result_body, record.key, partition=tp.partition
-                    )
-                    counters.produced_bytes += len(event_body) + len(result_body)
+                for key, event_body, result_body in bodies:
+                    self.producer.send(self.events, event_body, key, partition=tp.partition)
+                    self.producer.send(self.results, result_body, key, partition=tp.partition)
             offsets[tp] = OffsetAndMetadata(records[-1].offset + 1, "", -1)
             counters.consumed += len(records)
             counters.markers += 1  # each touched events partition gets one commit marker
@@ -265,14 +262,23 @@ class _CtpLoop:
         counters.commit_s += committed - offsets_sent
         counters.transactions += 1
 
-    def _send_bulk(self, partition: int, records: list[Any], counters: _CtpCounters) -> None:
-        events: list[Record] = []
-        results: list[Record] = []
+    def _bodies(
+        self, records: list[Any], counters: _CtpCounters
+    ) -> Iterator[tuple[bytes | None, bytes, bytes]]:
+        """Key, event body and result body of each record, in order (counted as produced)."""
         for record in records:
             event_body, result_body = self.convert(record.value)
-            events.append((record.key, event_body, None))
-            results.append((record.key, result_body, None))
             counters.produced_bytes += len(event_body) + len(result_body)
+            yield record.key, event_body, result_body
+
+    def _send_bulk(
+        self, partition: int, bodies: Iterator[tuple[bytes | None, bytes, bytes]]
+    ) -> None:
+        events: list[Record] = []
+        results: list[Record] = []
+        for key, event_body, result_body in bodies:
+            events.append((key, event_body, None))
+            results.append((key, result_body, None))
         send_many(self.producer, self.events, partition, events)
         send_many(self.producer, self.results, partition, results)
 
