@@ -27,6 +27,7 @@ from pydantic import (
 from pydantic_core import ErrorDetails, PydanticCustomError
 
 from supportes.aggregates.errors import ErrorCode, Rejection
+from supportes.aggregates.storable import describe, first_unstorable
 from supportes.aggregates.values import (
     MAX_ID,
     Actor,
@@ -376,11 +377,21 @@ def command_envelope(
 def parse_command(raw: Mapping[str, Any]) -> AnyCommand:
     """Validate a raw command envelope (a decoded JSON object).
 
-    Checks, in order: the envelope fields, the ``type`` (``unknown_command``), the payload
-    fields, then ``FUTURE_FIELDS`` against ``issued_at``. Raises :class:`Rejection`.
+    Checks, in order: that every string can be stored downstream (no U+0000, no unpaired
+    surrogate: :mod:`~supportes.aggregates.storable`, one rule for every field of every command),
+    the envelope fields, the ``type`` (``unknown_command``), the payload fields, then
+    ``FUTURE_FIELDS`` against ``issued_at``. Raises :class:`Rejection`.
     """
     if not isinstance(raw, Mapping):
         raise Rejection(ErrorCode.INVALID, "a command must be a JSON object", None)
+    unstorable = first_unstorable(raw)
+    if unstorable is not None:
+        place, char = unstorable
+        raise Rejection(
+            ErrorCode.INVALID,
+            f"{place or 'command'}: must not contain {describe(char)}: no store can hold it",
+            place,
+        )
     try:
         envelope = CommandEnvelope.model_validate(raw if type(raw) is dict else dict(raw))
     except ValidationError as exc:

@@ -24,6 +24,8 @@ class ErrorCode(StrEnum):
     DUPLICATE_ACTION = "duplicate_action"
     UNKNOWN_ACTION = "unknown_action"
     UNKNOWN_COMMAND = "unknown_command"
+    IDEMPOTENCY_KEY_REUSED = "idempotency_key_reused"
+    """A ``command_id`` already answered, sent again with a different body."""
 
 
 class Rejection(Exception):  # noqa: N818 - a rejection is a normal outcome, not an error
