@@ -90,12 +90,15 @@ def test_any_text_is_refused_naming_the_field_or_accepted_and_storable(
     field: TextField, text: str
 ) -> None:
     raw = envelope(field, text)
+    refused: Rejection | None = None
     try:
         command = parse_command(raw)
     except Rejection as rejection:
-        assert rejection.code == "invalid"
-        assert rejection.field is not None
-        assert rejection.field.startswith(f"payload.{field.name}")
+        refused = rejection
+    if refused is not None:
+        assert refused.code == "invalid"
+        assert refused.field is not None
+        assert refused.field.startswith(f"payload.{field.name}")
         return
     assert first_unstorable(raw) is None
     decided = Scenario().given(*_before(field)).when(field.command, raw["payload"])
