@@ -1,0 +1,141 @@
+"""The writer's after-commit index write.
+
+After the commit the cycle's batches are written to the event index with their offsets, in one
+PostgreSQL transaction on a thread of its own, while the next cycle runs. The log is the truth:
+a write that fails is made good by catching the index up from the log (retried until
+PostgreSQL is back).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Callable, Container
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+
+from kafka.producer.future import FutureRecordMetadata
+
+from supportes.consumers.batch import PendingBatch
+from supportes.consumers.writer_state import PartitionState, first_line
+from supportes.eventstore.index import EventIndex, IndexedEvent, ProcessedCommand
+from supportes.logs import get_logger
+
+log = get_logger("writer")
+
+
+@dataclass
+class IndexWrite:
+    """The index write in flight: committed batches on their way to PostgreSQL."""
+
+    future: Future[int]
+    partitions: list[int]
+    batches: list[PendingBatch]
+
+
+class CommitIndexer:
+    """Indexes committed batches in the background, one write in flight at a time.
+
+    ``index_writer`` is the indexer thread's connection; ``index`` (the polling thread's) and
+    ``catch_up`` re-index a partition of ``owned`` from the log when a write failed.
+    """
+
+    def __init__(
+        self,
+        index_writer: EventIndex,
+        index: EventIndex,
+        *,
+        catch_up: Callable[[int], int],
+        owned: Container[int],
+        events_topic: str,
+        results_topic: str,
+    ) -> None:
+        self.index_writer = index_writer
+        self.index = index
+        self._catch_up = catch_up
+        self._owned = owned
+        self.events_topic = events_topic
+        self.results_topic = results_topic
+        self._indexer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="writer-index")
+        self.pending: IndexWrite | None = None
+
+    def unindexed(self) -> list[PendingBatch]:
+        """The committed batches whose index write is still in flight."""
+        return self.pending.batches if self.pending is not None else []
+
+    def index_in_background(self, committed: list[tuple[PartitionState, PendingBatch]]) -> None:
+        """Write the committed batches to the index in one PostgreSQL transaction, on the
+        indexer thread (its own connection), overlapping the whole next cycle.
+
+        Until it is awaited, the writer's prefetch answers repeated command ids from these
+        batches and waits for it before loading an aggregate they touched (one no longer
+        cached)."""
+        self.await_index()  # one write in flight at a time, in commit order
+        events: list[IndexedEvent] = []
+        processed: list[ProcessedCommand] = []
+        positions: dict[tuple[str, int], int] = {}
+        for state, batch in committed:
+            for envelope, future in zip(batch.events, batch.event_futures, strict=True):
+                offset = _offset(future)
+                events.append(IndexedEvent(envelope, self.events_topic, state.number, offset))
+                positions[(self.events_topic, state.number)] = offset + 1
+            for at, result in batch.to_index:
+                offset = _offset(batch.result_futures[at])
+                processed.append(
+                    ProcessedCommand(
+                        result["command_id"], self.results_topic, state.number, result, offset
+                    )
+                )
+                positions[(self.results_topic, state.number)] = offset + 1
+        future = self._indexer.submit(self.index_writer.record, events, processed, positions)
+        self.pending = IndexWrite(
+            future, [state.number for state, _ in committed], [batch for _, batch in committed]
+        )
+
+    def await_index(self) -> None:
+        """Wait for the last index write; on failure re-index its partitions from the log."""
+        if self.pending is None:
+            return
+        future, numbers = self.pending.future, self.pending.partitions
+        self.pending = None
+        try:
+            future.result()
+        except Exception as exc:  # the log is the truth: re-index from it when PG is back
+            log.error(
+                "indexing failed; catching up from the log",
+                partitions=numbers,
+                error=first_line(exc),
+            )
+            with contextlib.suppress(Exception):
+                self.index_writer.reconnect()
+            for number in numbers:
+                if number in self._owned:
+                    self.recover_index(number)
+
+    def recover_index(self, number: int) -> None:
+        """Catch partition ``number``'s index up from the log, retrying until PostgreSQL is
+        back."""
+        delay = 0.5
+        while True:
+            try:
+                self.index.reconnect()
+                self._catch_up(number)
+                return
+            except Exception as exc:
+                log.warning(
+                    "index unavailable", partition=number, retry_in_s=delay, error=first_line(exc)
+                )
+                time.sleep(delay)
+                delay = min(delay * 2, 10)
+
+    def shutdown(self) -> None:
+        """Stop the indexer thread (after the write in flight)."""
+        self._indexer.shutdown(wait=True)
+
+
+def _offset(future: FutureRecordMetadata) -> int:
+    """The log offset of a record sent in a committed transaction (its future is done then;
+    ``get`` costs a timer per call, which adds up over thousands of records)."""
+    if future.is_done and future.succeeded():
+        return int(future.value.offset)
+    return int(future.get(timeout=10).offset)

@@ -1,0 +1,66 @@
+"""One lane's transaction in a writer cycle: the consumed offsets added to it without waiting,
+and the commit once the batch is decided; with the test seams around both."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from kafka import TopicPartition
+from kafka.structs import OffsetAndMetadata
+
+from supportes.consumers.ownership import Lane
+from supportes.consumers.writer_state import CALL_TIMEOUT_S, Taken
+from supportes.messaging import transactions
+from supportes.messaging.transactions import PendingCall
+
+
+@dataclass
+class WriterHooks:
+    """Test seams: called per partition where a crash or a zombie is most interesting."""
+
+    before_send_offsets: Callable[[int], None] = lambda partition: None
+    before_commit: Callable[[int], None] = lambda partition: None
+    after_commit: Callable[[int], None] = lambda partition: None
+
+
+def send_offsets(
+    lane: Lane, items: list[Taken], metadata: Any, *, commands_topic: str, hooks: WriterHooks
+) -> PendingCall:
+    """Add the consumed offsets of every partition of the lane to its transaction without
+    waiting: the producer's network thread makes the round trips to the transaction and
+    group coordinators while the batch is decided; :func:`commit` waits for them."""
+    offsets = {
+        TopicPartition(commands_topic, state.number): OffsetAndMetadata(
+            records[-1].offset + 1, "", -1
+        )
+        for state, records, _ in items
+    }
+    for state, _, _ in items:
+        hooks.before_send_offsets(state.number)
+    return transactions.start_send_offsets(
+        lane.producer, offsets, metadata, timeout_s=CALL_TIMEOUT_S
+    )
+
+
+def commit(
+    lane: Lane, items: list[Taken], offsets_sent: PendingCall, *, hooks: WriterHooks
+) -> BaseException | None:
+    """Wait for the lane's offsets to be in its transaction and commit; return the failure
+    if any."""
+    try:
+        offsets_sent.wait(CALL_TIMEOUT_S)
+        for state, _, _ in items:
+            hooks.before_commit(state.number)
+        transactions.commit(lane.producer, timeout_s=CALL_TIMEOUT_S)
+        lane.in_transaction = False
+    except Exception as exc:
+        return exc
+    return None
+
+
+def failure_of(call: PendingCall | None) -> BaseException | None:
+    """What a started call failed with, once it has ended (None if it succeeded or never
+    started)."""
+    return None if call is None else call.outcome(CALL_TIMEOUT_S)
