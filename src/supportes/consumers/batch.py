@@ -8,6 +8,7 @@ from uuid import UUID
 
 from kafka.producer.future import FutureRecordMetadata
 
+from supportes.eventstore.index import Answer
 from supportes.messaging.bulk_send import Record
 
 
@@ -39,11 +40,12 @@ class PendingBatch:
     events: list[dict[str, Any]] = field(default_factory=list)
     event_records: list[Record] = field(default_factory=list)
     result_records: list[Record] = field(default_factory=list)
-    to_index: list[tuple[int, dict[str, Any]]] = field(default_factory=list)
-    """Results to index: their position in ``result_records`` and the result."""
+    to_index: list[tuple[int, dict[str, Any], str | None]] = field(default_factory=list)
+    """Results to index: their position in ``result_records``, the result and the digest of
+    the command it answers."""
     dead_letters: list[Record] = field(default_factory=list)
     event_futures: list[FutureRecordMetadata] = field(default_factory=list)
     result_futures: list[FutureRecordMetadata] = field(default_factory=list)
-    answered: dict[str, dict[str, Any]] = field(default_factory=dict)
+    answered: dict[str, Answer] = field(default_factory=dict)
     touched: set[UUID] = field(default_factory=set)
     stats: BatchStats = field(default_factory=BatchStats)

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
+from collections.abc import Mapping
 from typing import Any, NamedTuple
 from uuid import UUID
 
 import orjson
 
-from supportes.aggregates import AnyCommand, Rejection, parse_command
+from supportes.aggregates import AnyCommand, ErrorCode, Rejection, parse_command
+from supportes.aggregates.dispatch import rejected_result
 
 _COMMAND_ID = re.compile(rb'"command_id"\s*:\s*"([0-9a-fA-F-]{36})"')
 
@@ -22,6 +25,35 @@ class Incoming(NamedTuple):
     rejection: Rejection | None = None
     aggregate_id: str | None = None
     reason: str | None = None  # set when the record belongs on the dead-letter topic
+    digest: str | None = None  # command_digest of the envelope, when it is a JSON object
+
+
+DIGESTED_FIELDS = ("type", "aggregate_id", "expected_version", "actor", "via", "payload")
+"""What makes two commands with one ``command_id`` the same command. ``issued_at`` and
+``correlation_id`` are left out: a client retrying a command may stamp a new send time."""
+
+
+DIGEST_HEADER = "supportes-command-digest"
+"""Header of a result record: the :func:`command_digest` of the command it answers (so that a
+writer re-learning processed commands from the results topic learns their digests too)."""
+
+
+def digest_header(headers: list[tuple[str, bytes]] | None) -> str | None:
+    """The command digest a result record's headers carry, if any."""
+    for name, value in headers or ():
+        if name == DIGEST_HEADER and value:
+            return value.decode("ascii", "replace")
+    return None
+
+
+def command_digest(raw: Mapping[str, Any]) -> str:
+    """SHA-256 over the digested fields in canonical order (keys sorted at every level)."""
+    body = {name: raw.get(name) for name in DIGESTED_FIELDS}
+    try:
+        text = orjson.dumps(body, option=orjson.OPT_SORT_KEYS)
+    except TypeError:  # beyond 64-bit integers, lone surrogates: the standard library's form
+        text = json.dumps(body, sort_keys=True, separators=(",", ":"), default=str).encode()
+    return hashlib.sha256(text).hexdigest()
 
 
 def parse_record(value: bytes | None) -> Incoming:
@@ -40,6 +72,7 @@ def parse_record(value: bytes | None) -> Incoming:
         return Incoming(
             None, rejection=_invalid("not a JSON object", None), reason="not a JSON object"
         )
+    digest = command_digest(raw)
     try:
         command = parse_command(raw)
     except Rejection as rejection:
@@ -48,10 +81,25 @@ def parse_record(value: bytes | None) -> Incoming:
             rejection=rejection,
             aggregate_id=_valid_uuid(raw.get("aggregate_id")),
             reason=f"{rejection.code.value}: {rejection.message}",
+            digest=digest,
         )
     return Incoming(
-        command.command_id_text, command=command, aggregate_id=command.aggregate_id_text
+        command.command_id_text,
+        command=command,
+        aggregate_id=command.aggregate_id_text,
+        digest=digest,
     )
+
+
+def reused_key_result(command_id: str, parsed: Incoming) -> dict[str, Any]:
+    """The rejected result for a ``command_id`` already answered for a different command."""
+    rejection = Rejection(
+        ErrorCode.IDEMPOTENCY_KEY_REUSED,
+        "command_id: already used for a different command (another type, aggregate, actor or"
+        " payload); the first command's result stands. Use a new command_id for a new command",
+        "command_id",
+    )
+    return rejected_result(command_id, parsed.aggregate_id, None, rejection)
 
 
 def _loads(value: bytes) -> Any:

@@ -47,7 +47,12 @@ from supportes.aggregates import Rejection, decide, last_hash_of
 from supportes.aggregates.dispatch import accepted_result, rejected_result
 from supportes.consumers.batch import PendingBatch
 from supportes.consumers.ownership import Lane, instance_transactional_id
-from supportes.consumers.records import Incoming, parse_record
+from supportes.consumers.records import (
+    DIGEST_HEADER,
+    Incoming,
+    parse_record,
+    reused_key_result,
+)
 from supportes.consumers.writer_index import CommitIndexer, IndexWrite
 from supportes.consumers.writer_lookup import IDEMPOTENCY_WINDOW, prefetch, prune_processed
 from supportes.consumers.writer_recovery import FENCED_BACKOFF_S, PartitionFencedError, Recovery
@@ -65,7 +70,7 @@ from supportes.consumers.writer_takeover import (
     transactional_id,
 )
 from supportes.consumers.writer_transaction import WriterHooks, commit, failure_of, send_offsets
-from supportes.eventstore.index import EventIndex
+from supportes.eventstore.index import Answer, EventIndex
 from supportes.eventstore.recorder import to_stored_event
 from supportes.logs import get_logger
 from supportes.messaging.bulk_send import send_many
@@ -225,12 +230,17 @@ class Writer:
             return 0
         began = time.monotonic()
         lanes: dict[int, tuple[Lane, list[Taken]]] = {}
+        # One answer book for the whole cycle: a command id reused on another aggregate (so
+        # another partition) in the same cycle is seen as reused, not answered twice.
+        answered: dict[str, Answer] = {}
         for tp, records in polled.items():
             state = self.partitions.get(tp.partition)
             if state is None or state.fenced or tp.partition in just_opened:
                 continue  # re-fetched from the committed offset after opening
             incoming = [parse_record(r.value) for r in records]
-            state.batch = PendingBatch(state.number, records[0].offset, records[-1].offset)
+            state.batch = PendingBatch(
+                state.number, records[0].offset, records[-1].offset, answered=answered
+            )
             lanes.setdefault(id(state.lane), (state.lane, []))[1].append((state, records, incoming))
         taken = [item for _, items in lanes.values() for item in items]
         try:
@@ -336,15 +346,21 @@ class Writer:
         if command_id is not None:
             first = batch.answered.get(command_id)
             if first is not None:
-                batch.stats.duplicates += 1
-                self._send_result(state, record.key, first, record=False)
+                if first.digest is None or parsed.digest in (None, first.digest):
+                    batch.stats.duplicates += 1
+                    self._send_result(state, record.key, first.result, record=False)
+                else:  # the same idempotency key for another command: refuse, keep the first
+                    batch.stats.rejected += 1
+                    self._send_result(
+                        state, record.key, reused_key_result(command_id, parsed), record=False
+                    )
                 return
         if parsed.reason is not None:
             self._dead_letter(state, record, parsed.reason)
         if parsed.command is None:
             if command_id is not None and parsed.rejection is not None:
                 result = rejected_result(command_id, parsed.aggregate_id, None, parsed.rejection)
-                self._send_result(state, record.key, result)
+                self._send_result(state, record.key, result, digest=parsed.digest)
             return
         command = parsed.command
         current = state.cache.get(command.aggregate_id)
@@ -356,7 +372,7 @@ class Writer:
             batch.stats.rejected += 1
             version = current.version if current is not None else 0
             result = rejected_result(command.command_id, command.aggregate_id, version, rejection)
-            self._send_result(state, record.key, result)
+            self._send_result(state, record.key, result, digest=parsed.digest)
             log.debug(
                 "command rejected",
                 case_id=str(command.aggregate_id),
@@ -388,7 +404,9 @@ class Writer:
             )
             batch.stats.follow_ons += 1
         batch.stats.events += len(decision.events)
-        self._send_result(state, record.key, accepted_result(command, decision))
+        self._send_result(
+            state, record.key, accepted_result(command, decision), digest=parsed.digest
+        )
 
     # -- sending inside the transaction ----------------------------------------------------
 
@@ -405,14 +423,19 @@ class Writer:
         result: dict[str, Any],
         *,
         record: bool = True,
+        digest: str | None = None,
     ) -> None:
+        """Add ``result`` to the transaction; with ``record``, as the command's first answer
+        (indexed with ``digest``, which also rides in a header for a later catch-up)."""
         batch = state.batch
         assert batch is not None
+        headers = None
         if record and result.get("command_id"):
-            batch.answered[result["command_id"]] = result
-            batch.to_index.append((len(batch.result_records), result))
+            batch.answered[result["command_id"]] = Answer(result, digest)
+            batch.to_index.append((len(batch.result_records), result, digest))
+            headers = [(DIGEST_HEADER, digest.encode())] if digest else None
         batch.result_records.append(
-            (key or (result.get("aggregate_id") or "").encode(), fastjson.dumps(result), None)
+            (key or (result.get("aggregate_id") or "").encode(), fastjson.dumps(result), headers)
         )
 
     def _flush(self, state: PartitionState) -> None:

@@ -75,15 +75,23 @@ class CommitIndexer:
         processed: list[ProcessedCommand] = []
         positions: dict[tuple[str, int], int] = {}
         for state, batch in committed:
-            for envelope, future in zip(batch.events, batch.event_futures, strict=True):
+            for envelope, (_, raw, _), future in zip(
+                batch.events, batch.event_records, batch.event_futures, strict=True
+            ):
                 offset = _offset(future)
-                events.append(IndexedEvent(envelope, self.events_topic, state.number, offset))
+                events.append(IndexedEvent(envelope, self.events_topic, state.number, offset, raw))
                 positions[(self.events_topic, state.number)] = offset + 1
-            for at, result in batch.to_index:
+            for at, result, digest in batch.to_index:
                 offset = _offset(batch.result_futures[at])
                 processed.append(
                     ProcessedCommand(
-                        result["command_id"], self.results_topic, state.number, result, offset
+                        result["command_id"],
+                        self.results_topic,
+                        state.number,
+                        result,
+                        offset,
+                        digest,
+                        batch.result_records[at][1],
                     )
                 )
                 positions[(self.results_topic, state.number)] = offset + 1

@@ -46,7 +46,7 @@ def prefetch(
     command_ids = {
         p.command_id for _, incoming in batches for p in incoming if p.command_id is not None
     }
-    answered = index.processed(command_ids)
+    answered = index.answers(command_ids)
     for earlier in unindexed:  # answered in the cycle whose index write is in flight
         answered.update({c: earlier.answered[c] for c in command_ids & earlier.answered.keys()})
     found = index.envelopes_of(wanted)

@@ -30,6 +30,7 @@ from supportes.consumers.ownership import (
     partition_transactional_id,
     stable_committed,
 )
+from supportes.consumers.records import digest_header
 from supportes.consumers.writer_state import CALL_TIMEOUT_S, PartitionState, first_line
 from supportes.eventstore.index import EventIndex, IndexedEvent, ProcessedCommand
 from supportes.eventstore.recorder import KafkaEventRecorder
@@ -103,11 +104,26 @@ class LogCatchUp:
                     offset=record.offset,
                 )
                 continue
-            if topic == self.events_topic:
-                events.append(IndexedEvent(value, topic, number, record.offset))
+            if not isinstance(value, dict):
+                log.error(
+                    "record on the log is not a JSON object; skipped (audit verify reports it)",
+                    topic=topic,
+                    partition=number,
+                    offset=record.offset,
+                )
+            elif topic == self.events_topic:
+                events.append(IndexedEvent(value, topic, number, record.offset, record.value))
             elif value.get("command_id"):
                 processed.append(
-                    ProcessedCommand(value["command_id"], topic, number, value, record.offset)
+                    ProcessedCommand(
+                        value["command_id"],
+                        topic,
+                        number,
+                        value,
+                        record.offset,
+                        digest_header(record.headers),
+                        record.value,
+                    )
                 )
         return self.index.record(events, processed, {(topic, number): records[-1].offset + 1})
 
