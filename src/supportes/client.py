@@ -31,6 +31,19 @@ class ResultTimeoutError(TimeoutError):
         self.missing = missing
 
 
+class CommandTooLargeError(ValueError):
+    """A command envelope is larger than the record size the broker takes; nothing was sent."""
+
+    def __init__(self, position: int, size: int, limit: int) -> None:
+        super().__init__(
+            f"command is {size:,} bytes as a Kafka record, over the limit of {limit:,} bytes"
+            " (SUPPORTES_MAX_COMMAND_BYTES; the broker's message.max.bytes)"
+        )
+        self.position = position
+        self.size = size
+        self.limit = limit
+
+
 class SupportesClient:
     """Submits commands and collects results; one instance per thread."""
 
@@ -59,18 +72,33 @@ class SupportesClient:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
+    def encode(self, envelope: Mapping[str, Any], position: int = 0) -> tuple[bytes, bytes]:
+        """The record (key, value) for ``envelope``; CommandTooLargeError over the size limit
+        (``position``: which of the caller's envelopes it is, for the error)."""
+        aggregate_id = str(envelope["aggregate_id"])
+        key = key_of(aggregate_id)
+        value = json.dumps(envelope, separators=(",", ":"), default=str).encode()
+        size = len(key) + len(value)
+        if size > self.settings.max_command_bytes:
+            raise CommandTooLargeError(position, size, self.settings.max_command_bytes)
+        return key, value
+
     def send(self, envelopes: Iterable[Mapping[str, Any]], *, flush: bool = True) -> list[str]:
         """Put envelopes on the commands topic without waiting for results; return command ids.
 
-        With ``flush`` (the default) this returns once the broker has them (acks=all).
+        Every envelope is encoded and its size checked before the first is sent
+        (CommandTooLargeError: nothing is sent). With ``flush`` (the default) this returns once
+        the broker has them (acks=all).
         """
+        batch = list(envelopes)
+        records = [self.encode(envelope, position) for position, envelope in enumerate(batch)]
         ids: list[str] = []
-        for envelope in envelopes:
+        for envelope, (key, value) in zip(batch, records, strict=True):
             aggregate_id = str(envelope["aggregate_id"])
             self._producer.send(
                 self.commands_topic,
-                key=key_of(aggregate_id),
-                value=json.dumps(envelope, separators=(",", ":"), default=str).encode(),
+                key=key,
+                value=value,
                 partition=partition_for(aggregate_id, self.settings.partitions),
             )
             ids.append(str(envelope["command_id"]))

@@ -81,6 +81,16 @@ class Settings(BaseSettings):
         ),
     )
 
+    max_command_bytes: int = Field(
+        default=1_000_000,
+        ge=1024,
+        le=100_000_000,
+        description=(
+            "Largest command record a client sends (key and JSON value). Keep it under the "
+            "broker's message.max.bytes (Kafka's default 1,048,588) and the producer's "
+            "max.request.size (1 MiB)."
+        ),
+    )
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     log_format: Literal["auto", "json", "console"] = "auto"
 

@@ -11,6 +11,9 @@ import os
 import sys
 from collections.abc import Sequence
 
+import psycopg2
+from kafka.errors import KafkaError
+
 from supportes import __version__
 from supportes.cli import (
     audit_cmd,
@@ -63,6 +66,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_USAGE
     except ConfigError as exc:
         print(f"supportes: error: {exc}", file=sys.stderr)
+        return EXIT_INFRA
+    except (KafkaError, psycopg2.OperationalError) as exc:  # a dependency failed: one line
+        text = str(exc).strip().splitlines()
+        print(f"supportes: error: {type(exc).__name__}: {text[0] if text else ''}", file=sys.stderr)
         return EXIT_INFRA
     except KeyboardInterrupt:
         return 130

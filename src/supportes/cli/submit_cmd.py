@@ -10,9 +10,9 @@ from pathlib import Path
 from typing import Any
 
 from supportes.cli.output import fail_line
-from supportes.client import ResultTimeoutError, SupportesClient
+from supportes.client import CommandTooLargeError, ResultTimeoutError, SupportesClient
 from supportes.errors import UsageError
-from supportes.ops.command_lines import read_command_lines
+from supportes.ops.command_lines import read_numbered_command_lines
 from supportes.settings import Settings
 
 EXIT_REJECTED = 3
@@ -34,10 +34,19 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
-    """Validate every line first, then submit and print each result as a JSON line."""
-    envelopes = read_command_lines(_lines(args.file), "stdin" if args.file == "-" else args.file)
+    """Validate every line first (routing fields, record size), then submit and print each
+    result as a JSON line."""
+    numbered = read_numbered_command_lines(
+        _lines(args.file), "stdin" if args.file == "-" else args.file
+    )
+    envelopes = [envelope for _, envelope in numbered]
     rejected = 0
     with SupportesClient(settings) as client:
+        for where, envelope in numbered:
+            try:
+                client.encode(envelope)
+            except CommandTooLargeError as exc:
+                raise UsageError(f"{where}: {exc}") from None
         for chunk in _chunks(envelopes):
             try:
                 results = client.submit(chunk, timeout_s=args.timeout)

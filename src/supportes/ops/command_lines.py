@@ -18,7 +18,14 @@ ROUTING_FIELDS = ("command_id", "aggregate_id")
 
 def read_command_lines(lines: Iterable[str], source: str) -> list[dict[str, Any]]:
     """The envelopes of non-blank ``lines``; UsageError naming the line and field otherwise."""
-    envelopes: list[dict[str, Any]] = []
+    return [envelope for _, envelope in read_numbered_command_lines(lines, source)]
+
+
+def read_numbered_command_lines(
+    lines: Iterable[str], source: str
+) -> list[tuple[str, dict[str, Any]]]:
+    """:func:`read_command_lines` with where each envelope came from (``stdin line 3``)."""
+    envelopes: list[tuple[str, dict[str, Any]]] = []
     for number, line in enumerate(lines, start=1):
         if not line.strip():
             continue
@@ -39,5 +46,5 @@ def read_command_lines(lines: Iterable[str], source: str) -> list[dict[str, Any]
                 raise UsageError(f"{where}: {field} must be a UUID, got {value!r}") from None
         if not isinstance(envelope.get("type"), str):
             raise UsageError(f"{where}: type is required and must be a command name")
-        envelopes.append(envelope)
+        envelopes.append((where, envelope))
     return envelopes

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from supportes.cli.arguments import parse_day, parse_time, positive_int
 from supportes.errors import UsageError
-from supportes.ops.command_lines import read_command_lines
+from supportes.ops.command_lines import read_command_lines, read_numbered_command_lines
 from tests.support.commands import open_case
 
 CASE = "00000000-0000-4000-8000-0000000000a1"
@@ -90,3 +90,12 @@ def test_command_lines_skip_blanks_and_keep_order() -> None:
 def test_bad_command_lines_name_the_line_and_field(line: str, message: str) -> None:
     with pytest.raises(UsageError, match=message.replace("[", r"\[")):
         read_command_lines([line], "in.jsonl")
+
+
+def test_numbered_command_lines_say_where_each_came_from() -> None:
+    first, second = open_case(CASE), open_case(CASE, 5)
+    lines = [json.dumps(first), "", json.dumps(second)]
+    assert read_numbered_command_lines(lines, "in.jsonl") == [
+        ("in.jsonl line 1", first),
+        ("in.jsonl line 3", second),
+    ]
