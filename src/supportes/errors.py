@@ -12,5 +12,10 @@ class StackError(ConfigError):
     """The local Kafka/PostgreSQL stack could not be brought to the wanted state."""
 
 
+class DatabaseUnavailableError(ConfigError):
+    """PostgreSQL did not accept a connection (down, restarting, unreachable). At start-up a
+    configuration error; for a running service a transient outage to ride out."""
+
+
 class UsageError(Exception):
     """The command line asked for something that does not exist (exit code 2)."""

@@ -34,7 +34,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -46,6 +46,7 @@ from supportes import fastjson
 from supportes.aggregates import Rejection, decide, last_hash_of
 from supportes.aggregates.dispatch import accepted_result, rejected_result
 from supportes.consumers.batch import PendingBatch
+from supportes.consumers.dependencies import Backoff, Stopping, dependency_of
 from supportes.consumers.ownership import Lane, instance_transactional_id
 from supportes.consumers.records import (
     DIGEST_HEADER,
@@ -61,6 +62,7 @@ from supportes.consumers.writer_state import (
     CALL_TIMEOUT_S,
     PartitionState,
     Taken,
+    first_line,
 )
 from supportes.consumers.writer_takeover import (
     TAKEOVER_TIMEOUT_S,
@@ -144,6 +146,8 @@ class Writer:
         )
         self.partitions: dict[int, PartitionState] = {}
         self._to_open: set[int] = set()
+        self.backoff = Backoff("writer")
+        """Every wait for a dependency (the stop event is :meth:`run`'s)."""
         self.ready = threading.Event()
         """Set once the writer owns partitions and has opened all of them (caught up, seeked)."""
         self._committer = ThreadPoolExecutor(
@@ -155,6 +159,7 @@ class Writer:
             self.watermarks,
             events_topic=self.events_topic,
             results_topic=self.results_topic,
+            backoff=self.backoff,
         ).catch_up
         self._indexer = CommitIndexer(
             self.index_writer,
@@ -163,6 +168,7 @@ class Writer:
             owned=self.partitions,
             events_topic=self.events_topic,
             results_topic=self.results_topic,
+            backoff=self.backoff,
         )
         self._takeover = Takeover(
             settings,
@@ -177,6 +183,7 @@ class Writer:
             catch_up=catch_up,
             await_index=self._indexer.await_index,
             send_event=self._send_event,
+            backoff=self.backoff,
         )
         self._recovery = Recovery(self._takeover, self._indexer)
         if partitions is None:
@@ -196,21 +203,53 @@ class Writer:
     # -- lifecycle -----------------------------------------------------------------------------
 
     def run(self, stop: threading.Event, *, poll_timeout_ms: int = 100) -> None:
-        """Process commands until ``stop`` is set; the open batch is finished first."""
+        """Process commands until ``stop`` is set; the open batch is finished first.
+
+        A dependency outage (PostgreSQL or Kafka, :func:`dependency_of`) is ridden out: what
+        is in hand is dropped (the open transaction is aborted by the next producer's
+        ``init_transactions``), the writer backs off and re-opens its partitions (catch-up from
+        the log, seek to the committed offsets) for as long as it lasts. Any other failure is
+        raised. A stop during any wait ends the loop at once."""
         log.info(
             "writer started",
             topic=self.commands_topic,
             transactional_id=self.transactional_id if self.group_mode else "per partition",
         )
+        self.backoff.stop = stop
         next_prune = 0.0
         try:
             while not stop.is_set():
-                if time.monotonic() >= next_prune:
-                    prune_processed(self.index)
-                    next_prune = time.monotonic() + PRUNE_EVERY_S
-                self.run_once(poll_timeout_ms)
+                try:
+                    if time.monotonic() >= next_prune:
+                        prune_processed(self.index)
+                        next_prune = time.monotonic() + PRUNE_EVERY_S
+                    self.run_once(poll_timeout_ms)
+                    if not self._to_open:
+                        self.backoff.succeeded()
+                except Stopping:
+                    break
+                except Exception as exc:
+                    dependency = dependency_of(exc)
+                    if dependency is None:
+                        raise
+                    self._ride_out(dependency, exc)
+        except Stopping:
+            pass
         finally:
             self.close()
+
+    def _ride_out(self, dependency: str, exc: BaseException) -> None:
+        """Drop what is in hand after a dependency failed, then back off (Stopping if asked
+        to stop); the next cycle re-opens every assigned partition."""
+        log.warning(
+            "dependency unavailable; dropping the partitions in hand to re-open them",
+            dependency=dependency,
+            partitions=sorted(self.partitions),
+            error=first_line(exc),
+        )
+        self._indexer.discard_pending()
+        self._takeover.reset()
+        self.backoff.wait(dependency, exc)
 
     def run_once(self, poll_timeout_ms: int = 100) -> int:
         """One poll: one transaction per lane (group mode: one in all), committed, then indexed.
@@ -290,16 +329,29 @@ class Writer:
         return handled
 
     def close(self) -> None:
-        """Leave the group and release producers and connections."""
-        self._indexer.await_index()
-        self._takeover.close()
-        self.consumer.close()
-        self.reader.close()
-        self.watermarks.close()
-        self._indexer.shutdown()
-        self.index.close()
-        self.index_writer.close()
-        self._committer.shutdown(wait=True)
+        """Leave the group and release producers and connections. Each step is bounded and
+        runs even when an earlier one failed (a stop during an outage must still end)."""
+        index_write = (
+            self._indexer.discard_pending
+            if self.backoff.stop.is_set()
+            else self._indexer.await_index
+        )
+        steps: list[tuple[str, Callable[[], object]]] = [
+            ("index write", index_write),
+            ("partitions", self._takeover.close),
+            ("consumer", self.consumer.close),
+            ("log reader", self.reader.close),
+            ("watermark reader", self.watermarks.close),
+            ("indexer", self._indexer.shutdown),
+            ("index", self.index.close),
+            ("index writer", self.index_writer.close),
+            ("committer", lambda: self._committer.shutdown(wait=True)),
+        ]
+        for what, step in steps:
+            try:
+                step()
+            except (Exception, Stopping) as exc:
+                log.warning("closing failed", step=what, error=first_line(exc))
         log.info("writer stopped")
 
     # -- partition ownership ---------------------------------------------------------------

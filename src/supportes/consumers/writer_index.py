@@ -2,21 +2,23 @@
 
 After the commit the cycle's batches are written to the event index with their offsets, in one
 PostgreSQL transaction on a thread of its own, while the next cycle runs. The log is the truth:
-a write that fails is made good by catching the index up from the log (retried until
-PostgreSQL is back).
+a write that fails is made good by catching the index up from the log (retried, with the
+writer's :class:`~supportes.consumers.dependencies.Backoff`, until PostgreSQL is back or the
+writer is asked to stop).
 """
 
 from __future__ import annotations
 
 import contextlib
-import time
 from collections.abc import Callable, Container
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
+import psycopg2
 from kafka.producer.future import FutureRecordMetadata
 
 from supportes.consumers.batch import PendingBatch
+from supportes.consumers.dependencies import POSTGRESQL, Backoff, dependency_of
 from supportes.consumers.writer_state import PartitionState, first_line
 from supportes.eventstore.index import EventIndex, IndexedEvent, ProcessedCommand
 from supportes.logs import get_logger
@@ -49,6 +51,7 @@ class CommitIndexer:
         owned: Container[int],
         events_topic: str,
         results_topic: str,
+        backoff: Backoff,
     ) -> None:
         self.index_writer = index_writer
         self.index = index
@@ -56,6 +59,7 @@ class CommitIndexer:
         self._owned = owned
         self.events_topic = events_topic
         self.results_topic = results_topic
+        self.backoff = backoff
         self._indexer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="writer-index")
         self.pending: IndexWrite | None = None
 
@@ -121,20 +125,33 @@ class CommitIndexer:
                     self.recover_index(number)
 
     def recover_index(self, number: int) -> None:
-        """Catch partition ``number``'s index up from the log, retrying until PostgreSQL is
-        back."""
-        delay = 0.5
+        """Catch partition ``number``'s index up from the log, retrying until PostgreSQL (or
+        the broker) is back; :class:`~supportes.consumers.dependencies.Stopping` when the
+        writer is asked to stop meanwhile."""
         while True:
             try:
                 self.index.reconnect()
                 self._catch_up(number)
                 return
             except Exception as exc:
+                dependency = dependency_of(exc)
+                if dependency is None and not isinstance(exc, psycopg2.Error):
+                    raise
+                self.backoff.wait(dependency or POSTGRESQL, exc, partition=number)
+
+    def discard_pending(self) -> None:
+        """Forget the write in flight once it has ended, whatever its outcome (a partition's
+        next owner, this writer included, catches the index up from the log anyway)."""
+        pending, self.pending = self.pending, None
+        if pending is not None:
+            try:
+                pending.future.result()
+            except Exception as exc:
                 log.warning(
-                    "index unavailable", partition=number, retry_in_s=delay, error=first_line(exc)
+                    "index write lost; the next catch-up redoes it",
+                    partitions=pending.partitions,
+                    error=first_line(exc),
                 )
-                time.sleep(delay)
-                delay = min(delay * 2, 10)
 
     def shutdown(self) -> None:
         """Stop the indexer thread (after the write in flight)."""

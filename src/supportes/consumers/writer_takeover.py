@@ -23,6 +23,7 @@ from kafka import ConsumerRebalanceListener, KafkaConsumer, TopicPartition
 from kafka.consumer.fetcher import ConsumerRecord
 from kafka.errors import KafkaError
 
+from supportes.consumers.dependencies import KAFKA, Backoff, Stopping
 from supportes.consumers.ownership import (
     TRANSACTION_TIMEOUT_MS,
     Lane,
@@ -31,7 +32,7 @@ from supportes.consumers.ownership import (
     stable_committed,
 )
 from supportes.consumers.records import digest_header
-from supportes.consumers.writer_state import CALL_TIMEOUT_S, PartitionState, first_line
+from supportes.consumers.writer_state import CALL_TIMEOUT_S, PartitionState
 from supportes.eventstore.index import EventIndex, IndexedEvent, ProcessedCommand
 from supportes.eventstore.recorder import KafkaEventRecorder
 from supportes.logs import get_logger
@@ -59,7 +60,9 @@ class LogCatchUp:
         *,
         events_topic: str,
         results_topic: str,
+        backoff: Backoff,
     ) -> None:
+        self.backoff = backoff
         self.index = index
         self.reader = reader
         self.watermarks = watermarks
@@ -74,6 +77,8 @@ class LogCatchUp:
             tp = TopicPartition(topic, number)
 
             def waiting(stable: int, high: int, topic: str = topic) -> None:
+                if self.backoff.stop.is_set():
+                    raise Stopping
                 log.info(
                     "waiting for an open transaction to end",
                     topic=topic,
@@ -150,7 +155,9 @@ class Takeover:
         catch_up: Callable[[int], int],
         await_index: Callable[[], None],
         send_event: Callable[[int, StoredEvent], None],
+        backoff: Backoff,
     ) -> None:
+        self.backoff = backoff
         self.settings = settings
         self.consumer = consumer
         self.index = index
@@ -186,7 +193,6 @@ class Takeover:
     def _ensure_group_lane(self) -> Lane:
         """The process's producer; its first ``init_transactions`` aborts our own transaction
         left open by a previous life of this instance (kill -9), before any partition opens."""
-        delay = 0.5
         while self.group_lane is None:
             try:
                 self.group_lane = open_lane(
@@ -194,14 +200,8 @@ class Takeover:
                 )
                 log.info("producer ready", transactional_id=self.transactional_id)
             except (KafkaError, CallTimedOutError) as exc:
-                log.warning(
-                    "producer init failed",
-                    transactional_id=self.transactional_id,
-                    retry_in_s=delay,
-                    error=first_line(exc),
-                )
-                time.sleep(delay)
-                delay = min(delay * 2, 10)
+                log.warning("producer init failed", transactional_id=self.transactional_id)
+                self.backoff.wait(KAFKA, exc, transactional_id=self.transactional_id)
         return self.group_lane
 
     def _partition_lane(self, number: int) -> Lane:
@@ -221,9 +221,7 @@ class Takeover:
             self.consumer,
             tp,
             timeout_s=TAKEOVER_TIMEOUT_S,
-            waiting=lambda error: log.info(
-                "waiting for a stable committed offset", partition=number, error=error
-            ),
+            waiting=lambda error: self._waiting_for_stable_offset(number, error),
         )
         indexed = self._catch_up(number)
         if committed is None:
@@ -238,6 +236,23 @@ class Takeover:
             events_indexed=indexed,
             duration_ms=round((time.monotonic() - began) * 1000, 1),
         )
+
+    def _waiting_for_stable_offset(self, number: int, error: str) -> None:
+        if self.backoff.stop.is_set():
+            raise Stopping
+        log.info("waiting for a stable committed offset", partition=number, error=error)
+
+    def reset(self) -> None:
+        """After an outage: drop every partition and the group producer (the next producer's
+        ``init_transactions`` aborts whatever was left open) and re-open what the consumer is
+        assigned at the next poll."""
+        for number in list(self.partitions):
+            self.drop(number)
+        if self.group_lane is not None:
+            self.group_lane.in_transaction = False
+            self.group_lane.close(timeout_s=0)
+            self.group_lane = None
+        self.to_open.update(tp.partition for tp in self.consumer.assignment())
 
     def drop(self, number: int) -> None:
         """Forget partition ``number``; under manual assignment also release its producer."""

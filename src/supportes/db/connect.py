@@ -7,7 +7,7 @@ import re
 import psycopg2
 import psycopg2.extensions
 
-from supportes.errors import ConfigError
+from supportes.errors import ConfigError, DatabaseUnavailableError
 
 _PASSWORD_IN_URI = re.compile(r"(://[^:/@]+:)[^@]*@")
 _PASSWORD_KV = re.compile(r"(password\s*=\s*)\S+", re.IGNORECASE)
@@ -27,7 +27,7 @@ def connect(
     except psycopg2.ProgrammingError as exc:  # malformed DSN
         raise ConfigError(f"{setting} is not a valid PostgreSQL DSN ({_first_line(exc)})") from None
     except psycopg2.OperationalError as exc:
-        raise ConfigError(
+        raise DatabaseUnavailableError(
             f"cannot connect to PostgreSQL at {redact_dsn(dsn)} ({setting}): {_first_line(exc)}"
         ) from None
 

@@ -14,6 +14,7 @@ the domain refused them, or a future bug) never stops the index: it is kept in
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import timedelta
@@ -70,7 +71,16 @@ class EventIndex:
 
     def __init__(self, dsn: str) -> None:
         self._dsn = dsn
-        self._conn: psycopg2.extensions.connection = self._open()
+        self._connection: psycopg2.extensions.connection | None = self._open()
+
+    @property
+    def _conn(self) -> psycopg2.extensions.connection:
+        """The connection, opened again when it was lost (after :meth:`reconnect` or a server
+        restart): every use after an outage starts from a fresh one."""
+        if self._connection is None or self._connection.closed:
+            self._connection = None
+            self._connection = self._open()
+        return self._connection
 
     def _open(self) -> psycopg2.extensions.connection:
         conn = connect(self._dsn)
@@ -83,14 +93,15 @@ class EventIndex:
 
     def close(self) -> None:
         """Close the connection."""
-        self._conn.close()
+        if self._connection is not None:
+            self._connection.close()
+            self._connection = None
 
     def reconnect(self) -> None:
-        """Replace a broken connection."""
-        try:
-            self._conn.close()
-        finally:
-            self._conn = self._open()
+        """Drop the connection (it may be broken); the next use opens a new one."""
+        with contextlib.suppress(psycopg2.Error):
+            self.close()
+        self._connection = None
 
     def envelopes_of(self, aggregate_ids: Iterable[UUID]) -> dict[UUID, list[dict[str, Any]]]:
         """Stored envelopes per aggregate, in version order (ids with no events are absent)."""
@@ -218,7 +229,9 @@ class EventIndex:
                     )
             self._conn.commit()
         except BaseException:
-            self._conn.rollback()
+            if self._connection is not None and not self._connection.closed:
+                with contextlib.suppress(psycopg2.Error):
+                    self._connection.rollback()
             raise
         return added
 
