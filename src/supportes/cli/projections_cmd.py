@@ -1,4 +1,4 @@
-"""``supportes projections status|wait|rebuild|retry-parked``."""
+"""``supportes projections status|wait|rebuild|parked|retry-parked``."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import argparse
 
 from supportes.cli.output import print_json, print_table
 from supportes.ops.parked import retry_parked
+from supportes.ops.parked_records import parked_counts, parked_records
 from supportes.ops.projection_status import projection_status, wait_until_caught_up
 from supportes.ops.rebuild import rebuild, select_projections
 from supportes.settings import Settings
@@ -25,6 +26,11 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     wait.add_argument("--json", action="store_true", help="machine-readable output")
     again = actions.add_parser("rebuild", help="replay the log into fresh tables, swap them in")
     again.add_argument("names", nargs="*", metavar="NAME", help="projections (default: all)")
+    parked = actions.add_parser(
+        "parked", help="records set aside by the projections and the event index, with reasons"
+    )
+    parked.add_argument("--json", action="store_true", help="machine-readable output")
+    parked.add_argument("--limit", type=int, default=1000, help="most rows per store")
     retry = actions.add_parser("retry-parked", help="apply parked events again (after a fix)")
     retry.add_argument("names", nargs="*", metavar="NAME", help="projections (default: all)")
     parser.set_defaults(handler=run)
@@ -41,6 +47,16 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         else:
             print("caught up" if caught_up else f"not caught up after {args.timeout:g}s")
         return 0 if caught_up else EXIT_TIMEOUT
+    if args.action == "parked":
+        rows = [r.as_dict() for r in parked_records(settings, limit=args.limit)]
+        if args.json:
+            print_json(rows)
+        else:
+            print_table(
+                rows,
+                ["store", "partition", "offset", "aggregate_id", "version", "kind", "reason"],
+            )
+        return 0
     if args.action == "rebuild":
         report = rebuild(settings, args.names)
         print(
@@ -77,4 +93,10 @@ def _status(args: argparse.Namespace, settings: Settings) -> int:
         total["parked"] = int(total["parked"]) + row.parked  # type: ignore[call-overload]
         total["partitions"] = int(total["partitions"]) + 1  # type: ignore[call-overload]
     print_table(list(totals.values()), ["projection", "partitions", "lag", "parked"])
+    kept_raw = parked_counts(settings)["event_index"]
+    if kept_raw:
+        print(
+            f"event index: {kept_raw} log record(s) kept as raw bytes"
+            " (supportes projections parked)"
+        )
     return 0

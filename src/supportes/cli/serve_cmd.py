@@ -13,11 +13,12 @@ from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
 
+from supportes.consumers.dependencies import HEALTH, first_line
 from supportes.consumers.projector import Projector
 from supportes.consumers.writer import Writer
 from supportes.logs import get_logger
 from supportes.settings import Settings
-from supportes.stack import serve_process
+from supportes.stack import serve_health, serve_process
 from supportes.stack.kafka_admin import require_broker
 
 log = get_logger("serve")
@@ -60,13 +61,15 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     services: list[threading.Thread] = []
     failures: list[BaseException] = []
 
-    def guard(target: Callable[[threading.Event], None]) -> Callable[[], None]:
+    def guard(role: str, target: Callable[[threading.Event], None]) -> Callable[[], None]:
         def body() -> None:
             try:
                 target(stop)
-            except BaseException as exc:  # one service failing stops the other one too
+            except BaseException as exc:
+                # Outages are ridden out inside each role: what reaches here is not transient.
+                # The process ends (non-zero) so that a supervisor restarts all of it.
                 failures.append(exc)
-                log.exception("service failed")
+                log.exception("service failed; stopping serve", role=role, error=first_line(exc))
                 stop.set()
 
         return body
@@ -74,25 +77,37 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     writer: Writer | None = None
     if args.writer or both:
         writer = Writer(settings, group_id=args.group_id)
-        services.append(threading.Thread(target=guard(writer.run), name="writer"))
+        services.append(threading.Thread(target=guard("writer", writer.run), name="writer"))
     if args.projector or both:
         projector = Projector(settings)
-        services.append(threading.Thread(target=guard(projector.run), name="projector"))
+        services.append(
+            threading.Thread(target=guard("projector", projector.run), name="projector")
+        )
     for service in services:
         service.start()
     ready_file: Path | None = args.ready_file
+    health = serve_health.health_file(settings)
     try:
         while any(s.is_alive() for s in services):
             if ready_file is not None and not stop.is_set() and _ready(writer):
                 ready_file.write_text("ready\n")
                 log.info("serve ready")
                 ready_file = None
+            _publish_health(health)
             for service in services:
                 service.join(timeout=0.5)
     finally:
         if args.ready_file is not None:
             args.ready_file.unlink(missing_ok=True)
+        health.unlink(missing_ok=True)
     return 1 if failures else 0
+
+
+def _publish_health(path: Path) -> None:
+    try:
+        serve_health.publish(path, HEALTH.snapshot())
+    except OSError as exc:  # never let the status file stop serving
+        log.debug("health file not written", path=str(path), error=str(exc))
 
 
 def _ready(writer: Writer | None) -> bool:

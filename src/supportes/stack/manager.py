@@ -14,9 +14,11 @@ import psycopg2
 
 from supportes.db.connect import redact_dsn
 from supportes.db.migrate import migrate_database
+from supportes.errors import ConfigError
 from supportes.logs import get_logger
+from supportes.ops.parked_records import parked_counts
 from supportes.settings import Settings
-from supportes.stack import kafka_local, postgres_local, serve_process
+from supportes.stack import kafka_local, postgres_local, serve_health, serve_process
 from supportes.stack.kafka_admin import broker_answers, ensure_topics, require_broker
 
 log = get_logger("stack")
@@ -80,16 +82,41 @@ def down(settings: Settings) -> list[str]:
 
 def status(settings: Settings) -> list[ComponentStatus]:
     """What runs where; ``running`` is False for anything that does not answer."""
-    return [_kafka_status(settings), _postgres_status(settings), _serve_status(settings)]
+    postgres = _postgres_status(settings)
+    found = [_kafka_status(settings), postgres, _serve_status(settings)]
+    if postgres.running:
+        found.append(_parked_status(settings))
+    return found
 
 
 def _serve_status(settings: Settings) -> ComponentStatus:
     serve = serve_process.state(settings)
+    roles = serve_health.read(settings)
     if serve.pid is None:
         detail = "not running (start: supportes serve --detach, or make run)"
+        if roles is not None:
+            detail = "running in the foreground"
     else:
         detail = f"pid {serve.pid}" + ("" if serve.ready else ", starting")
-    return ComponentStatus("serve", serve.running, "local", str(serve.log_file), detail, False)
+    if roles:
+        detail += "; " + serve_health.describe(roles)
+    running = serve.running or roles is not None
+    return ComponentStatus("serve", running, "local", str(serve.log_file), detail, False)
+
+
+def _parked_status(settings: Settings) -> ComponentStatus:
+    """Records the index or the projections set aside (never a failure: they are kept)."""
+    try:
+        counts = parked_counts(settings)
+    except (ConfigError, psycopg2.Error) as exc:
+        return ComponentStatus("parked", False, "local", "", str(exc).splitlines()[0], False)
+    detail = (
+        f"{counts['event_index']} in the event index (raw bytes), {counts['projections']} in"
+        " projections"
+    )
+    if any(counts.values()):
+        detail += "; list them: supportes projections parked"
+    return ComponentStatus("parked", True, "local", redact_dsn(settings.dsn), detail, False)
 
 
 def _kafka_status(settings: Settings) -> ComponentStatus:
