@@ -9,6 +9,8 @@ With ``case_id`` only that aggregate (case or root cause) is checked: its partit
 
 from __future__ import annotations
 
+import heapq
+import json
 import time
 import uuid
 from collections.abc import Iterator
@@ -245,7 +247,44 @@ def _index_positions(conn: psycopg2.extensions.connection, topic: str) -> dict[i
 def _index_rows(
     conn: psycopg2.extensions.connection, topic: str, partition: int, end: int, only: str | None
 ) -> Iterator[IndexRow]:
-    """Index rows of one partition below ``end``, in offset order (a server-side cursor)."""
+    """Index rows of one partition below ``end``, in offset order (a server-side cursor), the
+    events the index keeps as raw bytes (``parked_records``) merged in at their offsets."""
+    parked = _parked_rows(conn, topic, partition, end, only)
+    rows = _stored_rows(conn, topic, partition, end, only)
+    yield from heapq.merge(rows, parked, key=lambda row: row.offset) if parked else rows
+
+
+def _parked_rows(
+    conn: psycopg2.extensions.connection, topic: str, partition: int, end: int, only: str | None
+) -> list[IndexRow]:
+    query = (
+        'SELECT "offset", raw FROM event_index.parked_records WHERE kind = %s AND topic = %s'
+        ' AND partition = %s AND "offset" < %s'
+    )
+    params: tuple[Any, ...] = ("event", topic, partition, end)
+    if only is not None:
+        query += " AND aggregate_id = %s::uuid"
+        params += (only,)
+    with conn.cursor() as cur:
+        cur.execute(query + ' ORDER BY "offset"', params)
+        found = cur.fetchall()
+    rows = []
+    for offset, raw in found:
+        envelope = json.loads(bytes(raw))
+        columns = {
+            c: envelope.get(c) if c == "version" else _text(envelope.get(c)) for c in _ROW_COLUMNS
+        }
+        rows.append(IndexRow(partition, int(offset), columns, envelope))
+    return rows
+
+
+def _text(value: Any) -> str | None:
+    return None if value is None else str(value)
+
+
+def _stored_rows(
+    conn: psycopg2.extensions.connection, topic: str, partition: int, end: int, only: str | None
+) -> Iterator[IndexRow]:
     columns = ", ".join(f"{c}::text" if c != "version" else c for c in _ROW_COLUMNS)
     query = (
         f'SELECT "offset", envelope, {columns} FROM event_index.events'
