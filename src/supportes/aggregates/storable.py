@@ -22,6 +22,12 @@ def unstorable_char(text: str) -> str | None:
     return match.group() if match else None
 
 
+def scrub(text: str) -> str:
+    """``text`` with each unstorable code point replaced by U+FFFD (for error messages that
+    quote bad input: they must be storable themselves)."""
+    return _UNSTORABLE.sub("\ufffd", text)
+
+
 def describe(char: str) -> str:
     """``U+0000 (NUL)`` / ``U+D800 (an unpaired surrogate)``."""
     code = ord(char)

@@ -45,7 +45,7 @@ def dependency_of(exc: BaseException) -> str | None:
         exc.retriable or type(exc).__name__ in _TRANSIENT_KAFKA or _names_transient(exc)
     ):
         return KAFKA
-    cause = exc.__cause__ or exc.__context__
+    cause = exc.__cause__  # explicit chaining only: a bug raised while handling an outage is a bug
     return dependency_of(cause) if cause is not None and cause is not exc else None
 
 

@@ -23,13 +23,15 @@ lane has finished the batch in flight.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import threading
 import time
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+import psycopg2
 import psycopg2.extensions
 from kafka import ConsumerRebalanceListener, KafkaProducer, TopicPartition
 from kafka.consumer.fetcher import ConsumerRecord
@@ -37,6 +39,7 @@ from kafka.structs import OffsetAndMetadata
 from psycopg2 import sql
 
 from supportes.consumers.ahead import OneAhead
+from supportes.consumers.dependencies import Backoff, Stopping, dependency_of, first_line
 from supportes.consumers.lanes import spread
 from supportes.consumers.projector_batch import BatchReport, Lane, LaneApplier, Prepared
 from supportes.consumers.projector_decode import DEAD_LETTER_TIMEOUT_S, DeadLetters
@@ -137,6 +140,7 @@ class Projector:
         self._to_seek: set[int] = set()
         self._stored: dict[int, int] = {}  # partition -> lowest next offset over projections
         self._in_flight: _InFlight | None = None
+        self.backoff = Backoff("projector" if schema == LIVE_SCHEMA else f"projector:{schema}")
         if partitions is None:
             wait_for_topic(self.consumer, self.topic, timeout_s=settings.connect_timeout_s)
             self.consumer.subscribe([self.topic], listener=_Rebalance(self))
@@ -147,22 +151,84 @@ class Projector:
     # -- lifecycle -----------------------------------------------------------------------------
 
     def run(self, stop: threading.Event, *, poll_timeout_ms: int = 200) -> None:
-        """Project until ``stop`` is set; the batch in hand is committed first."""
+        """Project until ``stop`` is set; the batch in hand is committed first.
+
+        A dependency outage (PostgreSQL or Kafka) is ridden out: the batch in hand is rolled
+        back, lost connections are replaced, every assigned partition is sought back to its
+        stored offsets, and the projector backs off (stop-aware) and goes on. Any other
+        failure is raised."""
         log.info("projector started", topic=self.topic, schema=self.schema, projections=self.names)
+        self.backoff.stop = stop
         try:
             while not stop.is_set():
-                self.run_ahead(poll_timeout_ms)
-            self.finish_in_flight()
+                try:
+                    self.run_ahead(poll_timeout_ms)
+                    self.backoff.succeeded()
+                except Exception as exc:
+                    dependency = dependency_of(exc)
+                    if dependency is None:
+                        raise
+                    self._ride_out(dependency, exc)
+            with contextlib.suppress(Stopping):
+                self._finish_quietly()
+        except Stopping:
+            pass
         finally:
             self.close()
 
+    def _finish_quietly(self) -> None:
+        """Commit the batch in flight at a stop; an outage then only loses the batch (it is
+        read again from the stored offsets next time)."""
+        try:
+            self.finish_in_flight()
+        except Exception as exc:
+            if dependency_of(exc) is None:
+                raise
+            log.warning("batch in flight not committed at stop", error=first_line(exc))
+
+    def _ride_out(self, dependency: str, exc: BaseException) -> None:
+        log.warning(
+            "dependency unavailable; batch rolled back, partitions to be re-read",
+            dependency=dependency,
+            error=first_line(exc),
+        )
+        with contextlib.suppress(Exception):  # every lane ends its batch before anything else
+            self.finish_in_flight()
+        self._in_flight = None
+        self._letters.reset()
+        self._to_seek.update(tp.partition for tp in self.consumer.assignment())
+        self.backoff.wait(dependency, exc)
+        self._replace_lost_connections()
+
+    def _replace_lost_connections(self) -> None:
+        """Open new connections for lanes whose connection was lost (or is unusable)."""
+        for lane in [*self._lanes, self._all]:
+            if lane.conn.closed:
+                lane.conn = connect(self.settings.dsn)
+            else:
+                try:
+                    lane.conn.rollback()
+                except psycopg2.Error:
+                    with contextlib.suppress(psycopg2.Error):
+                        lane.conn.close()
+                    lane.conn = connect(self.settings.dsn)
+        self.conn = self._lanes[0].conn
+        self._all.conn = self.conn
+
     def close(self) -> None:
-        """Leave the group and release connections (a batch in flight commits first)."""
-        self.stop_worker()
-        self.consumer.close()
-        self._letters.close()
-        for conn in self.connections:
-            conn.close()
+        """Leave the group and release connections (a batch in flight commits first). Each
+        step runs even when an earlier one failed."""
+        steps: list[tuple[str, Callable[[], object]]] = [
+            ("lanes", self.stop_worker),
+            ("consumer", self.consumer.close),
+            ("dead letters", self._letters.close),
+            *(("connection", conn.close) for conn in {id(c): c for c in self.connections}.values()),
+        ]
+        for what, step in steps:
+            try:
+                step()
+            except Exception as exc:
+                log.warning("closing failed", step=what, error=first_line(exc))
         log.info("projector stopped", schema=self.schema)
 
     @property

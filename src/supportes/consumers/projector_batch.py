@@ -13,14 +13,17 @@ parked (:mod:`supportes.consumers.projector_parking`).
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
+import psycopg2
 import psycopg2.extensions
 from psycopg2 import sql
 from psycopg2.extras import execute_values
 
 from supportes.consumers.ahead import OneAhead
+from supportes.consumers.dependencies import dependency_of
 from supportes.consumers.projector_parking import apply_isolated, apply_one, parked_aggregates
 from supportes.logs import get_logger
 from supportes.projections.base import LoggedEvent, Projection, ProjectionContext
@@ -115,7 +118,7 @@ class LaneApplier:
             try:
                 report = self._apply(lane, events, next_offsets, prepared, isolate=not commit)
             except _BatchFailedError as failed:
-                conn.rollback()
+                _roll_back(conn)
                 if conn.closed:
                     raise failed.error from None
                 log.warning(
@@ -127,7 +130,7 @@ class LaneApplier:
             if commit:
                 conn.commit()
         except BaseException:
-            conn.rollback()
+            _roll_back(conn)
             raise
         return report
 
@@ -174,6 +177,8 @@ class LaneApplier:
                     try:
                         apply_one(cur, projection, mine, self.context, ready)
                     except Exception as exc:
+                        if dependency_of(exc) is not None:
+                            raise  # an outage, not this batch's fault: nothing to isolate
                         raise _BatchFailedError(projection.name, exc) from exc
                 report.applied[projection.name] = len(mine)
             store_offsets(cur, self.topic, stored, next_offsets, lane.names)
@@ -198,6 +203,15 @@ class LaneApplier:
                 if event.offset >= floor[index]:
                     routed[index].append(event)
         return {index: mine for index, mine in routed.items() if mine}
+
+
+def _roll_back(conn: psycopg2.extensions.connection) -> None:
+    """Roll back what the connection holds; a connection already lost holds nothing (the
+    error that lost it is the one to raise, not the rollback's)."""
+    if conn.closed:
+        return
+    with contextlib.suppress(psycopg2.OperationalError, psycopg2.InterfaceError):
+        conn.rollback()
 
 
 def begin(

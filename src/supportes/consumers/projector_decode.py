@@ -7,6 +7,7 @@ cannot skip a record without its dead letter (one may be sent twice).
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 
 from kafka import KafkaProducer, TopicPartition
@@ -68,6 +69,14 @@ class DeadLetters:
         """Close the producer, if one was made."""
         if self.producer is not None:
             self.producer.close(timeout=10)
+
+    def reset(self) -> None:
+        """After an outage: drop the producer (unacknowledged letters are sent again when the
+        records are read again); the next letter makes a new one."""
+        producer, self.producer = self.producer, None
+        if producer is not None:
+            with contextlib.suppress(Exception):
+                producer.close(timeout=0)
 
 
 def decode(

@@ -1,8 +1,12 @@
 """Applying one projection's share of a batch in savepoints, parking what fails.
 
-An event a projection fails to apply (a bug, not bad data) is parked in ``parked_events`` with
-the error, together with every later event of that aggregate for that projection; the rest of
-the batch goes on. All of these run inside the caller's transaction, on its cursor.
+An event a projection fails to apply (a bug, or text no column can hold from a log written
+before the domain refused it) is parked in ``parked_events`` with the error, together with
+every later event of that aggregate for that projection; the rest of the batch goes on. A parked
+event always keeps its bytes (``raw``), and its decoded ``envelope`` when ``jsonb`` can hold it,
+so parking itself never fails on the event. A lost connection is not a projection failure: it
+is raised as is (the projector rides the outage out), nothing is parked for it. All of these
+run inside the caller's transaction, on its cursor.
 """
 
 from __future__ import annotations
@@ -15,6 +19,9 @@ import psycopg2.extensions
 import psycopg2.extras
 from psycopg2.extras import execute_values
 
+from supportes.aggregates.storable import first_unstorable, scrub
+from supportes.consumers.dependencies import dependency_of
+from supportes.eventstore.index import raw_bytes
 from supportes.logs import get_logger
 from supportes.projections.base import LoggedEvent, Projection, ProjectionContext
 
@@ -77,7 +84,9 @@ def apply_isolated(
                 cur, projection, ready, context, prepared if len(ready) == len(events) else None
             )
             cur.execute("RELEASE SAVEPOINT batch")
-        except Exception:
+        except Exception as exc:
+            if dependency_of(exc) is not None:
+                raise
             cur.execute("ROLLBACK TO SAVEPOINT batch")
             waiting += apply_one_aggregate_at_a_time(cur, topic, context, projection, ready)
     if waiting:
@@ -105,8 +114,10 @@ def apply_one_aggregate_at_a_time(
                 projection.apply(cur, [event], context)
                 cur.execute("RELEASE SAVEPOINT one")
             except Exception as exc:
+                if dependency_of(exc) is not None:
+                    raise
                 cur.execute("ROLLBACK TO SAVEPOINT one")
-                error = f"{type(exc).__name__}: {exc}".strip()
+                error = scrub(f"{type(exc).__name__}: {exc}".strip())
                 log.error(
                     "event parked",
                     projection=projection.name,
@@ -133,7 +144,7 @@ def park(
     execute_values(
         cur,
         'INSERT INTO parked_events (projection, topic, partition, "offset", aggregate_id,'
-        " version, type, envelope, error) VALUES %s ON CONFLICT DO NOTHING",
+        " version, type, envelope, error, raw) VALUES %s ON CONFLICT DO NOTHING",
         [
             (
                 name,
@@ -142,9 +153,10 @@ def park(
                 e.offset,
                 str(e.aggregate_id),
                 e.version,
-                e.type,
-                psycopg2.extras.Json(dict(e.envelope)),
-                error[:2000],
+                scrub(e.type),
+                None if first_unstorable(e.envelope) else psycopg2.extras.Json(dict(e.envelope)),
+                scrub(error[:2000]),
+                psycopg2.Binary(raw_bytes(e.envelope)),
             )
             for e in events
         ],

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -45,13 +46,15 @@ def retry_parked(settings: Settings, names: Sequence[str]) -> RetryOutcome:
                 (list(projections), topic),
             )
             cur.execute(
-                'SELECT projection, aggregate_id, partition, "offset", envelope, version'
+                'SELECT projection, aggregate_id, partition, "offset", envelope, raw'
                 " FROM parked_events WHERE projection = ANY(%s) AND topic = %s"
                 " ORDER BY projection, aggregate_id, version",
                 (list(projections), topic),
             )
             groups: dict[tuple[str, UUID], list[LoggedEvent]] = defaultdict(list)
-            for name, aggregate_id, partition, offset, envelope, _version in cur.fetchall():
+            for name, aggregate_id, partition, offset, envelope, raw in cur.fetchall():
+                if envelope is None:  # jsonb could not hold it: its bytes were kept instead
+                    envelope = json.loads(bytes(raw))
                 groups[(name, UUID(str(aggregate_id)))].append(
                     LoggedEvent(envelope, partition, offset)
                 )
