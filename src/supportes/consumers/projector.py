@@ -140,6 +140,7 @@ class Projector:
         self._to_seek: set[int] = set()
         self._stored: dict[int, int] = {}  # partition -> lowest next offset over projections
         self._in_flight: _InFlight | None = None
+        self._after_outage = False
         self.backoff = Backoff("projector" if schema == LIVE_SCHEMA else f"projector:{schema}")
         if partitions is None:
             wait_for_topic(self.consumer, self.topic, timeout_s=settings.connect_timeout_s)
@@ -162,6 +163,9 @@ class Projector:
         try:
             while not stop.is_set():
                 try:
+                    if self._after_outage:
+                        self._replace_lost_connections()
+                        self._after_outage = False
                     self.run_ahead(poll_timeout_ms)
                     self.backoff.succeeded()
                 except Exception as exc:
@@ -197,8 +201,8 @@ class Projector:
         self._in_flight = None
         self._letters.reset()
         self._to_seek.update(tp.partition for tp in self.consumer.assignment())
+        self._after_outage = True
         self.backoff.wait(dependency, exc)
-        self._replace_lost_connections()
 
     def _replace_lost_connections(self) -> None:
         """Open new connections for lanes whose connection was lost (or is unusable)."""

@@ -8,6 +8,17 @@ events/results p (last stable offset == high watermark; a decided transaction's 
 be in flight, a zombie's open one is about to abort); (3) catch the index up from events and
 results p (read_committed, to the end); (4) seek to the committed offset. Every transaction
 whose offsets count as committed is then in the index, and no other can commit offsets.
+
+A committed offset that stays unstable past every transaction's timeout (the coordinator has
+aborted any open one by then) is a *stale pending offset commit*: a ``TxnOffsetCommit`` of this
+writer's own producer that reached the group coordinator after its transaction had ended (a
+request retried across a broker restart; Kafka fixes this only for EndTxn v5 clients, KIP-890).
+It would stay pending for ever, and the next commit marker of our producer id would make it the
+group's offset: the offset after a batch that was aborted, whose commands would be skipped. The
+writer then commits one transaction holding only the group's *materialised* committed offsets
+(fetched without ``require_stable``) for every partition it is assigned: that replaces the stale
+values before any marker can apply them. A pending commit of another producer (a live zombie)
+is untouched by it, and the partition waits on, as before.
 """
 
 from __future__ import annotations
@@ -22,6 +33,7 @@ from eventsourcing.persistence import StoredEvent
 from kafka import ConsumerRebalanceListener, KafkaConsumer, TopicPartition
 from kafka.consumer.fetcher import ConsumerRecord
 from kafka.errors import KafkaError
+from kafka.structs import OffsetAndMetadata
 
 from supportes.consumers.dependencies import KAFKA, Backoff, Stopping
 from supportes.consumers.ownership import (
@@ -46,6 +58,8 @@ log = get_logger("writer")
 # Taking a partition waits for a previous owner's transaction; the coordinator aborts an
 # abandoned one after TRANSACTION_TIMEOUT_MS (checked every 10 s by default): a generous bound.
 TAKEOVER_TIMEOUT_S = 4 * TRANSACTION_TIMEOUT_MS / 1000 + 60
+# Still unstable after this long, no live transaction explains it: see "stale pending" above.
+STALE_PENDING_AFTER_S = TRANSACTION_TIMEOUT_MS / 1000 + 15
 transactional_id = partition_transactional_id  # the name design section 2 uses
 
 
@@ -217,12 +231,7 @@ class Takeover:
         state = PartitionState(number, lane, recorder)
         self.partitions[number] = state
         tp = TopicPartition(self.commands_topic, number)
-        committed = stable_committed(
-            self.consumer,
-            tp,
-            timeout_s=TAKEOVER_TIMEOUT_S,
-            waiting=lambda error: self._waiting_for_stable_offset(number, error),
-        )
+        committed = self._stable_committed(tp, lane)
         indexed = self._catch_up(number)
         if committed is None:
             self.consumer.seek_to_beginning(tp)
@@ -236,6 +245,27 @@ class Takeover:
             events_indexed=indexed,
             duration_ms=round((time.monotonic() - began) * 1000, 1),
         )
+
+    def _stable_committed(self, tp: TopicPartition, lane: Lane) -> int | None:
+        """The group's committed offset of ``tp`` once stable; in group mode, stale pending
+        offset commits of our own producer are replaced first when it stays unstable."""
+
+        def waiting(error: str) -> None:
+            self._waiting_for_stable_offset(tp.partition, error)
+
+        if not self.group_mode:
+            return stable_committed(
+                self.consumer, tp, timeout_s=TAKEOVER_TIMEOUT_S, waiting=waiting
+            )
+        try:
+            return stable_committed(
+                self.consumer, tp, timeout_s=STALE_PENDING_AFTER_S, waiting=waiting
+            )
+        except KafkaError as exc:
+            if not exc.retriable:
+                raise
+        replace_stale_pending_offsets(self.settings, self.consumer, lane, self.commands_topic)
+        return stable_committed(self.consumer, tp, timeout_s=TAKEOVER_TIMEOUT_S, waiting=waiting)
 
     def _waiting_for_stable_offset(self, number: int, error: str) -> None:
         if self.backoff.stop.is_set():
@@ -307,3 +337,51 @@ class RebalanceListener(ConsumerRebalanceListener):  # type: ignore[misc]
 
     def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
         self.owner.assigned({tp.partition for tp in assigned})
+
+
+def replace_stale_pending_offsets(
+    settings: Settings, consumer: KafkaConsumer, lane: Lane, commands_topic: str
+) -> dict[int, int]:
+    """Commit a transaction on ``lane`` of only the materialised committed offsets of every
+    partition ``consumer`` is assigned (0 where none): the lane's producer's stale pending
+    commits are overwritten, so no later commit marker can apply them. Returns the offsets
+    written, by partition."""
+    assigned = sorted(
+        (tp for tp in consumer.assignment() if tp.topic == commands_topic),
+        key=lambda tp: tp.partition,
+    )
+    materialised = materialised_committed(settings, str(consumer.config["group_id"]), assigned)
+    log.warning(
+        "committed offset still unstable: replacing this writer's stale pending offset"
+        " commits with the group's committed offsets",
+        transactional_id=lane.transactional_id,
+        offsets={tp.partition: offset for tp, offset in materialised.items()},
+    )
+    lane.begin()
+    transactions.start_send_offsets(
+        lane.producer,
+        {tp: OffsetAndMetadata(offset, "", -1) for tp, offset in materialised.items()},
+        consumer.group_metadata(),
+        timeout_s=CALL_TIMEOUT_S,
+    ).wait(CALL_TIMEOUT_S)
+    transactions.commit(lane.producer, timeout_s=CALL_TIMEOUT_S)
+    lane.in_transaction = False
+    return {tp.partition: offset for tp, offset in materialised.items()}
+
+
+def materialised_committed(
+    settings: Settings, group_id: str, partitions: list[TopicPartition]
+) -> dict[TopicPartition, int]:
+    """The group's committed offsets as materialised (an OffsetFetch without
+    ``require_stable``: pending transactional commits are not waited for), 0 where none."""
+    consumer = KafkaConsumer(
+        bootstrap_servers=settings.bootstrap_servers.split(","),
+        group_id=group_id,
+        client_id=f"{group_id}-offsets",
+        enable_auto_commit=False,
+        isolation_level="read_uncommitted",
+    )
+    try:
+        return {tp: consumer.committed(tp, timeout_ms=10_000) or 0 for tp in partitions}
+    finally:
+        consumer.close(autocommit=False)

@@ -52,9 +52,9 @@ def retry_parked(settings: Settings, names: Sequence[str]) -> RetryOutcome:
                 (list(projections), topic),
             )
             groups: dict[tuple[str, UUID], list[LoggedEvent]] = defaultdict(list)
-            for name, aggregate_id, partition, offset, envelope, raw in cur.fetchall():
-                if envelope is None:  # jsonb could not hold it: its bytes were kept instead
-                    envelope = json.loads(bytes(raw))
+            for name, aggregate_id, partition, offset, stored, raw in cur.fetchall():
+                # jsonb could not hold it: its bytes were kept instead
+                envelope = stored if stored is not None else json.loads(bytes(raw))
                 groups[(name, UUID(str(aggregate_id)))].append(
                     LoggedEvent(envelope, partition, offset)
                 )
