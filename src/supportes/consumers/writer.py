@@ -56,7 +56,12 @@ from supportes.consumers.records import (
 )
 from supportes.consumers.writer_index import CommitIndexer, IndexWrite
 from supportes.consumers.writer_lookup import IDEMPOTENCY_WINDOW, prefetch, prune_processed
-from supportes.consumers.writer_recovery import FENCED_BACKOFF_S, PartitionFencedError, Recovery
+from supportes.consumers.writer_recovery import (
+    FENCED_BACKOFF_S,
+    PartitionFencedError,
+    Recovery,
+    ride_out,
+)
 from supportes.consumers.writer_state import (
     CACHE_SIZE,
     CALL_TIMEOUT_S,
@@ -232,24 +237,11 @@ class Writer:
                     dependency = dependency_of(exc)
                     if dependency is None:
                         raise
-                    self._ride_out(dependency, exc)
+                    ride_out(self._indexer, self._takeover, self.backoff, dependency, exc)
         except Stopping:
             pass
         finally:
             self.close()
-
-    def _ride_out(self, dependency: str, exc: BaseException) -> None:
-        """Drop what is in hand after a dependency failed, then back off (Stopping if asked
-        to stop); the next cycle re-opens every assigned partition."""
-        log.warning(
-            "dependency unavailable; dropping the partitions in hand to re-open them",
-            dependency=dependency,
-            partitions=sorted(self.partitions),
-            error=first_line(exc),
-        )
-        self._indexer.discard_pending()
-        self._takeover.reset()
-        self.backoff.wait(dependency, exc)
 
     def run_once(self, poll_timeout_ms: int = 100) -> int:
         """One poll: one transaction per lane (group mode: one in all), committed, then indexed.

@@ -22,6 +22,7 @@ import psycopg2
 from kafka import TopicPartition
 from kafka.errors import KafkaError
 
+from supportes.consumers.dependencies import Backoff
 from supportes.consumers.ownership import GENERATION_ERRORS, Lane, is_fenced
 from supportes.consumers.writer_index import CommitIndexer
 from supportes.consumers.writer_state import (
@@ -170,3 +171,24 @@ class Recovery:
             for state, _, _ in items:
                 state.batch = None  # no abort: the new producer's init_transactions does it
         self.takeover.to_open.update(numbers)
+
+
+def ride_out(
+    indexer: CommitIndexer,
+    takeover: Takeover,
+    backoff: Backoff,
+    dependency: str,
+    exc: BaseException,
+) -> None:
+    """After a dependency failed: drop what is in hand (the index write in flight, every
+    partition, the producer: the next one's ``init_transactions`` aborts what was open), then
+    back off (Stopping if asked to stop); the next cycle re-opens every assigned partition."""
+    log.warning(
+        "dependency unavailable; dropping the partitions in hand to re-open them",
+        dependency=dependency,
+        partitions=sorted(takeover.partitions),
+        error=first_line(exc),
+    )
+    indexer.discard_pending()
+    takeover.reset()
+    backoff.wait(dependency, exc)
