@@ -93,7 +93,10 @@ def test_detached_serve_shows_in_status_and_stack_down_stops_it(isolated: Isolat
         assert status.returncode == 0, status.stderr
         parts = {c["component"]: c for c in json.loads(status.stdout)}
         assert parts["serve"]["running"] is True
-        assert parts["serve"]["detail"] == f"pid {pid}"
+        detail = parts["serve"]["detail"]
+        assert detail.startswith(f"pid {pid}"), detail
+        assert "writer running" in detail, detail  # the roles' health, as serve publishes it
+        assert "projector running" in detail, detail
 
         down = run_cli("stack", "down", env=env)
         assert down.returncode == 0, down.stderr

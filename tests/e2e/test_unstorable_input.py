@@ -140,7 +140,7 @@ def test_unstorable_text_in_every_field_is_invalid_and_every_partition_goes_on(
 
 
 def test_an_oversized_command_is_refused_by_submit_naming_the_line_and_nothing_is_sent(
-    isolated: Isolated,
+    isolated: Isolated, tmp_path: Path, serving: list[subprocess.Popen[bytes]]
 ) -> None:
     small = open_case(str(uuid.uuid4()))
     huge = open_case(str(uuid.uuid4()))
@@ -152,6 +152,20 @@ def test_an_oversized_command_is_refused_by_submit_naming_the_line_and_nothing_i
     assert "1,000,000 bytes" in line
     assert "SUPPORTES_MAX_COMMAND_BYTES" in line
     assert read_topic(isolated.settings, "commands") == []
+
+    # Under the record limit but over the field's: invalid naming it, dead-lettered, no stall.
+    large = open_case(str(uuid.uuid4()))
+    large["payload"]["description"] = "y" * 900_000
+    answered = run_cli("submit", "-", env=isolated.env(), stdin=jsonl([large]))
+    assert answered.returncode == EXIT_REJECTED, answered.stderr
+    error = json.loads(answered.stdout)["error"]
+    assert (error["code"], error["field"]) == ("invalid", "payload.description")
+    letters = read_topic(isolated.settings, "dead-letters")
+    assert len(letters) == 1
+    assert len(letters[0][3]["payload"]["description"]) == 900_000
+    every_partition_answers(isolated)
+    serving.append(restart_cleanly(isolated, tmp_path, serving[-1], "again"))
+    every_partition_answers(isolated, minutes=1)
 
 
 def nul_event_from_an_older_version(case_id: str) -> dict[str, Any]:
@@ -204,6 +218,9 @@ def test_an_old_event_with_nul_on_the_log_is_kept_raw_and_parked_and_serve_goes_
         assert detail.startswith("1 in the event index")
         verified = run_cli("audit", "verify", env=isolated.env(), timeout_s=120)
         assert verified.returncode == 0, verified.stdout + verified.stderr
+        history = run_cli("case", "history", case_id, "--from-log", "--json", env=isolated.env())
+        assert history.returncode == 0, history.stdout + history.stderr
+        assert "Router\\u0000reboots" in history.stdout  # the old event, read back from the log
 
         serve = restart_cleanly(isolated, tmp_path, serve, "again")
         every_partition_answers(isolated, minutes=3)

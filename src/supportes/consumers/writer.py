@@ -72,11 +72,18 @@ from supportes.consumers.writer_state import (
 from supportes.consumers.writer_takeover import (
     TAKEOVER_TIMEOUT_S,
     LogCatchUp,
+    MembershipWatch,
     RebalanceListener,
     Takeover,
     transactional_id,
 )
-from supportes.consumers.writer_transaction import WriterHooks, commit, failure_of, send_offsets
+from supportes.consumers.writer_transaction import (
+    WriterHooks,
+    commit,
+    committed_batch,
+    failure_of,
+    send_offsets,
+)
 from supportes.eventstore.index import Answer, EventIndex
 from supportes.eventstore.recorder import to_stored_event
 from supportes.logs import get_logger
@@ -137,14 +144,14 @@ class Writer:
         self.watermarks = committed_reader(
             settings, isolation_level="read_uncommitted", client_id="supportes-watermarks"
         )
-        self.consumer = group_consumer(
-            settings,
-            group_id,
-            max_poll_records=max_poll_records,
-            max_partition_fetch_bytes=4 * 1024 * 1024,
-            fetch_max_wait_ms=50,
+        self._consumer_config: dict[str, Any] = {
+            "max_poll_records": max_poll_records,
+            "max_partition_fetch_bytes": 4 * 1024 * 1024,
+            "fetch_max_wait_ms": 50,
             **dict(consumer_config or {}),
-        )
+        }
+        self.group_id = group_id
+        self.consumer = group_consumer(settings, group_id, **self._consumer_config)
         self.group_mode = partitions is None
         self.transactional_id = instance_transactional_id(
             group_id, instance if instance is not None else settings.writer_instance
@@ -191,6 +198,12 @@ class Writer:
             backoff=self.backoff,
         )
         self._recovery = Recovery(self._takeover, self._indexer)
+        self._membership = MembershipWatch(
+            lambda: group_consumer(settings, group_id, **self._consumer_config),
+            lambda consumer: consumer.subscribe(
+                [self.commands_topic], listener=RebalanceListener(self._takeover)
+            ),
+        )
         if partitions is None:
             wait_for_topic(self.consumer, self.commands_topic, timeout_s=settings.connect_timeout_s)
             self.consumer.subscribe(
@@ -231,6 +244,7 @@ class Writer:
                     self.run_once(poll_timeout_ms)
                     if not self._to_open:
                         self.backoff.succeeded()
+                    self._watch_membership()
                 except Stopping:
                     break
                 except Exception as exc:
@@ -242,6 +256,14 @@ class Writer:
             pass
         finally:
             self.close()
+
+    def _watch_membership(self) -> None:
+        """Group mode: replace a consumer stuck without partitions (:class:`MembershipWatch`)."""
+        if not self.group_mode:
+            return
+        consumer = self._membership.check(self.consumer)
+        if consumer is not self.consumer:
+            self.consumer = self._takeover.consumer = self._recovery.consumer = consumer
 
     def run_once(self, poll_timeout_ms: int = 100) -> int:
         """One poll: one transaction per lane (group mode: one in all), committed, then indexed.
@@ -359,28 +381,9 @@ class Writer:
     # -- one cycle -------------------------------------------------------------------------
 
     def _committed(self, state: PartitionState, began: float) -> int:
-        """Log a committed batch; return its record count."""
-        batch = state.batch
-        assert batch is not None
-        state.batch = None
+        """Close a committed batch (logged); return its record count."""
         self._recovery.fenced_in_a_row = 0
-        state.recorder.end_transaction(committed=True)
-        self.hooks.after_commit(state.number)
-        stats = batch.stats
-        log.info(
-            "batch committed",
-            partition=state.number,
-            first_offset=batch.first_offset,
-            last_offset=batch.last_offset,
-            commands=stats.commands,
-            events=stats.events,
-            rejected=stats.rejected,
-            duplicates=stats.duplicates,
-            dead_letters=stats.dead_letters,
-            follow_ons=stats.follow_ons,
-            duration_ms=round((time.monotonic() - began) * 1000, 1),
-        )
-        return batch.last_offset - batch.first_offset + 1
+        return committed_batch(state, began, self.hooks)
 
     def _handle(self, state: PartitionState, record: ConsumerRecord, parsed: Incoming) -> None:
         batch = state.batch

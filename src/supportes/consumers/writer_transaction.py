@@ -3,6 +3,7 @@ and the commit once the batch is decided; with the test seams around both."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -11,9 +12,12 @@ from kafka import TopicPartition
 from kafka.structs import OffsetAndMetadata
 
 from supportes.consumers.ownership import Lane
-from supportes.consumers.writer_state import CALL_TIMEOUT_S, Taken
+from supportes.consumers.writer_state import CALL_TIMEOUT_S, PartitionState, Taken
+from supportes.logs import get_logger
 from supportes.messaging import transactions
 from supportes.messaging.transactions import PendingCall
+
+log = get_logger("writer")
 
 
 @dataclass
@@ -64,3 +68,27 @@ def failure_of(call: PendingCall | None) -> BaseException | None:
     """What a started call failed with, once it has ended (None if it succeeded or never
     started)."""
     return None if call is None else call.outcome(CALL_TIMEOUT_S)
+
+
+def committed_batch(state: PartitionState, began: float, hooks: WriterHooks) -> int:
+    """Close the partition's committed batch and log it; return its record count."""
+    batch = state.batch
+    assert batch is not None
+    state.batch = None
+    state.recorder.end_transaction(committed=True)
+    hooks.after_commit(state.number)
+    stats = batch.stats
+    log.info(
+        "batch committed",
+        partition=state.number,
+        first_offset=batch.first_offset,
+        last_offset=batch.last_offset,
+        commands=stats.commands,
+        events=stats.events,
+        rejected=stats.rejected,
+        duplicates=stats.duplicates,
+        dead_letters=stats.dead_letters,
+        follow_ons=stats.follow_ons,
+        duration_ms=round((time.monotonic() - began) * 1000, 1),
+    )
+    return batch.last_offset - batch.first_offset + 1

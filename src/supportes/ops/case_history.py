@@ -6,6 +6,7 @@ aggregate from the events that had happened by then (never from the current proj
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -15,6 +16,7 @@ from uuid import UUID
 import psycopg2.extensions
 
 from supportes.aggregates.dispatch import rebuild, state_of
+from supportes.aggregates.values import parse_rfc3339
 from supportes.errors import UsageError
 from supportes.ops.queries import dict_rows
 from supportes.projections.base import LoggedEvent
@@ -53,14 +55,33 @@ class HistoryEntry:
 
 
 def load_history(conn: psycopg2.extensions.connection, aggregate_id: UUID) -> list[HistoryEntry]:
-    """Every indexed event of ``aggregate_id`` in version order."""
+    """Every indexed event of ``aggregate_id`` in version order (those the index keeps as raw
+    bytes, ``parked_records``, included)."""
     rows = dict_rows(
         conn,
         'SELECT version, type, occurred_at, topic, partition, "offset", hash, envelope'
         " FROM event_index.events WHERE aggregate_id = %s ORDER BY version",
         (str(aggregate_id),),
     )
-    return [_entry(row) for row in rows]
+    parked = dict_rows(
+        conn,
+        'SELECT topic, partition, "offset", raw FROM event_index.parked_records'
+        " WHERE kind = 'event' AND aggregate_id = %s",
+        (str(aggregate_id),),
+    )
+    for row in parked:
+        envelope = json.loads(bytes(row["raw"]))
+        rows.append(
+            {
+                **row,
+                "version": int(envelope["version"]),
+                "type": str(envelope["type"]),
+                "occurred_at": parse_rfc3339(str(envelope["occurred_at"])),
+                "hash": envelope.get("hash"),
+                "envelope": envelope,
+            }
+        )
+    return [_entry(row) for row in sorted(rows, key=lambda row: int(row["version"]))]
 
 
 def _entry(row: dict[str, Any]) -> HistoryEntry:

@@ -37,8 +37,10 @@ def resolve_aggregate_id(conn: psycopg2.extensions.connection, text: str) -> UUI
         ) from None
     known = dict_rows(
         conn,
-        "SELECT 1 FROM event_index.events WHERE aggregate_id = %s AND version = 1",
-        (str(aggregate_id),),
+        "SELECT 1 FROM event_index.events WHERE aggregate_id = %s AND version = 1"
+        " UNION ALL SELECT 1 FROM event_index.parked_records WHERE kind = 'event'"
+        " AND aggregate_id = %s AND version = 1",
+        (str(aggregate_id), str(aggregate_id)),
     )
     if not known:
         raise UsageError(f"unknown case id {aggregate_id} (no events in the event index)")
