@@ -29,6 +29,11 @@ class ParkedRecord:
         return asdict(self)
 
 
+def _one_line(reason: str) -> str:
+    """PostgreSQL errors carry CONTEXT/DETAIL lines: one line, parts joined by `` / ``."""
+    return " / ".join(part.strip() for part in reason.splitlines() if part.strip())
+
+
 def parked_records(settings: Settings, *, limit: int = 1000) -> list[ParkedRecord]:
     """Parked records of this deployment's topics, oldest first (at most ``limit`` of each
     store)."""
@@ -56,14 +61,14 @@ def parked_records(settings: Settings, *, limit: int = 1000) -> list[ParkedRecor
         conn.close()
     found = [
         ParkedRecord(
-            "event_index", topic, partition, offset, aggregate, version, kind, reason,
+            "event_index", topic, partition, offset, aggregate, version, kind, _one_line(reason),
             parked_at.isoformat(),
         )
         for topic, partition, offset, aggregate, version, kind, reason, parked_at in index_rows
     ]  # fmt: skip
     found += [
         ParkedRecord(
-            f"proj.{name}", topic, partition, offset, aggregate, version, kind, reason,
+            f"proj.{name}", topic, partition, offset, aggregate, version, kind, _one_line(reason),
             parked_at.isoformat(),
         )
         for name, topic, partition, offset, aggregate, version, kind, reason, parked_at
