@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import traceback
 from collections.abc import Sequence
 
 import psycopg2
@@ -76,6 +77,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:  # the reader went away (``| head``): stop quietly, like other tools
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
+    except Exception as exc:  # a bug: one line for the user, the traceback for the developer
+        text = str(exc).strip().splitlines()
+        print(
+            f"supportes: error: internal error: {type(exc).__name__}: {text[0] if text else ''}"
+            " (SUPPORTES_LOG_LEVEL=debug prints the traceback)",
+            file=sys.stderr,
+        )
+        if os.environ.get("SUPPORTES_LOG_LEVEL", "").lower() == "debug":
+            traceback.print_exc()
+        return EXIT_INFRA
     return code
 
 
