@@ -46,6 +46,18 @@ def free_port() -> int:
         return port
 
 
+def scratch_stack_env(home: Path) -> dict[str, str]:
+    """Settings for a second, private local stack under ``home`` on free ports (JSON logs)."""
+    return {
+        "SUPPORTES_HOME": str(home),
+        "SUPPORTES_KAFKA_PORT": str(free_port()),
+        "SUPPORTES_KAFKA_CONTROLLER_PORT": str(free_port()),
+        "SUPPORTES_PG_PORT": str(free_port()),
+        "SUPPORTES_KAFKA_HEAP": "384m",
+        "SUPPORTES_LOG_FORMAT": "json",
+    }
+
+
 def error_line(result: subprocess.CompletedProcess[str]) -> str:
     """The one line a failing command printed on stderr (asserts there is exactly one)."""
     lines = [ln for ln in result.stderr.splitlines() if ln.startswith("supportes: error:")]

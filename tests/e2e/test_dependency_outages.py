@@ -29,7 +29,7 @@ from supportes.settings import Settings, load_settings
 from supportes.stack import kafka_local, postgres_local, processes
 from supportes.stack.layout import kafka_paths, postgres_paths
 from supportes.stack.serve_process import STOP_GRACE_S
-from tests.e2e.cli import free_port, run_cli, spawn_cli, wait_for_file
+from tests.e2e.cli import run_cli, scratch_stack_env, spawn_cli, wait_for_file
 from tests.support.commands import command, open_case
 from tests.support.log import read_topic
 
@@ -47,14 +47,7 @@ class Scratch:
 @pytest.fixture(scope="module")
 def scratch(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Scratch]:
     home = Path.cwd() / ".local" / "scratch" / f"outage-{uuid.uuid4().hex[:8]}"
-    env = {
-        "SUPPORTES_HOME": str(home),
-        "SUPPORTES_KAFKA_PORT": str(free_port()),
-        "SUPPORTES_KAFKA_CONTROLLER_PORT": str(free_port()),
-        "SUPPORTES_PG_PORT": str(free_port()),
-        "SUPPORTES_KAFKA_HEAP": "384m",
-        "SUPPORTES_LOG_FORMAT": "json",
-    }
+    env = scratch_stack_env(home)
     try:
         up = run_cli("stack", "up", env=env, timeout_s=300)
         assert up.returncode == 0, up.stderr

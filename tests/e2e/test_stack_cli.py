@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.cli import free_port, run_cli
+from tests.e2e.cli import run_cli, scratch_stack_env
 
 
 @pytest.fixture
@@ -19,14 +19,7 @@ def scratch_env() -> Iterator[dict[str, str]]:
     """Settings for a second, private local stack; it is stopped and deleted afterwards."""
     # Under the checkout, not /tmp: the postgres user must be able to reach the data directory.
     home = Path.cwd() / ".local" / "scratch" / uuid.uuid4().hex[:8]
-    env = {
-        "SUPPORTES_HOME": str(home),
-        "SUPPORTES_KAFKA_PORT": str(free_port()),
-        "SUPPORTES_KAFKA_CONTROLLER_PORT": str(free_port()),
-        "SUPPORTES_PG_PORT": str(free_port()),
-        "SUPPORTES_KAFKA_HEAP": "384m",
-        "SUPPORTES_LOG_FORMAT": "json",
-    }
+    env = scratch_stack_env(home)
     try:
         yield env
     finally:

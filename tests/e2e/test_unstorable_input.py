@@ -24,25 +24,15 @@ from tests.e2e.cli import error_line, run_cli
 from tests.e2e.serving import start_serve
 from tests.support.commands import command, open_case
 from tests.support.log import read_topic
-from tests.support.text_fields import TextField, text_fields
+from tests.support.text_fields import (
+    ROOT_CAUSE_COMMANDS,
+    VALID_PAYLOADS,
+    TextField,
+    payload_with,
+    text_fields,
+)
 
 EXIT_REJECTED = 3
-VALID: dict[str, dict[str, Any]] = {
-    "OpenCase": open_case(str(uuid.UUID(int=0)))["payload"],
-    "RecordContact": {"direction": "outbound", "channel": "phone", "summary": "Called back"},
-    "Assign": {"agent_id": "agent:maria"},
-    "Escalate": {"to_agent_id": "agent:lead", "reason": "needs a refund"},
-    "UpdateCustomer": {"channel": "email", "message": "Still on it"},
-    "ApplyFix": {"kind": "workaround", "summary": "disable auto-update"},
-    "IdentifyRootCause": {"title": "Firmware watchdog", "description": "Too eager"},
-    "PlanPreventiveAction": {
-        "action_id": "a1",
-        "kind": "bug_fix",
-        "description": "relax watchdog",
-        "owner_id": "agent:dev",
-    },
-    "CompletePreventiveAction": {"action_id": "a1", "evidence": "release notes"},
-}
 
 
 def jsonl(envelopes: list[dict[str, Any]]) -> str:
@@ -89,20 +79,11 @@ def serving(isolated: Isolated, tmp_path: Path) -> Iterator[list[subprocess.Pope
 
 
 def envelope_with(field: TextField, value: str, case_id: str, root_cause_id: str) -> dict[str, Any]:
-    payload = dict(VALID.get(field.command, {}))
-    payload[field.name] = [value] if field.listed else value
-    root_cause_command = field.command in (
-        "IdentifyRootCause",
-        "PlanPreventiveAction",
-        "CompletePreventiveAction",
-        "VerifyFix",
-        "ReopenRootCause",
-    )
     if field.command in {"OpenCase", "IdentifyRootCause"}:
         target = str(uuid.uuid4())
     else:
-        target = root_cause_id if root_cause_command else case_id
-    return command(field.command, target, payload, minutes=5)
+        target = root_cause_id if field.command in ROOT_CAUSE_COMMANDS else case_id
+    return command(field.command, target, payload_with(field, value), minutes=5)
 
 
 @pytest.mark.parametrize("bad", ["\x00", "\ud800"], ids=["nul", "lone-surrogate"])
@@ -112,7 +93,7 @@ def test_unstorable_text_in_every_field_is_invalid_and_every_partition_goes_on(
     case_id, root_cause_id = str(uuid.uuid4()), str(uuid.uuid4())
     setup = [
         open_case(case_id),
-        command("IdentifyRootCause", root_cause_id, VALID["IdentifyRootCause"]),
+        command("IdentifyRootCause", root_cause_id, VALID_PAYLOADS["IdentifyRootCause"]),
     ]
     fields = text_fields()
     bad_ones = [envelope_with(f, f"a{bad}b", case_id, root_cause_id) for f in fields]

@@ -20,34 +20,15 @@ from supportes.ops.projection_status import wait_until_caught_up
 from tests.conftest import Isolated
 from tests.support.commands import command, open_case
 from tests.support.log import read_topic, running_writer
-from tests.support.text_fields import TextField, text_fields
+from tests.support.text_fields import (
+    ROOT_CAUSE_COMMANDS,
+    VALID_PAYLOADS,
+    TextField,
+    payload_with,
+    text_fields,
+)
 
 FIELDS = text_fields()
-ROOT_CAUSE_COMMANDS = {
-    "IdentifyRootCause",
-    "PlanPreventiveAction",
-    "CompletePreventiveAction",
-    "VerifyFix",
-    "ReopenRootCause",
-}
-VALID: dict[str, dict[str, Any]] = {
-    "RecordContact": {"direction": "inbound", "channel": "chat", "summary": "hello"},
-    "Assign": {"agent_id": "agent:maria"},
-    "Escalate": {"to_agent_id": "agent:lead", "reason": "needs a refund"},
-    "UpdateCustomer": {"channel": "email", "message": "Still on it"},
-    "ApplyFix": {"kind": "workaround", "summary": "disable auto-update"},
-    "IdentifyRootCause": {"title": "Watchdog", "description": "Too eager"},
-    "PlanPreventiveAction": {
-        "action_id": "a1",
-        "kind": "bug_fix",
-        "description": "relax watchdog",
-        "owner_id": "agent:dev",
-    },
-    "CompletePreventiveAction": {"action_id": "a1", "evidence": "release notes"},
-    "RateSatisfaction": {"score": 4},
-    "RecordFollowUp": {"outcome": "confirmed"},
-    "ScheduleCallback": {"due_at": "2031-01-01T00:00:00Z"},
-}
 TEXT = st.text(st.characters(codec=None, exclude_categories=()), min_size=1, max_size=200)
 LONG = st.text(min_size=1, max_size=20).map(lambda t: t * 1_500)
 
@@ -103,14 +84,13 @@ def submit_with(client: SupportesClient, field: TextField, text: str) -> str:
     aggregate = str(uuid.uuid4())
     setup: list[dict[str, Any]] = []
     if field.command in ROOT_CAUSE_COMMANDS and field.command != "IdentifyRootCause":
-        setup.append(command("IdentifyRootCause", aggregate, VALID["IdentifyRootCause"]))
+        setup.append(command("IdentifyRootCause", aggregate, VALID_PAYLOADS["IdentifyRootCause"]))
         if field.command == "CompletePreventiveAction":
-            setup.append(command("PlanPreventiveAction", aggregate, VALID["PlanPreventiveAction"]))
+            plan = VALID_PAYLOADS["PlanPreventiveAction"]
+            setup.append(command("PlanPreventiveAction", aggregate, plan))
     elif field.command not in ("OpenCase", "IdentifyRootCause"):
         setup.append(open_case(aggregate))
-    payload = dict(open_case(aggregate)["payload"] if field.command == "OpenCase" else {})
-    payload.update(VALID.get(field.command, {}))
-    payload[field.name] = [text] if field.listed else text
+    payload = payload_with(field, text)
     results = client.submit([*setup, command(field.command, aggregate, payload, minutes=5)])
     assert all(r["status"] == "accepted" for r in results[:-1]), results
     result = results[-1]

@@ -9,6 +9,44 @@ from typing import Any, NamedTuple
 
 from supportes.aggregates import COMMAND_PAYLOADS
 
+VALID_PAYLOADS: dict[str, dict[str, Any]] = {
+    "OpenCase": {
+        "customer_id": "customer:1",
+        "channel": "email",
+        "subject": "Printer jams",
+        "description": "It jams on every second page.",
+    },
+    "RecordContact": {"direction": "inbound", "channel": "chat", "summary": "hello"},
+    "Assign": {"agent_id": "agent:maria"},
+    "Escalate": {"to_agent_id": "agent:lead", "reason": "needs a refund"},
+    "UpdateCustomer": {"channel": "email", "message": "Still on it"},
+    "ApplyFix": {"kind": "workaround", "summary": "disable auto-update"},
+    "IdentifyRootCause": {"title": "Watchdog", "description": "Too eager"},
+    "PlanPreventiveAction": {
+        "action_id": "a1",
+        "kind": "bug_fix",
+        "description": "relax watchdog",
+        "owner_id": "agent:dev",
+    },
+    "CompletePreventiveAction": {"action_id": "a1", "evidence": "release notes"},
+    "RateSatisfaction": {"score": 4},
+    "RecordFollowUp": {"outcome": "confirmed"},
+    "ScheduleCallback": {"due_at": "2031-01-01T00:00:00Z"},
+}
+"""A valid payload (every required field) for the commands that have required non-text fields;
+the others take ``{}`` plus the text field under test."""
+ROOT_CAUSE_COMMANDS = frozenset(
+    {"IdentifyRootCause", "PlanPreventiveAction", "CompletePreventiveAction", "VerifyFix",
+     "ReopenRootCause", "AttachCase"}
+)  # fmt: skip
+
+
+def payload_with(field: TextField, value: str) -> dict[str, Any]:
+    """A valid payload of ``field.command`` with ``value`` in ``field`` (a list for tags)."""
+    payload = dict(VALID_PAYLOADS.get(field.command, {}))
+    payload[field.name] = [value] if field.listed else value
+    return payload
+
 
 class TextField(NamedTuple):
     """One string-valued payload field; ``listed``: a list of strings (``tags``)."""

@@ -13,6 +13,8 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+import orjson
+
 _UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
 
 
@@ -40,7 +42,20 @@ def first_unstorable(value: Any) -> tuple[str | None, str] | None:
 
     The place is a dotted field path (``payload.subject``, ``payload.tags[2]``; ``None`` for the
     value itself); a bad character in an object's key is reported at that object's path.
+
+    Fast path (every command pays it): orjson refuses lone surrogates and writes U+0000 as
+    ``\\u0000``, so a value it serialises without that escape holds neither (~1 us instead of
+    a walk over every string, ~13 us for a typical command).
     """
+    try:
+        if b"\\u0000" not in orjson.dumps(value):
+            return None
+    except TypeError:  # a lone surrogate (or a value orjson does not take): walk it
+        pass
+    return _walk(value)
+
+
+def _walk(value: Any) -> tuple[str | None, str] | None:
     stack: list[tuple[tuple[str, ...], Any]] = [((), value)]
     while stack:
         path, item = stack.pop()
