@@ -149,17 +149,18 @@ def test_an_oversized_command_is_refused_by_submit_naming_the_line_and_nothing_i
     every_partition_answers(isolated, minutes=1)
 
 
-def nul_event_from_an_older_version(case_id: str) -> dict[str, Any]:
-    """A properly sealed ``CaseOpened`` whose subject holds U+0000, as a log written before the
+def event_from_an_older_version(case_id: str, bad: str) -> dict[str, Any]:
+    """A properly sealed ``CaseOpened`` whose subject holds ``bad``, as a log written before the
     domain refused it would hold."""
     opened = parse_command(open_case(case_id))
     event = dict(decide(opened, None, last_hash=None, audit_key=None).events[0])
-    event["payload"] = {**event["payload"], "subject": "Router\x00reboots"}
+    event["payload"] = {**event["payload"], "subject": f"Router{bad}reboots"}
     return seal(event)
 
 
-def test_an_old_event_with_nul_on_the_log_is_kept_raw_and_parked_and_serve_goes_on(
-    isolated: Isolated, tmp_path: Path
+@pytest.mark.parametrize("bad", ["\x00", "\ud800"], ids=["nul", "lone-surrogate"])
+def test_an_old_event_with_unstorable_text_is_kept_raw_and_parked_and_serve_goes_on(
+    isolated: Isolated, tmp_path: Path, bad: str
 ) -> None:
     settings = isolated.settings
     case_id = str(uuid.uuid4())
@@ -168,7 +169,7 @@ def test_an_old_event_with_nul_on_the_log_is_kept_raw_and_parked_and_serve_goes_
         producer.send(
             settings.topic("events"),
             key=key_of(case_id),
-            value=json.dumps(nul_event_from_an_older_version(case_id)).encode(),
+            value=json.dumps(event_from_an_older_version(case_id, bad)).encode(),
             partition=partition_for(case_id, settings.partitions),
         ).get(timeout=30)
     finally:
@@ -191,7 +192,7 @@ def test_an_old_event_with_nul_on_the_log_is_kept_raw_and_parked_and_serve_goes_
         index_row = next(row for row in parked if row["store"] == "event_index")
         assert index_row["aggregate_id"] == case_id
         assert index_row["version"] == 1
-        assert "U+0000" in index_row["reason"]
+        assert f"U+{ord(bad):04X}" in index_row["reason"]
         assert all(row["reason"] for row in parked)
 
         status = json.loads(run_cli("stack", "status", "--json", env=isolated.env()).stdout)
@@ -201,7 +202,8 @@ def test_an_old_event_with_nul_on_the_log_is_kept_raw_and_parked_and_serve_goes_
         assert verified.returncode == 0, verified.stdout + verified.stderr
         history = run_cli("case", "history", case_id, "--from-log", "--json", env=isolated.env())
         assert history.returncode == 0, history.stdout + history.stderr
-        assert "Router\\u0000reboots" in history.stdout  # the old event, read back from the log
+        escaped = json.dumps(bad)[1:-1]  # \u0000, \ud800
+        assert f"Router{escaped}reboots" in history.stdout  # the old event, read back from the log
 
         serve = restart_cleanly(isolated, tmp_path, serve, "again")
         every_partition_answers(isolated, minutes=3)

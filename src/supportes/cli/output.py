@@ -9,6 +9,8 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any, TextIO
 
+from supportes.aggregates.storable import scrub
+
 
 def print_json(value: Any, out: TextIO = sys.stdout) -> None:
     """One JSON document (times in ISO 8601, decimals as numbers, other objects as text)."""
@@ -49,7 +51,7 @@ def _cell(value: Any) -> str:
         return value.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
     if isinstance(value, list | tuple):
         return ",".join(_cell(v) for v in value) or "-"
-    return str(value)
+    return scrub(str(value))  # text from an old log may hold what no terminal can print
 
 
 def print_fields(fields: Mapping[str, Any], out: TextIO = sys.stdout) -> None:
