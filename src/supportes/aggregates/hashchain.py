@@ -101,7 +101,11 @@ def hash_problem(
     stored = envelope.get("hash")
     if not isinstance(stored, str):
         return "missing hash"
-    if not hmac.compare_digest(stored, event_hash(envelope, key)):
+    try:
+        expected = event_hash(envelope, key)
+    except (UnicodeEncodeError, ValueError, TypeError) as exc:  # no canonical form: not sealed
+        return f"no canonical form to hash (no version seals such an event): {exc}"
+    if not hmac.compare_digest(stored, expected):
         return "hash mismatch: the event was altered (or hashed with another key)"
     return None
 

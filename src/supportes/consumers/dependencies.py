@@ -17,6 +17,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import psycopg2
+import psycopg2.extensions
 from kafka.errors import KafkaError
 
 from supportes.errors import DatabaseUnavailableError
@@ -35,9 +36,7 @@ class Stopping(Exception):  # noqa: N818 - a request, not an error
 
 def dependency_of(exc: BaseException) -> str | None:
     """``postgresql`` or ``kafka`` when ``exc`` is a transient failure of that dependency."""
-    if isinstance(
-        exc, psycopg2.OperationalError | psycopg2.InterfaceError | DatabaseUnavailableError
-    ):
+    if isinstance(exc, psycopg2.InterfaceError | DatabaseUnavailableError) or _pg_transient(exc):
         return POSTGRESQL
     if isinstance(exc, CallTimedOutError | TimeoutError | ConnectionError):
         return KAFKA
@@ -47,6 +46,32 @@ def dependency_of(exc: BaseException) -> str | None:
         return KAFKA
     cause = exc.__cause__  # explicit chaining only: a bug raised while handling an outage is a bug
     return dependency_of(cause) if cause is not None and cause is not exc else None
+
+
+_PG_TRANSIENT_CODES = frozenset(
+    {
+        "57P01",  # admin_shutdown
+        "57P02",  # crash_shutdown
+        "57P03",  # cannot_connect_now (starting up, recovering)
+        "53300",  # too_many_connections
+        "40001",  # serialization_failure
+        "40P01",  # deadlock_detected
+    }
+)
+
+
+def _pg_transient(exc: BaseException) -> bool:
+    """A PostgreSQL error that says the server (or the connection to it) is away, not that the
+    statement is wrong: no SQLSTATE (libpq lost the connection), class 08, a shutdown or
+    start-up, too many connections, a serialization failure or deadlock. A cancelled query is
+    transient only for a statement timeout: COPY cancels itself when the client cannot encode a
+    row, which is the data's fault (it must be parked, not retried for ever)."""
+    if isinstance(exc, psycopg2.extensions.QueryCanceledError):
+        return "statement timeout" in str(exc)
+    if not isinstance(exc, psycopg2.OperationalError):
+        return False
+    code = exc.pgcode
+    return code is None or code.startswith("08") or code in _PG_TRANSIENT_CODES
 
 
 _TRANSIENT_KAFKA = frozenset(

@@ -165,3 +165,11 @@ def test_a_sealed_envelope_verifies_with_the_reference_encoder() -> None:
     envelope = {"aggregate_id": "a", "version": 1, "payload": {"note": "Zoë\n\u2028", "n": 2**70}}
     sealed = seal(envelope, b"key")
     assert sealed["hash"] == event_hash(envelope, b"key")
+
+
+def test_an_event_with_no_canonical_form_is_a_chain_problem_not_a_crash() -> None:
+    from supportes.aggregates.hashchain import hash_problem
+
+    problem = hash_problem({"prev_hash": None, "hash": "00", "payload": {"s": "\ud800"}}, None)
+    assert problem is not None
+    assert problem.startswith("no canonical form")

@@ -34,3 +34,7 @@ def test_compact_utf8_without_ascii_escapes() -> None:
 def test_what_orjson_refuses_falls_back_to_the_standard_library() -> None:
     assert fastjson.dumps({"n": 2**70}) == b'{"n":1180591620717411303424}'
     assert fastjson.dumps({1: "x"}) == b'{"1":"x"}'
+
+
+def test_a_lone_surrogate_is_written_as_an_escape() -> None:
+    assert fastjson.dumps({"s": "a\ud800b"}) == b'{"s":"a\\ud800b"}'
