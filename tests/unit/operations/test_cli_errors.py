@@ -36,6 +36,9 @@ def test_a_failing_verb_prints_one_line_and_exits_1(
     expected: str,
 ) -> None:
     monkeypatch.setattr(cli_main, "build_parser", lambda: failing_with(exc))
+    # main() configures structlog onto the stderr of the moment: pytest's capture, closed after
+    # this test (every later log line would fail on it).
+    monkeypatch.setattr(cli_main, "configure_logging", lambda level, format: None)
     monkeypatch.delenv("SUPPORTES_LOG_LEVEL", raising=False)
     assert cli_main.main([]) == 1
     err = capsys.readouterr().err
