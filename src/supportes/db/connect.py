@@ -25,13 +25,14 @@ def connect(
     try:
         return psycopg2.connect(dsn, connect_timeout=max(1, int(timeout_s)))
     except psycopg2.ProgrammingError as exc:  # malformed DSN
-        raise ConfigError(f"{setting} is not a valid PostgreSQL DSN ({_first_line(exc)})") from None
+        raise ConfigError(f"{setting} is not a valid PostgreSQL DSN ({first_line(exc)})") from None
     except psycopg2.OperationalError as exc:
         raise DatabaseUnavailableError(
-            f"cannot connect to PostgreSQL at {redact_dsn(dsn)} ({setting}): {_first_line(exc)}"
+            f"cannot connect to PostgreSQL at {redact_dsn(dsn)} ({setting}): {first_line(exc)}"
         ) from None
 
 
-def _first_line(exc: BaseException) -> str:
+def first_line(exc: BaseException) -> str:
+    """The first line of an error message (its type when it has none)."""
     text = str(exc).strip()
     return text.splitlines()[0] if text else type(exc).__name__

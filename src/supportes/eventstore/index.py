@@ -27,7 +27,7 @@ from psycopg2.extras import execute_values
 
 from supportes import fastjson
 from supportes.aggregates.storable import describe, first_unstorable
-from supportes.db.connect import connect
+from supportes.db.connect import connect, first_line
 from supportes.logs import get_logger
 
 log = get_logger("event_index")
@@ -110,24 +110,19 @@ class EventIndex:
         if not ids:
             return found
         with self._conn.cursor() as cur:
-            cur.execute(
-                "SELECT aggregate_id, envelope FROM event_index.events"
-                " WHERE aggregate_id = ANY(%s::uuid[]) ORDER BY aggregate_id, version",
-                (ids,),
+            cur.execute(  # one round trip: the prefetch runs it every cycle
+                "SELECT aggregate_id, version, envelope, NULL::bytea FROM event_index.events"
+                " WHERE aggregate_id = ANY(%s::uuid[]) UNION ALL"
+                " SELECT aggregate_id, version, NULL, raw FROM event_index.parked_records"
+                " WHERE kind = 'event' AND aggregate_id = ANY(%s::uuid[])"
+                " ORDER BY 1, 2",
+                (ids, ids),
             )
-            for aggregate_id, envelope in cur:
-                found.setdefault(UUID(str(aggregate_id)), []).append(envelope)
-            cur.execute(
-                "SELECT aggregate_id, raw FROM event_index.parked_records"
-                " WHERE kind = 'event' AND aggregate_id = ANY(%s::uuid[])",
-                (ids,),
-            )
-            parked = cur.fetchall()
+            for aggregate_id, _version, envelope, raw in cur:
+                found.setdefault(UUID(str(aggregate_id)), []).append(
+                    envelope if raw is None else decode_raw(raw)
+                )
         self._conn.commit()
-        for aggregate_id, raw in parked:
-            envelopes = found.setdefault(UUID(str(aggregate_id)), [])
-            envelopes.append(_decode_raw(raw))
-            envelopes.sort(key=lambda e: int(e["version"]))
         return found
 
     def answers(self, command_ids: Iterable[str]) -> dict[str, Answer]:
@@ -136,21 +131,21 @@ class EventIndex:
         if not ids:
             return {}
         with self._conn.cursor() as cur:
-            cur.execute(
-                "SELECT command_id::text, result, digest FROM event_index.processed_commands"
-                " WHERE command_id = ANY(%s::uuid[])",
-                (ids,),
+            cur.execute(  # one round trip: the prefetch runs it every cycle
+                "SELECT command_id::text, result, digest, NULL::bytea"
+                " FROM event_index.processed_commands WHERE command_id = ANY(%s::uuid[])"
+                " UNION ALL SELECT command_id::text, NULL, NULL, raw"
+                " FROM event_index.parked_records WHERE kind = 'result'"
+                " AND command_id = ANY(%s::uuid[])",
+                (ids, ids),
             )
-            rows = {command_id: Answer(result, digest) for command_id, result, digest in cur}
-            cur.execute(
-                "SELECT command_id::text, raw FROM event_index.parked_records"
-                " WHERE kind = 'result' AND command_id = ANY(%s::uuid[])",
-                (ids,),
-            )
-            parked = cur.fetchall()
+            rows: dict[str, Answer] = {}
+            for command_id, result, digest, raw in cur:
+                if raw is None:
+                    rows[command_id] = Answer(result, digest)
+                else:
+                    rows.setdefault(command_id, Answer(decode_raw(raw), None))
         self._conn.commit()
-        for command_id, raw in parked:
-            rows.setdefault(command_id, Answer(_decode_raw(raw), None))
         return rows
 
     def processed(self, command_ids: Iterable[str]) -> dict[str, dict[str, Any]]:
@@ -197,7 +192,7 @@ class EventIndex:
                 "index refused a batch; parking what it cannot hold",
                 events=len(events),
                 results=len(processed),
-                error=_first_line(exc),
+                error=first_line(exc),
             )
         return self._record(events, processed, positions, sort_out=True)
 
@@ -284,7 +279,7 @@ class EventIndex:
                 cur.execute("RELEASE SAVEPOINT row")
             except psycopg2.DataError as exc:
                 cur.execute("ROLLBACK TO SAVEPOINT row")
-                self._park(cur, row, _first_line(exc))
+                self._park(cur, row, first_line(exc))
         return added
 
     @staticmethod
@@ -394,7 +389,7 @@ def raw_bytes(value: Any) -> bytes:
     return json.dumps(value, separators=(",", ":"), ensure_ascii=True, default=str).encode()
 
 
-def _decode_raw(raw: bytes | memoryview) -> dict[str, Any]:
+def decode_raw(raw: bytes | memoryview) -> dict[str, Any]:
     """A parked record's bytes as JSON (the standard library reads lone surrogate escapes)."""
     value: dict[str, Any] = json.loads(bytes(raw))
     return value
@@ -409,8 +404,3 @@ def _uuid_or_none(value: object) -> str | None:
 
 def _int_or_none(value: object) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) else None
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__

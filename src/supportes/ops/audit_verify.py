@@ -10,7 +10,6 @@ With ``case_id`` only that aggregate (case or root cause) is checked: its partit
 from __future__ import annotations
 
 import heapq
-import json
 import time
 import uuid
 from collections.abc import Iterator
@@ -23,6 +22,7 @@ from kafka.errors import KafkaError
 
 from supportes.db.connect import connect
 from supportes.errors import ConfigError, UsageError
+from supportes.eventstore.index import decode_raw
 from supportes.logs import get_logger
 from supportes.messaging.clients import committed_reader
 from supportes.messaging.routing import partition_for
@@ -270,7 +270,7 @@ def _parked_rows(
         found = cur.fetchall()
     rows = []
     for offset, raw in found:
-        envelope = json.loads(bytes(raw))
+        envelope = decode_raw(raw)
         columns = {
             c: envelope.get(c) if c == "version" else _text(envelope.get(c)) for c in _ROW_COLUMNS
         }

@@ -6,7 +6,6 @@ aggregate from the events that had happened by then (never from the current proj
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -18,6 +17,7 @@ import psycopg2.extensions
 from supportes.aggregates.dispatch import rebuild, state_of
 from supportes.aggregates.values import parse_rfc3339
 from supportes.errors import UsageError
+from supportes.eventstore.index import decode_raw
 from supportes.ops.queries import dict_rows
 from supportes.projections.base import LoggedEvent
 from supportes.projections.timeline import summary
@@ -70,7 +70,7 @@ def load_history(conn: psycopg2.extensions.connection, aggregate_id: UUID) -> li
         (str(aggregate_id),),
     )
     for row in parked:
-        envelope = json.loads(bytes(row["raw"]))
+        envelope = decode_raw(row["raw"])
         rows.append(
             {
                 **row,

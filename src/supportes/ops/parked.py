@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from uuid import UUID
 
 from supportes.db.connect import connect
+from supportes.eventstore.index import decode_raw
 from supportes.logs import get_logger
 from supportes.projections.base import LoggedEvent, ProjectionContext
 from supportes.projections.registry import all_projections
@@ -54,7 +54,7 @@ def retry_parked(settings: Settings, names: Sequence[str]) -> RetryOutcome:
             groups: dict[tuple[str, UUID], list[LoggedEvent]] = defaultdict(list)
             for name, aggregate_id, partition, offset, stored, raw in cur.fetchall():
                 # jsonb could not hold it: its bytes were kept instead
-                envelope = stored if stored is not None else json.loads(bytes(raw))
+                envelope = stored if stored is not None else decode_raw(raw)
                 groups[(name, UUID(str(aggregate_id)))].append(
                     LoggedEvent(envelope, partition, offset)
                 )
