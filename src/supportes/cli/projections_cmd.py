@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from supportes.cli.arguments import positive_int
 from supportes.cli.output import print_json, print_table
 from supportes.ops.parked import retry_parked
 from supportes.ops.parked_records import parked_counts, parked_records
@@ -30,7 +31,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "parked", help="records set aside by the projections and the event index, with reasons"
     )
     parked.add_argument("--json", action="store_true", help="machine-readable output")
-    parked.add_argument("--limit", type=int, default=1000, help="most rows per store")
+    parked.add_argument("--limit", default="1000", help="most rows per store (default 1000)")
     retry = actions.add_parser("retry-parked", help="apply parked events again (after a fix)")
     retry.add_argument("names", nargs="*", metavar="NAME", help="projections (default: all)")
     parser.set_defaults(handler=run)
@@ -48,7 +49,8 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
             print("caught up" if caught_up else f"not caught up after {args.timeout:g}s")
         return 0 if caught_up else EXIT_TIMEOUT
     if args.action == "parked":
-        rows = [r.as_dict() for r in parked_records(settings, limit=args.limit)]
+        limit = positive_int(args.limit, "--limit")
+        rows = [r.as_dict() for r in parked_records(settings, limit=limit)]
         if args.json:
             print_json(rows)
         else:

@@ -60,6 +60,8 @@ def test_blank_external_service_means_local(monkeypatch: pytest.MonkeyPatch) -> 
         ("SUPPORTES_KAFKA_PORT", "70000"),
         ("SUPPORTES_LOG_LEVEL", "loud"),
         ("SUPPORTES_KAFKA_VERSION", "3.9.0"),
+        ("SUPPORTES_MAX_COMMAND_BYTES", "10"),
+        ("SUPPORTES_MAX_COMMAND_BYTES", "lots"),
     ],
 )
 def test_bad_values_name_the_variable(

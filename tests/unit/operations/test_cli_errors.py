@@ -46,3 +46,11 @@ def test_a_failing_verb_prints_one_line_and_exits_1(
     assert err.startswith("supportes: error: ")
     assert expected in err
     assert "Traceback" not in err
+
+
+def test_projections_parked_refuses_a_limit_below_1(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setattr(cli_main, "configure_logging", lambda level, format: None)
+    assert cli_main.main(["projections", "parked", "--limit", "0"]) == 2
+    assert capsys.readouterr().err == "supportes: error: --limit: must be at least 1, got 0\n"
