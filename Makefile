@@ -30,9 +30,10 @@ $(INSTALLED): pyproject.toml
 	$(BIN)/pip install --quiet -e '.[dev]'
 	@touch $@
 
-run: setup stack-up ## stack up, `supportes serve` in the background, demo data once, what to try next
+run: setup stack-up ## stack up, `supportes serve` (writer, projector, API) in the background, demo data once, tokens and a curl line to try
 	@$(SUPPORTES) serve --detach
 	@$(SUPPORTES) demo
+	@SUPPORTES=$(SUPPORTES) bash deploy/print-demo-access.sh
 	@echo "  (supportes is $(SUPPORTES); 'source $(VENV)/bin/activate' puts it on PATH)"
 	@echo "Stop everything with: make stack-down"
 

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Make sure the machine has what supportes' local stack needs: Python >= 3.11, Java 17+ and Maven
-# (Kafka broker from Maven Central jars), PostgreSQL server binaries (Debian's `postgresql`).
+# (Kafka broker from Maven Central jars), PostgreSQL server binaries (Debian's `postgresql`),
+# curl, and wrk (`make bench`'s HTTP load generator).
 # As root, missing Debian packages are installed; otherwise this says what to install and fails.
 set -euo pipefail
 
@@ -25,6 +26,8 @@ if kafka_needed; then
   command -v mvn >/dev/null 2>&1 || missing+=(maven)
 fi
 pg_ok || missing+=(postgresql)
+command -v curl >/dev/null 2>&1 || missing+=(curl)  # make run's API check and curl line
+command -v wrk >/dev/null 2>&1 || missing+=(wrk)  # make bench: api-read
 
 [ ${#missing[@]} -eq 0 ] && exit 0
 

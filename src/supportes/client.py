@@ -16,7 +16,7 @@ from kafka import KafkaConsumer, TopicPartition
 from kafka.errors import KafkaError
 
 from supportes.errors import ConfigError
-from supportes.messaging.clients import committed_reader, plain_producer
+from supportes.messaging.clients import Component, committed_reader, plain_producer
 from supportes.messaging.routing import key_of, partition_for
 from supportes.settings import Settings
 
@@ -44,6 +44,19 @@ class CommandTooLargeError(ValueError):
         self.limit = limit
 
 
+def encode_command(
+    envelope: Mapping[str, Any], max_bytes: int, position: int = 0
+) -> tuple[bytes, bytes]:
+    """The commands-topic record (key, value) of ``envelope``; CommandTooLargeError when key and
+    value together exceed ``max_bytes`` (``position``: which envelope it is, for the error)."""
+    key = key_of(str(envelope["aggregate_id"]))
+    value = json.dumps(envelope, separators=(",", ":"), default=str).encode()
+    size = len(key) + len(value)
+    if size > max_bytes:
+        raise CommandTooLargeError(position, size, max_bytes)
+    return key, value
+
+
 class SupportesClient:
     """Submits commands and collects results; one instance per thread."""
 
@@ -52,8 +65,10 @@ class SupportesClient:
         self.commands_topic = settings.topic("commands")
         self.results_topic = settings.topic("results")
         try:
-            self._producer = plain_producer(settings)
-            self._results: KafkaConsumer = committed_reader(settings, fetch_max_wait_ms=20)
+            self._producer = plain_producer(settings, Component.API)
+            self._results: KafkaConsumer = committed_reader(
+                settings, Component.API, fetch_max_wait_ms=20
+            )
         except KafkaError as exc:
             raise ConfigError(
                 f"cannot reach Kafka at {settings.bootstrap_servers} "
@@ -75,13 +90,7 @@ class SupportesClient:
     def encode(self, envelope: Mapping[str, Any], position: int = 0) -> tuple[bytes, bytes]:
         """The record (key, value) for ``envelope``; CommandTooLargeError over the size limit
         (``position``: which of the caller's envelopes it is, for the error)."""
-        aggregate_id = str(envelope["aggregate_id"])
-        key = key_of(aggregate_id)
-        value = json.dumps(envelope, separators=(",", ":"), default=str).encode()
-        size = len(key) + len(value)
-        if size > self.settings.max_command_bytes:
-            raise CommandTooLargeError(position, size, self.settings.max_command_bytes)
-        return key, value
+        return encode_command(envelope, self.settings.max_command_bytes, position)
 
     def send(self, envelopes: Iterable[Mapping[str, Any]], *, flush: bool = True) -> list[str]:
         """Put envelopes on the commands topic without waiting for results; return command ids.

@@ -7,8 +7,10 @@ a :class:`~supportes.errors.ConfigError` that names the environment variable at 
 from __future__ import annotations
 
 from datetime import timedelta
+from enum import StrEnum
 from pathlib import Path
 from typing import Literal
+from urllib.parse import quote
 
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -17,6 +19,21 @@ from supportes.errors import ConfigError
 
 ENV_PREFIX = "SUPPORTES_"
 LOCAL_HOST = "127.0.0.1"
+
+
+class PgComponent(StrEnum):
+    """Who connects to PostgreSQL; each component has its own login role (design section 8)."""
+
+    OWNER = "owner"  # runs migrations, owns the objects, rebuilds projections
+    WRITER = "writer"  # event_index read/write
+    PROJECTOR = "projector"  # proj read/write
+    API = "api"  # reads proj and event_index, reads/writes auth
+    ANALYTICS = "analytics"  # reads proj, nothing else
+
+    @property
+    def role(self) -> str:
+        """The local stack's login role (the owner's is ``SUPPORTES_PG_USER``)."""
+        return f"supportes_{self.value}"
 
 
 class Settings(BaseSettings):
@@ -48,6 +65,19 @@ class Settings(BaseSettings):
     pg_database: str = Field(default="supportes", pattern=r"^[a-z_][a-z0-9_]{0,62}$")
     pg_user: str = Field(default="supportes", pattern=r"^[a-z_][a-z0-9_]{0,62}$")
     startup_timeout_s: float = Field(default=90.0, gt=0)
+    # PostgreSQL roles
+    pg_writer_dsn: str | None = Field(
+        default=None, description="The writer's DSN (event_index). Unset: see dsn_for."
+    )
+    pg_projector_dsn: str | None = Field(
+        default=None, description="The projector's DSN (proj). Unset: see dsn_for."
+    )
+    pg_api_dsn: str | None = Field(
+        default=None, description="The API's and read verbs' DSN. Unset: see dsn_for."
+    )
+    pg_analytics_dsn: str | None = Field(
+        default=None, description="DSN of proj-only reads (reports, queues). Unset: see dsn_for."
+    )
     connect_timeout_s: float = Field(default=10.0, gt=0)
 
     group_session_timeout_ms: int = Field(
@@ -91,6 +121,89 @@ class Settings(BaseSettings):
             "max.request.size (1 MiB)."
         ),
     )
+    # Kafka security (design section 8; supportes.messaging.security). The local broker: each
+    # component's generated password under <home>/secrets. An external cluster: one identity
+    # (username/password) or a JSON credentials file {component: {"username", "password"}}.
+    kafka_username: str | None = Field(
+        default=None, description="SASL username of every Kafka client of this process."
+    )
+    kafka_password: SecretStr | None = Field(
+        default=None, description="SASL password going with SUPPORTES_KAFKA_USERNAME."
+    )
+    kafka_credentials_file: Path | None = Field(
+        default=None,
+        description='JSON {"writer": {"username": ..., "password": ...}, ...}: one SASL identity '
+        "per component (admin, writer, projector, api, auditor).",
+    )
+    kafka_security_protocol: Literal["PLAINTEXT", "SASL_PLAINTEXT", "SASL_SSL", "SSL"] | None = (
+        Field(
+            default=None,
+            description="Unset: SASL_PLAINTEXT for the local broker or when credentials are "
+            "configured, else PLAINTEXT.",
+        )
+    )
+    kafka_sasl_mechanism: Literal["SCRAM-SHA-512", "SCRAM-SHA-256", "PLAIN"] = "SCRAM-SHA-512"
+    kafka_ssl_cafile: Path | None = Field(
+        default=None, description="CA bundle for SASL_SSL/SSL (unset: the system's)."
+    )
+    kafka_manage_acls: bool = Field(
+        default=True,
+        description="Create the ACLs of design section 8 whenever topics are ensured (turn off "
+        "when the cluster's operator manages ACLs).",
+    )
+    # HTTP API
+    api_listen: str = Field(
+        default="127.0.0.1:8080",
+        pattern=r"^[A-Za-z0-9.\-\[\]:]+:\d{1,5}$",
+        description="host:port the HTTP API listens on (`supportes serve`, `serve --api`).",
+    )
+    api_result_timeout_s: float = Field(
+        default=10.0,
+        gt=0,
+        le=300,
+        description="How long POST /v1/commands waits for the result before answering 202.",
+    )
+    api_max_body_bytes: int = Field(
+        default=1_000_000,
+        ge=1024,
+        le=100_000_000,
+        description="Largest request body the API reads; larger ones get 413.",
+    )
+    api_rate_per_s: float = Field(
+        default=200.0,
+        gt=0,
+        le=1_000_000,
+        description="Requests per second one principal may make (token bucket refill).",
+    )
+    api_rate_burst: int = Field(
+        default=400,
+        ge=1,
+        le=1_000_000,
+        description="Requests one principal may make at once before 429 (token bucket size).",
+    )
+    api_db_connections: int = Field(
+        default=8, ge=1, le=64, description="PostgreSQL connections the API keeps open."
+    )
+
+    # Commands
+    max_clock_skew: timedelta = Field(
+        default=timedelta(minutes=5),
+        ge=timedelta(0),
+        le=timedelta(days=1),
+        description=(
+            "How far ahead of the writer's clock a command's issued_at may be (seconds or ISO "
+            "8601, e.g. 300 or PT5M; 0 to 1 day). Later ones are rejected: invalid, issued_at."
+        ),
+    )
+
+    @field_validator("max_clock_skew", mode="before")
+    @classmethod
+    def _seconds_are_a_duration(cls, value: object) -> object:
+        """``300`` in the environment means 300 seconds (pydantic takes only ISO 8601 text)."""
+        if isinstance(value, str) and value.strip().isdigit():
+            return int(value.strip())
+        return value
+
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     log_format: Literal["auto", "json", "console"] = "auto"
 
@@ -101,7 +214,50 @@ class Settings(BaseSettings):
     sla_update_customer_urgent: timedelta = timedelta(hours=4)
     sla_follow_up_after_resolution: timedelta = timedelta(days=2)
 
-    @field_validator("kafka_bootstrap", "pg_dsn")
+    # Authentication (design section 8; supportes.auth). OIDC is on when all three of issuer,
+    # audience and JWKS URL are set; API tokens (spt_...) always work.
+    oidc_issuer: str | None = Field(
+        default=None, description="Expected `iss` of OIDC access tokens (exact match)."
+    )
+    oidc_audience: str | None = Field(
+        default=None, description="Expected `aud` of OIDC access tokens (this API's id)."
+    )
+    oidc_jwks_url: str | None = Field(
+        default=None, description="http(s) URL of the issuer's JWKS (its signing keys)."
+    )
+    oidc_roles_claim: str = Field(
+        default="roles",
+        pattern=r"^[A-Za-z0-9_:/.-]{1,200}$",
+        description="Claim holding the roles (a list of strings); dots reach into objects.",
+    )
+    oidc_algorithms: str = Field(
+        default="RS256,ES256,PS256,EdDSA",
+        pattern=r"^[A-Za-z0-9, ]{1,200}$",
+        description="Comma-separated signature algorithms accepted (asymmetric ones only).",
+    )
+    oidc_leeway_s: float = Field(
+        default=30.0, ge=0, le=300, description="Clock leeway for exp/nbf/iat, in seconds."
+    )
+    oidc_jwks_cache_s: float = Field(
+        default=300.0, gt=0, le=86_400, description="How long a fetched JWKS is trusted."
+    )
+    oidc_jwks_cooldown_s: float = Field(
+        default=10.0,
+        ge=0,
+        le=3_600,
+        description="Least time between JWKS refetches forced by tokens with an unknown kid.",
+    )
+    oidc_jwks_timeout_s: float = Field(default=5.0, gt=0, le=60, description="JWKS fetch timeout.")
+
+    @field_validator(
+        "kafka_bootstrap",
+        "pg_dsn",
+        "kafka_username",
+        "pg_writer_dsn",
+        "pg_projector_dsn",
+        "pg_api_dsn",
+        "pg_analytics_dsn",
+    )
     @classmethod
     def _blank_is_unset(cls, value: str | None) -> str | None:
         return value.strip() or None if value is not None else None
@@ -123,10 +279,44 @@ class Settings(BaseSettings):
 
     @property
     def dsn(self) -> str:
-        """The PostgreSQL DSN to use, local or configured."""
+        """The owner's PostgreSQL DSN (migrations, rebuilds, tooling), local or configured."""
         if self.pg_dsn:
             return self.pg_dsn
-        return f"postgresql://{self.pg_user}@{LOCAL_HOST}:{self.pg_port}/{self.pg_database}"
+        return self._local_dsn(self.pg_user)
+
+    @property
+    def pg_passfile(self) -> Path:
+        """The local stack's libpq password file (written by ``stack up``, mode 0600)."""
+        return self.home_dir / "secrets" / "pgpass"
+
+    def _local_dsn(self, user: str) -> str:
+        passfile = quote(str(self.pg_passfile), safe="/")
+        return (
+            f"postgresql://{user}@{LOCAL_HOST}:{self.pg_port}/{self.pg_database}"
+            f"?passfile={passfile}"
+        )
+
+    def dsn_for(self, component: PgComponent) -> str:
+        """The DSN ``component`` connects with: ``SUPPORTES_PG_<COMPONENT>_DSN`` when set; else
+        its own role on the local cluster (password in the 0600 passfile, never in the DSN);
+        else ``SUPPORTES_PG_DSN``, one identity for every component."""
+        if component is PgComponent.OWNER:
+            return self.dsn
+        own: str | None = getattr(self, f"pg_{component.value}_dsn")
+        if own:
+            return own
+        if self.pg_dsn:
+            return self.pg_dsn
+        return self._local_dsn(component.role)
+
+    def dsn_source(self, component: PgComponent) -> str:
+        """What :meth:`dsn_for` took ``component``'s DSN from, for error messages."""
+        if component is not PgComponent.OWNER and getattr(self, f"pg_{component.value}_dsn"):
+            return env_name(f"pg_{component.value}_dsn")
+        if self.pg_dsn:
+            return env_name("pg_dsn")
+        role = self.pg_user if component is PgComponent.OWNER else component.role
+        return f"role {role} of the local cluster"
 
     @property
     def home_dir(self) -> Path:

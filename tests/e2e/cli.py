@@ -16,6 +16,10 @@ SUPPORTES = shutil.which("supportes", path=str(Path(sys.executable).parent)) or 
 _SCRUBBED = (
     "SUPPORTES_KAFKA_BOOTSTRAP",
     "SUPPORTES_PG_DSN",
+    "SUPPORTES_PG_WRITER_DSN",
+    "SUPPORTES_PG_PROJECTOR_DSN",
+    "SUPPORTES_PG_API_DSN",
+    "SUPPORTES_PG_ANALYTICS_DSN",
     "SUPPORTES_HOME",
     "SUPPORTES_TOPIC_PREFIX",
 )
@@ -55,6 +59,7 @@ def scratch_stack_env(home: Path) -> dict[str, str]:
         "SUPPORTES_PG_PORT": str(free_port()),
         "SUPPORTES_KAFKA_HEAP": "384m",
         "SUPPORTES_LOG_FORMAT": "json",
+        "SUPPORTES_API_LISTEN": "127.0.0.1:0",  # serve's API on a free port
     }
 
 

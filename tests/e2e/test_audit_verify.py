@@ -15,7 +15,7 @@ import pytest
 from supportes.aggregates.hashchain import seal
 from supportes.client import SupportesClient
 from supportes.db.connect import connect
-from supportes.messaging.clients import transactional_producer
+from supportes.messaging.clients import Component, transactional_producer
 from supportes.messaging.guard import guarded
 from supportes.messaging.routing import key_of, partition_for
 from tests.conftest import Isolated
@@ -146,7 +146,9 @@ def _forge(trail: Trail, forged: list[dict[str, Any]]) -> list[tuple[int, int]]:
     """Commit ``forged`` envelopes onto the events topic with a rogue transactional producer
     (bypassing the writer), keyed and routed like real events; returns their positions."""
     settings = trail.isolated.settings
-    producer = transactional_producer(settings, f"rogue-{uuid.uuid4().hex[:8]}")
+    producer = transactional_producer(  # a forgery that got past the broker
+        settings, Component.ADMIN, f"rogue-{uuid.uuid4().hex[:8]}"
+    )
     try:
         producer.init_transactions()
         producer.begin_transaction()

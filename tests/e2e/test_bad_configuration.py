@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-import json
 import socket
 import sys
 import time
 import uuid
 from pathlib import Path
 
+from supportes.settings import Settings
+from tests.conftest import external_kafka_env
 from tests.e2e.cli import error_line, free_port, run_cli
 
 
@@ -24,10 +25,9 @@ def test_unreachable_bootstrap_names_the_setting() -> None:
     assert time.monotonic() - began < 30
 
 
-def test_bad_dsn_names_the_setting() -> None:
-    kafka = json.loads(run_cli("stack", "status", "--json").stdout)[0]["address"]
+def test_bad_dsn_names_the_setting(stack: Settings) -> None:
     base = {
-        "SUPPORTES_KAFKA_BOOTSTRAP": kafka,
+        **external_kafka_env(stack),
         "SUPPORTES_TOPIC_PREFIX": f"dsn-{uuid.uuid4().hex[:8]}",
     }
     unreachable = run_cli(

@@ -23,7 +23,7 @@ from typing import Any
 
 import pytest
 
-from supportes.messaging.clients import plain_producer
+from supportes.messaging.clients import Component, plain_producer
 from supportes.messaging.routing import key_of, partition_for
 from supportes.settings import Settings, load_settings
 from supportes.stack import kafka_local, postgres_local, processes
@@ -94,7 +94,9 @@ class Trickle:
 
     def _run(self) -> None:
         # Buffer through an outage: a record waits up to 5 minutes for the broker to be back.
-        producer = plain_producer(self.settings, delivery_timeout_ms=300_000, max_block_ms=300_000)
+        producer = plain_producer(
+            self.settings, Component.API, delivery_timeout_ms=300_000, max_block_ms=300_000
+        )
         pending: list[tuple[str, Any]] = []
         previous: str | None = None
         minute = 0.0

@@ -12,6 +12,7 @@ from typing import Any
 from kafka import KafkaConsumer, TopicPartition
 
 from supportes.client import SupportesClient
+from supportes.messaging.clients import Component, connection_config
 from supportes.simulation import TrafficGenerator
 from tests.conftest import Isolated
 from tests.e2e.serving import start_serve
@@ -21,7 +22,7 @@ from tests.support.log import read_topic
 def end_offsets(isolated: Isolated, isolation_level: str) -> dict[str, int]:
     """Sum of the end offsets of the events and results topics as ``isolation_level`` sees it."""
     consumer = KafkaConsumer(
-        bootstrap_servers=isolated.settings.bootstrap_servers, isolation_level=isolation_level
+        **connection_config(isolated.settings, Component.ADMIN), isolation_level=isolation_level
     )
     try:
         totals = {}

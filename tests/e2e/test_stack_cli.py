@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from supportes.settings import Settings
+from tests.conftest import external_kafka_env
 from tests.e2e.cli import run_cli, scratch_stack_env
 
 
@@ -71,17 +73,17 @@ def test_up_is_idempotent_and_down_then_status_reports_down(scratch_env: dict[st
     assert "applied migrations" not in restart.stdout
 
 
-def test_external_services_are_used_not_started(scratch_env: dict[str, str]) -> None:
+def test_external_services_are_used_not_started(
+    scratch_env: dict[str, str], stack: Settings
+) -> None:
     """With both services configured, `up` starts nothing yet ensures topics and migrations."""
     main = run_cli("stack", "status", "--json")  # the shared stack the test session runs
     assert main.returncode == 0, main.stderr
-    addresses = {c["component"]: c["address"] for c in json.loads(main.stdout)}
-    kafka, pg = addresses["kafka"], addresses["postgres"]
     token = uuid.uuid4().hex[:8]
     env = {
         **scratch_env,
-        "SUPPORTES_KAFKA_BOOTSTRAP": kafka,
-        "SUPPORTES_PG_DSN": pg,
+        **external_kafka_env(stack),
+        "SUPPORTES_PG_DSN": stack.dsn,
         "SUPPORTES_TOPIC_PREFIX": f"ext-{token}",
     }
     result = run_cli("stack", "up", env=env)

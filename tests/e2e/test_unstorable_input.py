@@ -17,7 +17,7 @@ import pytest
 
 from supportes.aggregates import decide, parse_command
 from supportes.aggregates.hashchain import seal
-from supportes.messaging.clients import plain_producer
+from supportes.messaging.clients import Component, plain_producer
 from supportes.messaging.routing import key_of, partition_for
 from tests.conftest import Isolated
 from tests.e2e.cli import error_line, run_cli
@@ -168,7 +168,7 @@ def test_an_old_event_with_unstorable_text_is_kept_raw_and_parked_and_serve_goes
 ) -> None:
     settings = isolated.settings
     case_id = str(uuid.uuid4())
-    producer = plain_producer(settings)
+    producer = plain_producer(settings, Component.ADMIN)  # a record no writer would write
     try:
         producer.send(
             settings.topic("events"),

@@ -35,7 +35,7 @@ LONG = st.text(min_size=1, max_size=20).map(lambda t: t * 1_500)
 
 def test_any_text_is_invalid_naming_its_field_or_stored_everywhere(isolated: Isolated) -> None:
     stop = threading.Event()
-    projector = Projector(isolated.settings, group_id=f"{isolated.group_id}-projector")
+    projector = Projector(isolated.settings, group_id=isolated.projector_group)
     projecting = threading.Thread(target=projector.run, args=(stop,), daemon=True)
     projecting.start()
     outcomes: dict[str, int] = {"accepted": 0, "invalid": 0, "rule": 0}

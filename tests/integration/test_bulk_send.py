@@ -8,14 +8,14 @@ from typing import Any
 from kafka import KafkaProducer, TopicPartition
 
 from supportes.messaging.bulk_send import Record, send_many
-from supportes.messaging.clients import committed_reader
+from supportes.messaging.clients import Component, committed_reader, connection_config
 from supportes.messaging.log_reader import read_to_end
 from tests.conftest import Isolated
 
 
 def _read(isolated: Isolated, tp: TopicPartition) -> list[Any]:
     """Every committed record of one partition, in offset order."""
-    reader = committed_reader(isolated.settings)
+    reader = committed_reader(isolated.settings, Component.ADMIN)
     try:
         return [record for batch in read_to_end(reader, tp, 0) for record in batch]
     finally:
@@ -32,7 +32,7 @@ class _CountingProducer(KafkaProducer):  # type: ignore[misc]
 
 def _producer(isolated: Isolated) -> _CountingProducer:
     producer = _CountingProducer(
-        bootstrap_servers=isolated.settings.bootstrap_servers,
+        **connection_config(isolated.settings, Component.ADMIN),
         transactional_id=f"{isolated.group_id}-bulk",
         acks="all",
         enable_idempotence=True,

@@ -3,16 +3,23 @@
 from __future__ import annotations
 
 import time
+from typing import Any
 
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
+from supportes.messaging.clients import Component, connection_config
 from tests.conftest import Isolated
 
 
-def _read_partition(bootstrap: str, tp: TopicPartition, isolation: str) -> list[bytes]:
+def admin_config(isolated: Isolated) -> dict[str, Any]:
+    """Bare clients here play the broker's operator: the admin's connection settings."""
+    return connection_config(isolated.settings, Component.ADMIN)
+
+
+def _read_partition(isolated: Isolated, tp: TopicPartition, isolation: str) -> list[bytes]:
     """Every value of one partition up to its end offset, as a consumer with ``isolation`` sees."""
     consumer = KafkaConsumer(
-        bootstrap_servers=bootstrap,
+        **admin_config(isolated),
         isolation_level=isolation,
         enable_auto_commit=False,
         consumer_timeout_ms=1000,
@@ -32,11 +39,10 @@ def _read_partition(bootstrap: str, tp: TopicPartition, isolation: str) -> list[
 
 
 def test_committed_transaction_is_read_and_aborted_one_is_not(isolated: Isolated) -> None:
-    bootstrap = isolated.settings.bootstrap_servers
     topic = isolated.topic("commands")
     tp = TopicPartition(topic, 0)
     producer = KafkaProducer(
-        bootstrap_servers=bootstrap, transactional_id=f"{isolated.group_id}-tx", acks="all"
+        **admin_config(isolated), transactional_id=f"{isolated.group_id}-tx", acks="all"
     )
     try:
         producer.init_transactions()
@@ -55,8 +61,8 @@ def test_committed_transaction_is_read_and_aborted_one_is_not(isolated: Isolated
     finally:
         producer.close()
 
-    committed = _read_partition(bootstrap, tp, "read_committed")
-    uncommitted = _read_partition(bootstrap, tp, "read_uncommitted")
+    committed = _read_partition(isolated, tp, "read_committed")
+    uncommitted = _read_partition(isolated, tp, "read_uncommitted")
 
     assert committed == [b"committed-1", b"committed-2", b"committed-3"]
     # The aborted records really are in the log; only read_committed hides them.
@@ -75,7 +81,7 @@ def test_two_members_of_a_group_split_the_partitions(isolated: Isolated) -> None
     members = [
         KafkaConsumer(
             topic,
-            bootstrap_servers=isolated.settings.bootstrap_servers,
+            **admin_config(isolated),
             group_id=isolated.group_id,
             enable_auto_commit=False,
             isolation_level="read_committed",

@@ -27,7 +27,7 @@ from supportes.consumers.projector import Projector
 from supportes.db.connect import connect
 from supportes.db.migrate import migrate_database
 from supportes.eventstore.envelopes import decode_event
-from supportes.messaging.clients import committed_reader, transactional_producer
+from supportes.messaging.clients import Component, committed_reader, transactional_producer
 from supportes.messaging.log_reader import read_to_end
 from supportes.ops.parked import retry_parked
 from supportes.ops.projection_status import projection_status, wait_until_caught_up
@@ -36,6 +36,7 @@ from supportes.projections.base import LoggedEvent, Projection, ProjectionContex
 from supportes.projections.timeline import TimelineProjection
 from supportes.settings import Settings
 from supportes.simulation import TrafficGenerator
+from supportes.stack.kafka_acls import drop_acls
 from supportes.stack.kafka_admin import admin_client, ensure_topics, topic_specs
 from tests.conftest import Isolated
 from tests.support.history import History, apply_all, dump_tables
@@ -60,7 +61,9 @@ def _history(seed: int, commands: int) -> History:
 
 def _publish(settings: Settings, events: Sequence[LoggedEvent], per_txn: int = 40) -> None:
     """Put the events on the events topic in transactions, on their aggregates' partitions."""
-    producer = transactional_producer(settings, f"test-publisher-{settings.topic_prefix}")
+    producer = transactional_producer(
+        settings, Component.ADMIN, f"test-publisher-{settings.topic_prefix}"
+    )
     producer.init_transactions()
     try:
         for start in range(0, len(events), per_txn):
@@ -129,8 +132,9 @@ def _fresh_topics(stack: Settings, dsn: str) -> Iterator[Settings]:
     try:
         yield scratch
     finally:
-        with admin_client(scratch.bootstrap_servers) as admin:
+        with admin_client(scratch) as admin:
             admin.delete_topics([s.name for s in topic_specs(scratch)], timeout_ms=10_000)
+            drop_acls(scratch, admin)
 
 
 @settings(
@@ -250,7 +254,7 @@ def test_readers_never_see_a_partial_table_during_rebuild(isolated: Isolated) ->
     settings = isolated.settings
     history = _history(8, 900)
     _publish(settings, history.events)
-    live = Projector(settings, group_id=isolated.group_id)
+    live = Projector(settings, group_id=isolated.projector_group)
     _drain(live, settings)
     full_cases = _count(isolated.dsn, "case_view")
     full_timeline = _count(isolated.dsn, "case_timeline")
@@ -361,7 +365,7 @@ def test_a_failing_event_parks_its_aggregate_and_retry_applies_it(
     # The batch fails in one piece, is rolled back and applied again projection by projection:
     # the timeline (applied before the failure in the first attempt) holds every event once.
     projections = [TimelineProjection(), FlakyProjection()]
-    projector = Projector(settings, group_id=isolated.group_id, projections=projections)
+    projector = Projector(settings, group_id=isolated.projector_group, projections=projections)
     _drain(projector, settings)
     projector.close()
 
@@ -401,7 +405,7 @@ def test_status_shows_lag_and_wait_reaches_the_end(isolated: Isolated) -> None:
     behind = projection_status(settings)
     assert sum(r.lag for r in behind) > 0
     assert not wait_until_caught_up(settings, timeout_s=0.5)
-    live = Projector(settings, group_id=isolated.group_id)
+    live = Projector(settings, group_id=isolated.projector_group)
     stop = threading.Event()
     thread = threading.Thread(target=lambda: _keep_running(live, stop))
     thread.start()
@@ -427,7 +431,7 @@ def test_unreadable_events_are_dead_lettered_before_the_offsets_passing_them(
     monkeypatch.setattr(
         projector_module,
         "plain_producer",
-        lambda s, **extra: real_producer(s, **{**extra, "linger_ms": 60_000}),
+        lambda s, component, **extra: real_producer(s, component, **{**extra, "linger_ms": 60_000}),
     )
     case_id = "00000000-0000-4000-8000-0000000000a1"
     history = History()
@@ -441,7 +445,9 @@ def test_unreadable_events_are_dead_lettered_before_the_offsets_passing_them(
     first, second = history.events
     garbage = [b"not json", b'{"type": "NoSuchEvent"}', None]  # None: a tombstone
     topic = settings.topic("events")
-    producer = transactional_producer(settings, f"test-garbage-{settings.topic_prefix}")
+    producer = transactional_producer(
+        settings, Component.ADMIN, f"test-garbage-{settings.topic_prefix}"
+    )
     producer.init_transactions()
     try:
         producer.begin_transaction()
@@ -451,14 +457,16 @@ def test_unreadable_events_are_dead_lettered_before_the_offsets_passing_them(
     finally:
         producer.close()
 
-    projector = Projector(settings, group_id=isolated.group_id, projections=[TimelineProjection()])
+    projector = Projector(
+        settings, group_id=isolated.projector_group, projections=[TimelineProjection()]
+    )
     _drain(projector, settings)  # reaching the end: the partition was never held up
     assert projector._dead_letters is not None
     projector._dead_letters._sender.force_close()  # the crash: what is unsent is dropped
     projector._dead_letters.close(timeout=5)
     _abandon(projector)
 
-    reader = committed_reader(settings)
+    reader = committed_reader(settings, Component.ADMIN)
     try:
         tp = TopicPartition(settings.topic("dead-letters"), first.partition)
         dead = [record for batch in read_to_end(reader, tp, 0) for record in batch]

@@ -18,12 +18,12 @@ from kafka.structs import OffsetAndMetadata
 from supportes.consumers.ownership import Lane, open_lane, stable_committed
 from supportes.consumers.writer_takeover import replace_stale_pending_offsets
 from supportes.messaging import transactions
-from supportes.messaging.clients import group_consumer
+from supportes.messaging.clients import Component, group_consumer
 from tests.conftest import Isolated
 
 
 def joined(isolated: Isolated) -> KafkaConsumer:
-    consumer = group_consumer(isolated.settings, isolated.group_id)
+    consumer = group_consumer(isolated.settings, Component.WRITER, isolated.group_id)
     consumer.subscribe([isolated.topic("commands")])
     deadline = time.monotonic() + 30
     while not consumer.assignment():
@@ -53,7 +53,9 @@ def pending_offsets(
 
 def test_a_stale_pending_offset_is_replaced_by_the_committed_one(isolated: Isolated) -> None:
     consumer = joined(isolated)
-    lane = open_lane(isolated.settings, f"stale-{uuid.uuid4().hex[:8]}", timeout_s=30)
+    lane = open_lane(
+        isolated.settings, f"{isolated.group_id}-stale-{uuid.uuid4().hex[:8]}", timeout_s=30
+    )
     first, second = (TopicPartition(isolated.topic("commands"), p) for p in (0, 1))
     try:
         commit_offsets(lane, consumer, {first: 5})

@@ -18,7 +18,7 @@ def test_topics_have_the_designed_configs(isolated: Isolated) -> None:
     assert topic_configs(settings, settings.topic("results"))["retention.ms"] == str(7 * 86400000)
     dead = topic_configs(settings, settings.topic("dead-letters"))
     assert dead["retention.ms"] == str(30 * 86400000)
-    with admin_client(settings.bootstrap_servers) as admin:
+    with admin_client(settings) as admin:
         described = admin.describe_topics([settings.topic("events")])
     assert len(described[0]["partitions"]) == settings.partitions == 6
 

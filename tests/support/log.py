@@ -11,14 +11,14 @@ from typing import Any
 from kafka import TopicPartition
 
 from supportes.consumers.writer import Writer
-from supportes.messaging.clients import committed_reader
+from supportes.messaging.clients import Component, committed_reader
 from supportes.messaging.log_reader import read_to_end
 from supportes.settings import Settings
 
 
 def read_topic(settings: Settings, name: str) -> list[tuple[int, int, bytes | None, Any]]:
     """(partition, offset, key, decoded JSON value or raw bytes) of every committed record."""
-    reader = committed_reader(settings)
+    reader = committed_reader(settings, Component.ADMIN)
     rows: list[tuple[int, int, bytes | None, Any]] = []
     try:
         for partition in range(settings.partitions):

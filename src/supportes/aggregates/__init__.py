@@ -6,10 +6,10 @@ Entry points for the write path::
     decision = decide(command, current, last_hash=last_hash_of(current), audit_key=key)
     aggregate = rebuild(envelopes)                     # from stored wire envelopes
 
-Modules: ``errors`` (codes, Rejection), ``values`` (enums, Actor), ``commands`` (payload models,
-envelope parsing), ``reference`` (case references), ``case`` / ``root_cause`` (aggregates),
-``wire`` + ``upcasting`` (event envelopes), ``hashchain`` (audit chain), ``dispatch`` (decide,
-rebuild, state snapshots).
+Modules: ``errors`` (codes, Rejection), ``values`` (enums, Actor, Via), ``commands`` (payload
+models, envelope parsing), ``clock`` (the ``issued_at`` skew rule the writer applies),
+``reference`` (case references), ``case`` / ``root_cause`` (aggregates), ``wire`` + ``upcasting``
+(event envelopes), ``hashchain`` (audit chain), ``dispatch`` (decide, rebuild, state snapshots).
 """
 
 from supportes.aggregates.case import Case, CaseStatus, FollowUpState
@@ -39,7 +39,7 @@ from supportes.aggregates.errors import EnvelopeError, ErrorCode, Rejection
 from supportes.aggregates.hashchain import ChainReport, canonical_json, event_hash, verify_chain
 from supportes.aggregates.reference import case_reference, parse_reference
 from supportes.aggregates.root_cause import RootCause, RootCauseStatus
-from supportes.aggregates.values import SYSTEM_ACTOR, Actor, ActorKind
+from supportes.aggregates.values import SYSTEM_ACTOR, Actor, ActorKind, Via
 from supportes.aggregates.wire import EVENT_TYPES, from_envelope, to_envelope
 
 __all__ = [
@@ -64,6 +64,7 @@ __all__ = [
     "Rejection",
     "RootCause",
     "RootCauseStatus",
+    "Via",
     "accepted_result",
     "apply_envelope",
     "canonical_json",

@@ -12,7 +12,9 @@ Status (design section 4): ``new`` -> ``acknowledged`` -> ``assigned`` -> ``reso
   time of reopening: the previous owner stays the suggested owner.
 * ``responsible_id`` changes only by ``TakeResponsibility`` (the actor) and ``Escalate``
   (``to_agent_id``); ``Assign`` changes the owner only. ``TakeResponsibility`` needs an agent actor.
-* ``OpenCase`` is the customer's first inbound contact: ``inbound_contacts`` starts at 1.
+* ``OpenCase`` is the customer's first inbound contact: ``inbound_contacts`` starts at 1. Its
+  optional ``follow_up_of`` (an earlier case, not checked: it may be on another partition) and
+  ``suggested_owner_id`` are kept as given; a later reopening replaces the suggested owner.
   First-contact resolution = resolved or closed, exactly one inbound contact, never reopened,
   never escalated.
 * Reopening clears ``resolved_at``/``closed_at`` (``first_resolved_at`` stays), the follow-up
@@ -117,6 +119,7 @@ class Case(SupportAggregate):
         self.owner_id: str | None = None
         self.responsible_id: str | None = None
         self.suggested_owner_id: str | None = None
+        self.follow_up_of: UUID | None = None
         self.owners: list[str] = []
         self.escalations: int = 0
         self.inbound_contacts: int = 0
@@ -188,7 +191,7 @@ class Case(SupportAggregate):
         """Base of case events."""
 
     class CaseOpened(Event, Aggregate.Created):
-        """Schema v2 (v1 had no ``tags``)."""
+        """Schema v3 (v1 had no ``tags``; v2 no ``follow_up_of`` nor ``suggested_owner_id``)."""
 
         customer_id: str
         channel: Channel
@@ -199,6 +202,8 @@ class Case(SupportAggregate):
         product: str | None
         tags: tuple[str, ...]
         reference: str
+        follow_up_of: UUID | None
+        suggested_owner_id: str | None
 
         def apply(self, aggregate: Case) -> None:
             aggregate.customer_id = self.customer_id
@@ -210,6 +215,8 @@ class Case(SupportAggregate):
             aggregate.product = self.product
             aggregate.tags = list(self.tags)
             aggregate.reference = self.reference
+            aggregate.follow_up_of = self.follow_up_of
+            aggregate.suggested_owner_id = self.suggested_owner_id
             aggregate.inbound_contacts = 1
 
     class ContactRecorded(Event):
@@ -431,6 +438,8 @@ class Case(SupportAggregate):
             product=p.product,
             tags=tuple(p.tags or ()),
             reference=case_reference(command.aggregate_id),
+            follow_up_of=p.follow_up_of,
+            suggested_owner_id=p.suggested_owner_id,
         )
 
     def record_contact(self, command: ParsedCommand[RecordContact]) -> None:

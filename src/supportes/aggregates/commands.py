@@ -40,6 +40,7 @@ from supportes.aggregates.values import (
     Priority,
     ShortText,
     Text,
+    Via,
     not_blank,
     rfc3339,
 )
@@ -98,7 +99,11 @@ COMMAND_PAYLOADS: dict[str, type[CommandPayload]] = {}
 
 
 class OpenCase(CommandPayload):
-    """Open a case from a customer's first contact (that contact is its first inbound one)."""
+    """Open a case from a customer's first contact (that contact is its first inbound one).
+
+    ``follow_up_of``: the customer's earlier (closed) case this one follows up; channel intake
+    sets it with the owner of that case as ``suggested_owner_id``.
+    """
 
     customer_id: Id
     channel: Channel
@@ -108,6 +113,8 @@ class OpenCase(CommandPayload):
     category: Id | None = None
     product: Id | None = None
     tags: Annotated[tuple[Tag, ...], Field(max_length=MAX_TAGS)] | None = None
+    follow_up_of: UUID | None = None
+    suggested_owner_id: Id | None = None
 
 
 class RecordContact(CommandPayload):
@@ -295,6 +302,7 @@ class CommandEnvelope(BaseModel):
     expected_version: Annotated[StrictInt, Field(ge=0)] | None = None
     issued_at: Timestamp
     actor: Actor
+    via: Via | None = None
     correlation_id: UUID | None = None
     payload: dict[str, Any] | None = None
 
@@ -306,7 +314,8 @@ P_co = TypeVar("P_co", bound=CommandPayload, covariant=True)
 class ParsedCommand(Generic[P_co]):
     """A validated command: envelope fields plus its typed payload.
 
-    ``issued_at`` is UTC; ``correlation_id`` defaults to ``command_id``.
+    ``issued_at`` is UTC; ``correlation_id`` defaults to ``command_id``; ``via`` names the
+    integration acting for ``actor`` (``None``: nobody).
     """
 
     command_id: UUID
@@ -317,6 +326,7 @@ class ParsedCommand(Generic[P_co]):
     actor: Actor
     correlation_id: UUID
     payload: P_co
+    via: Via | None = None
 
     command_id_text: str = field(init=False, repr=False, compare=False)
     """``str(command_id)``, computed once (it goes into the result and every event)."""
@@ -343,6 +353,7 @@ class ParsedCommand(Generic[P_co]):
             actor=self.actor,
             correlation_id=self.correlation_id,
             payload=self.payload.model_dump(mode="json", exclude_none=True),
+            via=self.via,
         )
 
 
@@ -360,9 +371,10 @@ def command_envelope(
     payload: Mapping[str, Any],
     correlation_id: UUID | None = None,
     expected_version: int | None = None,
+    via: Via | None = None,
 ) -> dict[str, Any]:
-    """Build a JSON-ready command envelope."""
-    return {
+    """Build a JSON-ready command envelope (``via`` only when given)."""
+    envelope: dict[str, Any] = {
         "command_id": str(command_id),
         "type": type,
         "aggregate_id": str(aggregate_id),
@@ -372,6 +384,9 @@ def command_envelope(
         "correlation_id": str(correlation_id or command_id),
         "payload": dict(payload),
     }
+    if via is not None:
+        envelope["via"] = via.as_dict()
+    return envelope
 
 
 def parse_command(raw: Mapping[str, Any]) -> AnyCommand:
@@ -422,6 +437,7 @@ def parse_command(raw: Mapping[str, Any]) -> AnyCommand:
         actor=envelope.actor,
         correlation_id=envelope.correlation_id or envelope.command_id,
         payload=payload,
+        via=envelope.via,
     )
 
 

@@ -1,7 +1,9 @@
 """Upcasters: old ``schema_version`` payloads are rewritten to the current schema when read.
 
 Each upcaster takes a payload at version ``v`` and returns it at ``v + 1``; it must be pure.
-Example kept as a real evolution: ``CaseOpened`` v1 had no ``tags``; v2 adds ``tags`` (``[]``).
+Examples kept as real evolutions: ``CaseOpened`` v1 had no ``tags``; v2 adds ``tags`` (``[]``);
+v3 adds ``follow_up_of`` and ``suggested_owner_id`` (``None``: cases opened before them were no
+follow-ups and named no owner).
 To change an event's payload: bump its schema version in :mod:`~supportes.aggregates.wire`
 and register the upcaster from the previous version here.
 """
@@ -20,8 +22,13 @@ def _case_opened_v1_to_v2(payload: dict[str, Any]) -> dict[str, Any]:
     return {**payload, "tags": []}
 
 
+def _case_opened_v2_to_v3(payload: dict[str, Any]) -> dict[str, Any]:
+    return {**payload, "follow_up_of": None, "suggested_owner_id": None}
+
+
 UPCASTERS: dict[tuple[str, int], PayloadUpcaster] = {
     ("CaseOpened", 1): _case_opened_v1_to_v2,
+    ("CaseOpened", 2): _case_opened_v2_to_v3,
 }
 """``(wire type, from schema_version)`` -> upcaster to ``from + 1``."""
 

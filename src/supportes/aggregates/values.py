@@ -1,11 +1,11 @@
-"""Value types shared by commands, events and aggregates: enums and the actor."""
+"""Value types shared by commands, events and aggregates: enums, the actor and ``via``."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from enum import Enum, StrEnum
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 from uuid import UUID
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictStr
@@ -103,6 +103,23 @@ class Actor(BaseModel):
     def as_dict(self) -> dict[str, str]:
         """Wire form: ``{"id": ..., "kind": ...}``."""
         return {"id": self.id, "kind": self.kind.value}
+
+
+class Via(BaseModel):
+    """An integration acting for the command's actor (design section 8: ``on_behalf_of``).
+
+    Copied from the command into its events (covered by their hash); absent when nobody
+    acted for the actor.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    id: Id
+    kind: Literal["integration"]
+
+    def as_dict(self) -> dict[str, str]:
+        """Wire form: ``{"id": ..., "kind": "integration"}``."""
+        return {"id": self.id, "kind": self.kind}
 
 
 SYSTEM_ACTOR = Actor(id="system:supportes", kind=ActorKind.SYSTEM)

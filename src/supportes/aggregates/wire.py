@@ -47,6 +47,11 @@ ENVELOPE_KEYS = (
     "prev_hash",
     "hash",
 )
+"""The keys every event envelope has, in the order they are written."""
+OPTIONAL_KEYS = ("via",)
+"""Keys an envelope has only when they hold something: ``via`` (an integration acting for the
+actor, copied from the command) is omitted when there is none, so events without it keep the
+exact bytes and hashes they always had. Covered by the hash like every other key."""
 _ENVELOPE_KEY_SET = frozenset(ENVELOPE_KEYS)
 _BASE_FIELDS = frozenset({"originator_id", "originator_version", "timestamp", "originator_topic"})
 
@@ -62,7 +67,7 @@ class EventType:
 
 
 EVENT_TYPES: tuple[EventType, ...] = (
-    EventType("CaseOpened", Case.CaseOpened, Case, schema_version=2),
+    EventType("CaseOpened", Case.CaseOpened, Case, schema_version=3),
     EventType("ContactRecorded", Case.ContactRecorded, Case),
     EventType("CaseReopened", Case.CaseReopened, Case),
     EventType("CaseAcknowledged", Case.CaseAcknowledged, Case),
@@ -146,7 +151,7 @@ def to_envelope(
         if event.originator_id == command.aggregate_id
         else str(event.originator_id)
     )
-    envelope = {
+    envelope: dict[str, Any] = {
         "event_id": event_id_text(command.command_id, aggregate_id, event.originator_version),
         "type": registered.name,
         "schema_version": registered.schema_version,
@@ -160,6 +165,8 @@ def to_envelope(
         "payload": encode_payload(event),
         "prev_hash": prev_hash,
     }
+    if command.via is not None:
+        envelope["via"] = command.via.as_dict()
     return seal(envelope, audit_key)
 
 
@@ -179,7 +186,21 @@ def current_envelope(envelope: Any) -> tuple[EventType, dict[str, Any]]:
             f"{registered.name} belongs to {registered.aggregate_class.aggregate_type}, "
             f"not {envelope['aggregate_type']!r}"
         )
+    if "via" in envelope:
+        _check_via(envelope["via"])
     return registered, upcast(envelope, registered.schema_version)
+
+
+def _check_via(via: Any) -> None:
+    if via is None:
+        return
+    if (
+        not isinstance(via, Mapping)
+        or set(via) != {"id", "kind"}
+        or not isinstance(via["id"], str)
+        or via["kind"] != "integration"
+    ):
+        raise EnvelopeError(f"via must be {{'id': ..., 'kind': 'integration'}} or absent: {via!r}")
 
 
 def from_envelope(envelope: Mapping[str, Any]) -> SupportAggregate.Event:

@@ -28,6 +28,7 @@ from supportes.bench.scratch import scratch_topics
 from supportes.bench.stats import percentile, rate
 from supportes.messaging import transactions
 from supportes.messaging.bulk_send import Record, send_many
+from supportes.messaging.clients import Component, connection_config
 from supportes.settings import Settings
 
 MB = 1_000_000
@@ -82,7 +83,7 @@ class ProducerTuning:
 
 def _producer(settings: Settings, tuning: ProducerTuning, **extra: Any) -> Any:
     return KafkaProducer(
-        bootstrap_servers=settings.bootstrap_servers.split(","),
+        **connection_config(settings, Component.ADMIN),
         client_id="supportes-bench",
         acks="all",
         enable_idempotence=True,
@@ -98,7 +99,7 @@ def _producer(settings: Settings, tuning: ProducerTuning, **extra: Any) -> Any:
 def _consumer(settings: Settings, *topics: str, **extra: Any) -> Any:
     return KafkaConsumer(
         *topics,
-        bootstrap_servers=settings.bootstrap_servers.split(","),
+        **connection_config(settings, Component.ADMIN),
         client_id="supportes-bench",
         isolation_level="read_committed",
         enable_auto_commit=False,

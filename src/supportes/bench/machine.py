@@ -13,6 +13,7 @@ from pathlib import Path
 from kafka import KafkaConsumer
 
 from supportes.db.connect import connect
+from supportes.messaging.clients import Component, connection_config
 from supportes.settings import Settings
 
 
@@ -44,7 +45,7 @@ def kafka_version(settings: Settings) -> str:
     """The broker version: what kafka-python's ApiVersions probe sees, plus the local jars'."""
     try:
         consumer = KafkaConsumer(
-            bootstrap_servers=settings.bootstrap_servers.split(","),
+            **connection_config(settings, Component.ADMIN),
             request_timeout_ms=int(settings.connect_timeout_s * 1000) + 1000,
             bootstrap_timeout_ms=int(settings.connect_timeout_s * 1000),
         )

@@ -69,7 +69,7 @@ from supportes.bench.scratch import scratch_database, scratch_topics
 from supportes.bench.stats import rate
 from supportes.db.connect import connect
 from supportes.db.migrate import migrate_database
-from supportes.messaging.clients import transactional_producer
+from supportes.messaging.clients import Component, transactional_producer
 from supportes.messaging.guard import guarded
 from supportes.messaging.routing import key_of, partition_for
 from supportes.projections.registry import all_projections
@@ -177,7 +177,9 @@ def publish(
     partition = functools.lru_cache(maxsize=65_536)(
         functools.partial(partition_for, partitions=settings.partitions)
     )
-    producer = transactional_producer(settings, f"{settings.topic_prefix}-generate")
+    producer = transactional_producer(
+        settings, Component.ADMIN, f"{settings.topic_prefix}-generate"
+    )
     progress = Progress(NAME, f"generate+publish {short_count(count)}", count)
     deadline = time.monotonic() + _bound_s(count)
     try:

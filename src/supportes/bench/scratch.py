@@ -13,6 +13,7 @@ from supportes.db.admin import drop_database
 from supportes.db.connect import connect
 from supportes.logs import get_logger
 from supportes.settings import Settings
+from supportes.stack.kafka_acls import drop_acls
 from supportes.stack.kafka_admin import admin_client, ensure_topics, topic_specs
 
 log = get_logger("bench")
@@ -39,8 +40,9 @@ def scratch_topics(settings: Settings, partitions: int | None = None) -> Iterato
     finally:
         names = [spec.name for spec in topic_specs(scratch)]
         try:
-            with admin_client(scratch.bootstrap_servers, scratch.connect_timeout_s) as admin:
+            with admin_client(scratch, scratch.connect_timeout_s) as admin:
                 admin.delete_topics(names, timeout_ms=30_000)
+                drop_acls(scratch, admin)
         except Exception as exc:  # cleanup must not hide the benchmark's own error
             log.warning("could not delete scratch topics", topics=names, error=str(exc))
 

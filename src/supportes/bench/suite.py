@@ -5,6 +5,7 @@ Importing this module registers them in :data:`supportes.bench.registry.REGISTRY
 
 from __future__ import annotations
 
+from supportes.bench.api_bench import api_read, api_submit_latency
 from supportes.bench.kafka_ceilings import (
     ProducerTuning,
     kafka_ctp_ceiling,
@@ -81,3 +82,15 @@ def writer_latency_bench(settings: Settings, scale: float) -> Result:
 def projection_replay_bench(settings: Settings, scale: float) -> Result:
     """1,000,000 x scale events (and a first point at 10 % of them), with ceilings beside."""
     return projection_replay(settings, events=scaled(1_000_000, scale, minimum=10_000))
+
+
+@benchmark("api-read", "wrk on GET /v1/cases/{id} beside a bare endpoint of the same app")
+def api_read_bench(settings: Settings, scale: float) -> Result:
+    """wrk -t2 -c32 for 15 s x scale on each endpoint, loopback."""
+    return api_read(settings, seconds=max(3, round(15 * scale)))
+
+
+@benchmark("api-submit-latency", "submit -> result through HTTP beside the Kafka client, 500/s")
+def api_submit_latency_bench(settings: Settings, scale: float) -> Result:
+    """500 commands/s for 60 s x scale per path, in alternating 20 s windows."""
+    return api_submit_latency(settings, rate_per_s=500, duration_s=max(6.0, 60.0 * scale))

@@ -38,6 +38,7 @@ from supportes.db.migrate import migrate_database
 from supportes.messaging.clients import (
     TRANSACTION_BATCH_BYTES,
     TRANSACTION_LINGER_MS,
+    Component,
     committed_reader,
 )
 from supportes.settings import Settings
@@ -157,7 +158,9 @@ def _writer_run(settings: Settings, envelopes: list[dict[str, Any]], phase: str)
         migrate_database(dsn)
         with SupportesClient(scratch) as client:
             client.send(envelopes)
-        writer = Writer(scratch, group_id="bench-writer", max_poll_records=POLL_BATCH)
+        writer = Writer(
+            scratch, group_id=f"{scratch.topic_prefix}-writer", max_poll_records=POLL_BATCH
+        )
         progress = Progress("writer-throughput", phase, commands)
         try:
             opened = time.monotonic()
@@ -185,7 +188,7 @@ def _writer_run(settings: Settings, envelopes: list[dict[str, Any]], phase: str)
 
 
 def _count(settings: Settings, topic: str) -> int:
-    reader = committed_reader(settings)
+    reader = committed_reader(settings, Component.ADMIN)
     try:
         tps = [TopicPartition(settings.topic(topic), p) for p in range(settings.partitions)]
         return sum(int(v) for v in reader.end_offsets(tps).values())  # upper bound incl. markers
@@ -307,7 +310,7 @@ def _collect_results(
     total: int,
     done: threading.Event,
 ) -> None:
-    reader = committed_reader(settings, fetch_max_wait_ms=10)
+    reader = committed_reader(settings, Component.ADMIN, fetch_max_wait_ms=10)
     try:
         tps = [TopicPartition(settings.topic("results"), p) for p in range(settings.partitions)]
         reader.assign(tps)

@@ -16,6 +16,7 @@ TRAIL_COLUMNS = [
     "from_at", "to_at", "role", "agent_id", "opened_by", "opened_by_event", "closed_by",
     "closed_by_event", "note",
 ]  # fmt: skip
+"""``opened_by``/``closed_by`` read ``actor via integration`` when an integration acted."""
 
 
 def add_parser(actions: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -47,7 +48,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
                 "-"
                 if held is None
                 else f"{held.agent_id} (since {held.from_at.isoformat()}, "
-                f"by {held.opened_by}, {held.opened_by_event})"
+                f"by {held.opened_by_text}, {held.opened_by_event})"
             )
         )
     responsible = answer.responsible
@@ -57,5 +58,11 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     )
     print()
     print(f"hand-offs ({len(trail)}):")
-    print_table([i.__dict__ for i in trail], TRAIL_COLUMNS)
+    print_table(
+        [
+            {**i.__dict__, "opened_by": i.opened_by_text, "closed_by": i.closed_by_text}
+            for i in trail
+        ],
+        TRAIL_COLUMNS,
+    )
     return 0

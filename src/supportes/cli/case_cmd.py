@@ -15,6 +15,7 @@ from supportes.settings import Settings
 
 EXIT_LOG_DIFFERS = 4
 TIMELINE_COLUMNS = ["version", "occurred_at", "actor", "type", "summary", "partition", "offset"]
+"""``actor`` reads ``customer:42 via integration:mail`` when an integration acted for it."""
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -104,7 +105,7 @@ def _print_history(
     else:
         print(f"case {case_id}: {total} events")
         print()
-    print_table([e.__dict__ for e in shown], TIMELINE_COLUMNS)
+    print_table([{**e.__dict__, "actor": e.by} for e in shown], TIMELINE_COLUMNS)
     check = document.get("log_check")
     if check is not None:
         print()

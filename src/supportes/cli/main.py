@@ -26,6 +26,7 @@ from supportes.cli import (
     serve_cmd,
     stack_cmd,
     submit_cmd,
+    tokens_cmd,
 )
 from supportes.errors import ConfigError, UsageError
 from supportes.logs import configure_logging
@@ -52,6 +53,7 @@ def build_parser() -> argparse.ArgumentParser:
     queue_cmd.register(subparsers)
     audit_cmd.register(subparsers)
     demo_cmd.register(subparsers)
+    tokens_cmd.register(subparsers)
     return parser
 
 

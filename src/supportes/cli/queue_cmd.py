@@ -10,7 +10,7 @@ from supportes.cli.output import print_json, print_table
 from supportes.errors import UsageError
 from supportes.ops.queries import reading
 from supportes.ops.reports import FOLLOW_UP_KINDS, follow_ups_due
-from supportes.settings import Settings
+from supportes.settings import PgComponent, Settings
 
 COLUMNS = ["due_at", "overdue_by", "kind", "reference", "owner_id", "priority", "detail"]
 
@@ -37,7 +37,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         kinds = ", ".join(FOLLOW_UP_KINDS)
         raise UsageError(f"--kind: unknown kind {args.kind!r} (one of {kinds})")
     limit = positive_int(args.limit, "--limit")
-    with reading(settings) as conn:
+    with reading(settings, PgComponent.ANALYTICS) as conn:
         rows = follow_ups_due(conn, now, args.kind, args.owner, limit)
     if args.json:
         print_json(rows)

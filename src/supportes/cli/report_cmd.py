@@ -15,7 +15,7 @@ from supportes.ops.reports import (
     metrics_totals,
     repeat_issues,
 )
-from supportes.settings import Settings
+from supportes.settings import PgComponent, Settings
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -45,7 +45,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
             groupings = ", ".join(REPEAT_ISSUES)
             raise UsageError(f"--by: unknown grouping {args.by!r} (one of {groupings})")
         limit = positive_int(args.limit, "--limit")
-        with reading(settings) as conn:
+        with reading(settings, PgComponent.ANALYTICS) as conn:
             rows = repeat_issues(conn, args.by, limit)
         if args.json:
             print_json(rows)
@@ -55,7 +55,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     first, last = parse_day(args.first, "--from"), parse_day(args.last, "--to")
     if first and last and first > last:
         raise UsageError(f"--from {first} is after --to {last}")
-    with reading(settings) as conn:
+    with reading(settings, PgComponent.ANALYTICS) as conn:
         days = daily_metrics(conn, first, last)
     totals = metrics_totals(days)
     if args.json:

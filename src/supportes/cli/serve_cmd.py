@@ -1,4 +1,4 @@
-"""``supportes serve``: run the writer and projector until SIGINT/SIGTERM, then exit 0.
+"""``supportes serve``: run the writer, projector and HTTP API until SIGINT/SIGTERM, then exit 0.
 
 ``--detach`` starts the same in the background instead (see :mod:`supportes.stack.serve_process`)
 and returns once it is ready; ``supportes stack down`` stops it.
@@ -13,10 +13,12 @@ from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
 
+from supportes.api.server import ApiServer
 from supportes.consumers.dependencies import HEALTH, first_line
 from supportes.consumers.projector import Projector
 from supportes.consumers.writer import Writer
 from supportes.logs import get_logger
+from supportes.messaging.security import Component
 from supportes.settings import Settings
 from supportes.stack import serve_health, serve_process
 from supportes.stack.kafka_admin import require_broker
@@ -26,9 +28,14 @@ log = get_logger("serve")
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add the ``serve`` verb."""
-    parser = subparsers.add_parser("serve", help="run the writer and the projector until stopped")
+    parser = subparsers.add_parser(
+        "serve", help="run the writer, the projector and the HTTP API until stopped"
+    )
     parser.add_argument("--writer", action="store_true", help="run the command writer")
     parser.add_argument("--projector", action="store_true", help="run the projector")
+    parser.add_argument(
+        "--api", action="store_true", help="run the HTTP API (SUPPORTES_API_LISTEN)"
+    )
     parser.add_argument(
         "--group-id",
         default="supportes-writer",
@@ -54,10 +61,20 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
-    require_broker(settings)
+    # Reachable, and the credentials of a component this process runs are accepted.
+    named = [
+        c
+        for c, on in (
+            (Component.WRITER, args.writer),
+            (Component.PROJECTOR, args.projector),
+            (Component.API, args.api),
+        )
+        if on
+    ]
+    require_broker(settings, named[0] if named else Component.WRITER)
     if args.detach:
         return _detach(args, settings)
-    both = not (args.writer or args.projector)
+    every = not (args.writer or args.projector or args.api)
     services: list[threading.Thread] = []
     failures: list[BaseException] = []
 
@@ -75,21 +92,25 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         return body
 
     writer: Writer | None = None
-    if args.writer or both:
+    if args.writer or every:
         writer = Writer(settings, group_id=args.group_id)
         services.append(threading.Thread(target=guard("writer", writer.run), name="writer"))
-    if args.projector or both:
+    if args.projector or every:
         projector = Projector(settings)
         services.append(
             threading.Thread(target=guard("projector", projector.run), name="projector")
         )
+    api: ApiServer | None = None
+    if args.api or every:
+        api = ApiServer(settings)
+        services.append(threading.Thread(target=guard("api", api.run), name="api"))
     for service in services:
         service.start()
     ready_file: Path | None = args.ready_file
     health = serve_health.health_file(settings)
     try:
         while any(s.is_alive() for s in services):
-            if ready_file is not None and not stop.is_set() and _ready(writer):
+            if ready_file is not None and not stop.is_set() and _ready(writer, api):
                 ready_file.write_text("ready\n")
                 log.info("serve ready")
                 ready_file = None
@@ -110,14 +131,16 @@ def _publish_health(path: Path) -> None:
         log.debug("health file not written", path=str(path), error=str(exc))
 
 
-def _ready(writer: Writer | None) -> bool:
-    """Services run and the writer (if any) has opened every partition it owns."""
-    return writer is None or writer.ready.is_set()
+def _ready(writer: Writer | None, api: ApiServer | None) -> bool:
+    """Services run, the writer (if any) has opened every partition it owns and the API (if
+    any) listens."""
+    return (writer is None or writer.ready.is_set()) and (api is None or api.ready.is_set())
 
 
 def _detach(args: argparse.Namespace, settings: Settings) -> int:
     serve_args = [*(["--writer"] if args.writer else []), "--group-id", args.group_id]
     serve_args += ["--projector"] if args.projector else []
+    serve_args += ["--api"] if args.api else []
     pid, started = serve_process.start(settings, serve_args)
     log_file = serve_process.state(settings).log_file
     if started:

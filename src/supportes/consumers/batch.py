@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
@@ -49,3 +50,6 @@ class PendingBatch:
     answered: dict[str, Answer] = field(default_factory=dict)
     touched: set[UUID] = field(default_factory=set)
     stats: BatchStats = field(default_factory=BatchStats)
+    now: datetime = field(default_factory=lambda: datetime.now(UTC))
+    """The writer's clock when the batch was opened: the ``now`` its commands' ``issued_at``
+    is checked against (:func:`~supportes.aggregates.clock.check_issued_at`), read once."""

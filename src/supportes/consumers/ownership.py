@@ -21,7 +21,7 @@ from kafka.errors import (
     UnknownMemberIdError,
 )
 
-from supportes.messaging.clients import transactional_producer
+from supportes.messaging.clients import Component, transactional_producer
 from supportes.messaging.guard import guarded
 from supportes.settings import Settings
 
@@ -87,7 +87,7 @@ def open_lane(settings: Settings, transactional_id: str, *, timeout_s: float) ->
     """A producer whose ``init_transactions`` aborted (or completed) the previous transaction of
     ``transactional_id`` and fenced any other producer using it."""
     producer = transactional_producer(
-        settings, transactional_id, transaction_timeout_ms=TRANSACTION_TIMEOUT_MS
+        settings, Component.WRITER, transactional_id, transaction_timeout_ms=TRANSACTION_TIMEOUT_MS
     )
     try:
         guarded(producer.init_transactions, timeout_s=timeout_s, what="init_transactions")

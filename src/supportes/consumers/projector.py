@@ -46,11 +46,16 @@ from supportes.consumers.projector_decode import DEAD_LETTER_TIMEOUT_S, DeadLett
 from supportes.consumers.projector_decode import decode as decode_poll
 from supportes.db.connect import connect
 from supportes.logs import get_logger
-from supportes.messaging.clients import group_consumer, plain_producer, wait_for_topic
+from supportes.messaging.clients import (
+    Component,
+    group_consumer,
+    plain_producer,
+    wait_for_topic,
+)
 from supportes.projections.base import LoggedEvent, Projection, ProjectionContext
 from supportes.projections.registry import all_projections
 from supportes.runtime import tune_for_batches
-from supportes.settings import Settings
+from supportes.settings import PgComponent, Settings
 
 __all__ = [
     "DEAD_LETTER_TIMEOUT_S",
@@ -110,12 +115,13 @@ class Projector:
         ]
         self.context = ProjectionContext.from_settings(settings)
         self._applier = LaneApplier(self.topic, schema, self.projections, self.context)
-        self.conn: psycopg2.extensions.connection = connect(settings.dsn)
+        self._dsn = settings.dsn_for(PgComponent.PROJECTOR)
+        self.conn: psycopg2.extensions.connection = connect(self._dsn)
         self._all = self._applier.lane(range(len(self.projections)), self.conn, None)
         self._lanes = [
             self._applier.lane(
                 indices,
-                self.conn if number == 0 else connect(settings.dsn),
+                self.conn if number == 0 else connect(self._dsn),
                 OneAhead(f"projector-apply-{number}"),
             )
             for number, indices in enumerate(
@@ -124,6 +130,7 @@ class Projector:
         ]
         self.consumer = group_consumer(
             settings,
+            Component.PROJECTOR,
             group_for(settings) if group_id == GROUP_ID else group_id,
             max_poll_records=max_poll_records or settings.projector_batch,
             # A batch of 10,000 events is ~6 MB: larger fetch buffers only raise peak memory.
@@ -135,7 +142,9 @@ class Projector:
         # ``plain_producer`` is looked up in this module when the first dead letter is sent.
         self._letters = DeadLetters(
             settings.topic("dead-letters"),
-            lambda: plain_producer(self.settings, client_id="supportes-projector"),
+            lambda: plain_producer(
+                self.settings, Component.PROJECTOR, client_id="supportes-projector"
+            ),
         )
         self._to_seek: set[int] = set()
         self._stored: dict[int, int] = {}  # partition -> lowest next offset over projections
@@ -208,14 +217,14 @@ class Projector:
         """Open new connections for lanes whose connection was lost (or is unusable)."""
         for lane in [*self._lanes, self._all]:
             if lane.conn.closed:
-                lane.conn = connect(self.settings.dsn)
+                lane.conn = connect(self._dsn)
             else:
                 try:
                     lane.conn.rollback()
                 except psycopg2.Error:
                     with contextlib.suppress(psycopg2.Error):
                         lane.conn.close()
-                    lane.conn = connect(self.settings.dsn)
+                    lane.conn = connect(self._dsn)
         self.conn = self._lanes[0].conn
         self._all.conn = self.conn
 

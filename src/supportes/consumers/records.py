@@ -38,6 +38,16 @@ DIGEST_HEADER = "supportes-command-digest"
 writer re-learning processed commands from the results topic learns their digests too)."""
 
 
+REPLAYED_HEADER = "supportes-replayed"
+"""Header of a result record that answers a resubmitted ``command_id`` with its first result."""
+REPLAYED_HEADER_ITEM = (REPLAYED_HEADER, b"true")
+
+
+def is_replayed(headers: list[tuple[str, bytes]] | None) -> bool:
+    """Whether a result record answers a resubmitted command (:data:`REPLAYED_HEADER`)."""
+    return any(name == REPLAYED_HEADER for name, _ in headers or ())
+
+
 def digest_header(headers: list[tuple[str, bytes]] | None) -> str | None:
     """The command digest a result record's headers carry, if any."""
     for name, value in headers or ():

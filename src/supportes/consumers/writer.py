@@ -44,12 +44,14 @@ from kafka.consumer.fetcher import ConsumerRecord
 
 from supportes import fastjson
 from supportes.aggregates import Rejection, decide, last_hash_of
+from supportes.aggregates.clock import check_issued_at
 from supportes.aggregates.dispatch import accepted_result, rejected_result
 from supportes.consumers.batch import PendingBatch
 from supportes.consumers.dependencies import Backoff, Stopping, dependency_of
 from supportes.consumers.ownership import Lane, instance_transactional_id
 from supportes.consumers.records import (
     DIGEST_HEADER,
+    REPLAYED_HEADER_ITEM,
     Incoming,
     parse_record,
     reused_key_result,
@@ -88,11 +90,16 @@ from supportes.eventstore.index import Answer, EventIndex
 from supportes.eventstore.recorder import to_stored_event
 from supportes.logs import get_logger
 from supportes.messaging.bulk_send import send_many
-from supportes.messaging.clients import committed_reader, group_consumer, wait_for_topic
+from supportes.messaging.clients import (
+    Component,
+    committed_reader,
+    group_consumer,
+    wait_for_topic,
+)
 from supportes.messaging.dead_letters import dead_letter_headers, dead_letter_value
 from supportes.messaging.transactions import PendingCall
 from supportes.runtime import tune_gc
-from supportes.settings import Settings
+from supportes.settings import PgComponent, Settings
 
 __all__ = [
     "CACHE_SIZE",
@@ -138,11 +145,16 @@ class Writer:
         self.audit_key = (
             settings.audit_key.get_secret_value().encode() if settings.audit_key else None
         )
-        self.index = EventIndex(settings.dsn)  # reads and catch-up, on the polling thread
-        self.index_writer = EventIndex(settings.dsn)  # writes after commit, on the indexer
-        self.reader = committed_reader(settings)
+        self.max_clock_skew = settings.max_clock_skew
+        dsn = settings.dsn_for(PgComponent.WRITER)
+        self.index = EventIndex(dsn)  # reads and catch-up, on the polling thread
+        self.index_writer = EventIndex(dsn)  # writes after commit, on the indexer
+        self.reader = committed_reader(settings, Component.WRITER)
         self.watermarks = committed_reader(
-            settings, isolation_level="read_uncommitted", client_id="supportes-watermarks"
+            settings,
+            Component.WRITER,
+            isolation_level="read_uncommitted",
+            client_id="supportes-watermarks",
         )
         self._consumer_config: dict[str, Any] = {
             "max_poll_records": max_poll_records,
@@ -151,7 +163,9 @@ class Writer:
             **dict(consumer_config or {}),
         }
         self.group_id = group_id
-        self.consumer = group_consumer(settings, group_id, **self._consumer_config)
+        self.consumer = group_consumer(
+            settings, Component.WRITER, group_id, **self._consumer_config
+        )
         self.group_mode = partitions is None
         self.transactional_id = instance_transactional_id(
             group_id, instance if instance is not None else settings.writer_instance
@@ -199,7 +213,7 @@ class Writer:
         )
         self._recovery = Recovery(self._takeover, self._indexer)
         self._membership = MembershipWatch(
-            lambda: group_consumer(settings, group_id, **self._consumer_config),
+            lambda: group_consumer(settings, Component.WRITER, group_id, **self._consumer_config),
             lambda consumer: consumer.subscribe(
                 [self.commands_topic], listener=RebalanceListener(self._takeover)
             ),
@@ -395,7 +409,7 @@ class Writer:
             if first is not None:
                 if first.digest is None or parsed.digest in (None, first.digest):
                     batch.stats.duplicates += 1
-                    self._send_result(state, record.key, first.result, record=False)
+                    self._send_result(state, record.key, first.result, record=False, replayed=True)
                 else:  # the same idempotency key for another command: refuse, keep the first
                     batch.stats.rejected += 1
                     self._send_result(
@@ -412,6 +426,7 @@ class Writer:
         command = parsed.command
         current = state.cache.get(command.aggregate_id)
         try:
+            check_issued_at(command.issued_at, now=batch.now, max_skew=self.max_clock_skew)
             decision = decide(
                 command, current, last_hash=last_hash_of(current), audit_key=self.audit_key
             )
@@ -471,12 +486,14 @@ class Writer:
         *,
         record: bool = True,
         digest: str | None = None,
+        replayed: bool = False,
     ) -> None:
         """Add ``result`` to the transaction; with ``record``, as the command's first answer
-        (indexed with ``digest``, which also rides in a header for a later catch-up)."""
+        (indexed with ``digest``, which also rides in a header for a later catch-up); with
+        ``replayed``, as the first answer again for a resubmitted command (a header says so)."""
         batch = state.batch
         assert batch is not None
-        headers = None
+        headers = [REPLAYED_HEADER_ITEM] if replayed else None
         if record and result.get("command_id"):
             batch.answered[result["command_id"]] = Answer(result, digest)
             batch.to_index.append((len(batch.result_records), result, digest))

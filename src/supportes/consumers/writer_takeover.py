@@ -49,6 +49,7 @@ from supportes.eventstore.index import EventIndex, IndexedEvent, ProcessedComman
 from supportes.eventstore.recorder import KafkaEventRecorder
 from supportes.logs import get_logger
 from supportes.messaging import transactions
+from supportes.messaging.clients import Component, connection_config
 from supportes.messaging.guard import CallTimedOutError
 from supportes.messaging.log_reader import read_to_end, wait_until_no_open_transaction
 from supportes.settings import Settings
@@ -422,7 +423,7 @@ def materialised_committed(
     """The group's committed offsets as materialised (an OffsetFetch without
     ``require_stable``: pending transactional commits are not waited for), 0 where none."""
     consumer = KafkaConsumer(
-        bootstrap_servers=settings.bootstrap_servers.split(","),
+        **connection_config(settings, Component.WRITER),
         group_id=group_id,
         client_id=f"{group_id}-offsets",
         enable_auto_commit=False,

@@ -8,6 +8,7 @@ import psycopg2
 import psycopg2.extensions
 
 from supportes.errors import ConfigError, DatabaseUnavailableError
+from supportes.settings import PgComponent, Settings
 
 _PASSWORD_IN_URI = re.compile(r"(://[^:/@]+:)[^@]*@")
 _PASSWORD_KV = re.compile(r"(password\s*=\s*)\S+", re.IGNORECASE)
@@ -30,6 +31,18 @@ def connect(
         raise DatabaseUnavailableError(
             f"cannot connect to PostgreSQL at {redact_dsn(dsn)} ({setting}): {first_line(exc)}"
         ) from None
+
+
+def connect_as(
+    settings: Settings, component: PgComponent, *, timeout_s: float | None = None
+) -> psycopg2.extensions.connection:
+    """:func:`connect` with ``component``'s DSN (:meth:`Settings.dsn_for`); errors name the
+    setting it came from."""
+    return connect(
+        settings.dsn_for(component),
+        timeout_s=settings.connect_timeout_s if timeout_s is None else timeout_s,
+        setting=settings.dsn_source(component),
+    )
 
 
 def first_line(exc: BaseException) -> str:

@@ -3,6 +3,8 @@
 Files live in ``supportes/db/migrations`` as ``NNNN_description.sql``. Each one runs in its own
 transaction under an advisory lock, so concurrent starters apply it once. An applied file whose
 text has since changed is an error: ship a new migration instead of editing an old one.
+After every run the component roles' grants are applied again (``supportes_apply_grants()``,
+migration 0008), idempotently: roles created since, and schemas added since, are covered.
 """
 
 from __future__ import annotations
@@ -88,6 +90,7 @@ def apply_migrations(conn: psycopg2.extensions.connection) -> list[Migration]:
                 )
             conn.commit()
             applied_now.append(migration)
+        _apply_grants(conn)
     except BaseException:
         conn.rollback()
         raise
@@ -96,6 +99,15 @@ def apply_migrations(conn: psycopg2.extensions.connection) -> list[Migration]:
             cur.execute("SELECT pg_advisory_unlock(%s)", (_LOCK_KEY,))
         conn.commit()
     return applied_now
+
+
+def _apply_grants(conn: psycopg2.extensions.connection) -> None:
+    with conn.cursor() as cur:
+        cur.execute("SELECT to_regprocedure('public.supportes_apply_grants()') IS NOT NULL")
+        row = cur.fetchone()
+        if row is not None and row[0]:
+            cur.execute("SELECT public.supportes_apply_grants()")
+    conn.commit()
 
 
 def migrate_database(dsn: str, *, timeout_s: float = 10.0) -> list[Migration]:

@@ -8,7 +8,21 @@ from typing import Any
 from kafka import KafkaConsumer, KafkaProducer
 
 from supportes.errors import ConfigError
+from supportes.messaging.security import Component, security_config
 from supportes.settings import Settings
+
+__all__ = [
+    "CLIENT_LINGER_MS",
+    "TRANSACTION_BATCH_BYTES",
+    "TRANSACTION_LINGER_MS",
+    "Component",
+    "committed_reader",
+    "connection_config",
+    "group_consumer",
+    "plain_producer",
+    "transactional_producer",
+    "wait_for_topic",
+]
 
 TRANSACTION_LINGER_MS = 1000
 """Linger of transactional producers. ``commit_transaction`` flushes at once, so linger adds no
@@ -26,12 +40,21 @@ TRANSACTION_BATCH_BYTES = 1024 * 1024
 """Batch size of transactional producers: a poll batch of 2,000 commands fits in one or two."""
 
 
+def connection_config(settings: Settings, component: Component) -> dict[str, Any]:
+    """Bootstrap servers and the security settings authenticating as ``component``: the base of
+    every kafka-python client supportes makes (pass it to a bare KafkaConsumer/KafkaProducer)."""
+    return {
+        "bootstrap_servers": settings.bootstrap_servers.split(","),
+        **security_config(settings, component),
+    }
+
+
 def transactional_producer(
-    settings: Settings, transactional_id: str, **extra: Any
+    settings: Settings, component: Component, transactional_id: str, **extra: Any
 ) -> KafkaProducer:
     """An idempotent, transactional producer (acks=all); call ``init_transactions`` next."""
     config: dict[str, Any] = {
-        "bootstrap_servers": settings.bootstrap_servers.split(","),
+        **connection_config(settings, component),
         "transactional_id": transactional_id,
         "acks": "all",
         "enable_idempotence": True,
@@ -49,10 +72,10 @@ def transactional_producer(
     return KafkaProducer(**config)
 
 
-def plain_producer(settings: Settings, **extra: Any) -> KafkaProducer:
+def plain_producer(settings: Settings, component: Component, **extra: Any) -> KafkaProducer:
     """An idempotent, non-transactional producer (acks=all) for clients submitting commands."""
     config: dict[str, Any] = {
-        "bootstrap_servers": settings.bootstrap_servers.split(","),
+        **connection_config(settings, component),
         "acks": "all",
         "enable_idempotence": True,
         "linger_ms": CLIENT_LINGER_MS,
@@ -62,10 +85,10 @@ def plain_producer(settings: Settings, **extra: Any) -> KafkaProducer:
     return KafkaProducer(**config)
 
 
-def committed_reader(settings: Settings, **extra: Any) -> KafkaConsumer:
+def committed_reader(settings: Settings, component: Component, **extra: Any) -> KafkaConsumer:
     """A group-less read_committed consumer for manual assignment (log reads, catch-up)."""
     config: dict[str, Any] = {
-        "bootstrap_servers": settings.bootstrap_servers.split(","),
+        **connection_config(settings, component),
         "isolation_level": "read_committed",
         "enable_auto_commit": False,
         "auto_offset_reset": "earliest",
@@ -78,11 +101,13 @@ def committed_reader(settings: Settings, **extra: Any) -> KafkaConsumer:
     return KafkaConsumer(**config)
 
 
-def group_consumer(settings: Settings, group_id: str | None, **extra: Any) -> KafkaConsumer:
+def group_consumer(
+    settings: Settings, component: Component, group_id: str | None, **extra: Any
+) -> KafkaConsumer:
     """A read_committed consumer with manual commits, in ``group_id`` (None: no group), with
     the configured session timeout."""
     config: dict[str, Any] = {
-        "bootstrap_servers": settings.bootstrap_servers.split(","),
+        **connection_config(settings, component),
         "group_id": group_id,
         "client_id": f"{group_id or 'supportes'}-consumer",
         "enable_auto_commit": False,

@@ -20,11 +20,11 @@ import psycopg2.extensions
 from kafka import KafkaConsumer, TopicPartition
 from kafka.errors import KafkaError
 
-from supportes.db.connect import connect
+from supportes.db.connect import connect_as
 from supportes.errors import ConfigError, UsageError
 from supportes.eventstore.index import decode_raw
 from supportes.logs import get_logger
-from supportes.messaging.clients import committed_reader
+from supportes.messaging.clients import Component, committed_reader
 from supportes.messaging.routing import partition_for
 from supportes.ops.audit_checks import (
     CHECKS,
@@ -35,7 +35,7 @@ from supportes.ops.audit_checks import (
     Tally,
     audit_partition,
 )
-from supportes.settings import Settings
+from supportes.settings import PgComponent, Settings
 from supportes.stack.kafka_admin import require_broker
 
 log = get_logger("audit")
@@ -125,11 +125,11 @@ def verify_audit(
     """
     only = parse_aggregate_id(case_id) if case_id is not None else None
     began = time.monotonic()
-    require_broker(settings)
+    require_broker(settings, Component.AUDITOR)
     topic = settings.topic("events")
     key = settings.audit_key.get_secret_value().encode() if settings.audit_key else None
     reader = _reader(settings)
-    conn = connect(settings.dsn)
+    conn = connect_as(settings, PgComponent.API, timeout_s=10.0)
     try:
         ends = _snapshot_ends(reader, settings, topic)
         wanted = [partition_for(only, settings.partitions)] if only else sorted(ends)
@@ -213,7 +213,10 @@ def _reader(settings: Settings) -> KafkaConsumer:
     try:
         # An auditor's read must never create the topic it audits.
         return committed_reader(
-            settings, client_id="supportes-audit", allow_auto_create_topics=False
+            settings,
+            Component.AUDITOR,
+            client_id="supportes-audit",
+            allow_auto_create_topics=False,
         )
     except KafkaError as exc:
         raise ConfigError(

@@ -25,7 +25,11 @@ from supportes.projections.timeline import summary
 
 @dataclass(frozen=True)
 class HistoryEntry:
-    """One event of an aggregate and where it sits in the log."""
+    """One event of an aggregate and where it sits in the log.
+
+    ``via`` is the event's ``via`` (``{"id", "kind"}``: the integration that acted for
+    ``actor``), or ``None``.
+    """
 
     version: int
     type: str
@@ -37,6 +41,12 @@ class HistoryEntry:
     offset: int
     hash: str
     envelope: dict[str, Any]
+    via: dict[str, Any] | None = None
+
+    @property
+    def by(self) -> str:
+        """Who did it, in words: ``customer:42 via integration:mail`` (or just the actor)."""
+        return self.actor if self.via is None else f"{self.actor} via {self.via.get('id')}"
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready fields (the envelope included)."""
@@ -45,6 +55,7 @@ class HistoryEntry:
             "type": self.type,
             "occurred_at": self.occurred_at.isoformat(),
             "actor": self.actor,
+            "via": self.via,
             "summary": self.summary,
             "topic": self.topic,
             "partition": self.partition,
@@ -81,10 +92,12 @@ def load_history(conn: psycopg2.extensions.connection, aggregate_id: UUID) -> li
                 "envelope": envelope,
             }
         )
-    return [_entry(row) for row in sorted(rows, key=lambda row: int(row["version"]))]
+    return [entry_from_row(row) for row in sorted(rows, key=lambda row: int(row["version"]))]
 
 
-def _entry(row: dict[str, Any]) -> HistoryEntry:
+def entry_from_row(row: dict[str, Any]) -> HistoryEntry:
+    """A :class:`HistoryEntry` from an event-index row (``version``, ``type``, ``occurred_at``,
+    ``topic``, ``partition``, ``offset``, ``hash``, ``envelope``)."""
     envelope: dict[str, Any] = row["envelope"]
     logged = LoggedEvent(envelope, row["partition"], row["offset"])
     return HistoryEntry(
@@ -92,6 +105,7 @@ def _entry(row: dict[str, Any]) -> HistoryEntry:
         type=row["type"],
         occurred_at=row["occurred_at"],
         actor=str(envelope.get("actor", {}).get("id", "?")),
+        via=_via(envelope),
         summary=summary(logged),
         topic=row["topic"],
         partition=row["partition"],
@@ -99,6 +113,11 @@ def _entry(row: dict[str, Any]) -> HistoryEntry:
         hash=row["hash"],
         envelope=envelope,
     )
+
+
+def _via(envelope: dict[str, Any]) -> dict[str, Any] | None:
+    via = envelope.get("via")
+    return dict(via) if isinstance(via, dict) else None
 
 
 @dataclass(frozen=True)

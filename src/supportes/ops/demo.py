@@ -32,7 +32,7 @@ from supportes.ops.demo_plan import (
     chunks,
 )
 from supportes.ops.projection_status import wait_until_caught_up
-from supportes.settings import Settings
+from supportes.settings import PgComponent, Settings
 from supportes.simulation import Envelope
 
 log = get_logger("demo")
@@ -130,7 +130,7 @@ def _plan_and_applied(
     settings: Settings, cases: int, seed: int, now: datetime
 ) -> tuple[DemoPlan, set[str]]:
     """The set's plan (same window as a previous load) and its command ids already applied."""
-    index = EventIndex(settings.dsn)
+    index = EventIndex(settings.dsn_for(PgComponent.API))
     try:
         anchor = UUID(anchor_root_cause_id(seed, cases))
         history = index.envelopes_of([anchor]).get(anchor)

@@ -19,7 +19,7 @@ from kafka.errors import KafkaError
 
 from supportes.aggregates.hashchain import verify_chain
 from supportes.errors import ConfigError
-from supportes.messaging.clients import committed_reader
+from supportes.messaging.clients import Component, committed_reader
 from supportes.messaging.routing import key_of
 from supportes.ops.audit_checks import differing_fields
 from supportes.ops.case_history import HistoryEntry
@@ -52,7 +52,9 @@ def compare_with_log(
     if not history:
         return []
     try:
-        consumer = committed_reader(settings, max_poll_records=50, fetch_max_wait_ms=50)
+        consumer = committed_reader(
+            settings, Component.AUDITOR, max_poll_records=50, fetch_max_wait_ms=50
+        )
     except KafkaError as exc:
         raise ConfigError(
             f"cannot reach Kafka at {settings.bootstrap_servers} (SUPPORTES_KAFKA_BOOTSTRAP): {exc}"

@@ -7,12 +7,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from uuid import UUID
 
-from supportes.db.connect import connect
+from supportes.db.connect import connect_as
 from supportes.eventstore.index import decode_raw
 from supportes.logs import get_logger
 from supportes.projections.base import LoggedEvent, ProjectionContext
 from supportes.projections.registry import all_projections
-from supportes.settings import Settings
+from supportes.settings import PgComponent, Settings
 
 log = get_logger("parked")
 
@@ -36,7 +36,7 @@ def retry_parked(settings: Settings, names: Sequence[str]) -> RetryOutcome:
     context = ProjectionContext.from_settings(settings)
     topic = settings.topic("events")
     retried = applied = 0
-    conn = connect(settings.dsn)
+    conn = connect_as(settings, PgComponent.PROJECTOR, timeout_s=10.0)
     try:
         with conn.cursor() as cur:
             cur.execute("SET LOCAL search_path TO proj")

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
-from supportes.db.connect import connect
-from supportes.settings import Settings
+from supportes.db.connect import connect_as
+from supportes.settings import PgComponent, Settings
 
 
 @dataclass(frozen=True)
@@ -38,7 +38,7 @@ def parked_records(settings: Settings, *, limit: int = 1000) -> list[ParkedRecor
     """Parked records of this deployment's topics, oldest first (at most ``limit`` of each
     store)."""
     topics = [settings.topic("events"), settings.topic("results")]
-    conn = connect(settings.dsn)
+    conn = connect_as(settings, PgComponent.API, timeout_s=10.0)
     try:
         with conn.cursor() as cur:
             cur.execute(
@@ -79,7 +79,7 @@ def parked_records(settings: Settings, *, limit: int = 1000) -> list[ParkedRecor
 
 def parked_counts(settings: Settings) -> dict[str, int]:
     """How many records each store parked (``event_index``, ``projections``)."""
-    conn = connect(settings.dsn, timeout_s=settings.connect_timeout_s)
+    conn = connect_as(settings, PgComponent.API)
     try:
         with conn.cursor() as cur:
             cur.execute(

@@ -7,10 +7,10 @@ from dataclasses import asdict, dataclass
 
 from kafka import TopicPartition
 
-from supportes.db.connect import connect
-from supportes.messaging.clients import committed_reader
+from supportes.db.connect import connect_as
+from supportes.messaging.clients import Component, committed_reader
 from supportes.projections.registry import all_projections
-from supportes.settings import Settings
+from supportes.settings import PgComponent, Settings
 
 
 @dataclass(frozen=True)
@@ -31,7 +31,7 @@ class PartitionProgress:
 
 def end_offsets(settings: Settings) -> dict[int, int]:
     """The events topic's end per partition as a read_committed reader sees it (the LSO)."""
-    reader = committed_reader(settings)
+    reader = committed_reader(settings, Component.ADMIN)
     try:
         tps = [TopicPartition(settings.topic("events"), p) for p in range(settings.partitions)]
         return {tp.partition: int(offset) for tp, offset in reader.end_offsets(tps).items()}
@@ -43,7 +43,7 @@ def projection_status(settings: Settings) -> list[PartitionProgress]:
     """Progress of every projection on every partition, with parked counts."""
     ends = end_offsets(settings)
     names = [p.name for p in all_projections()]
-    conn = connect(settings.dsn)
+    conn = connect_as(settings, PgComponent.ANALYTICS, timeout_s=10.0)
     try:
         with conn.cursor() as cur:
             cur.execute(

@@ -9,14 +9,17 @@ from typing import Any
 import psycopg2.extensions
 from psycopg2 import sql
 
-from supportes.db.connect import connect
-from supportes.settings import Settings
+from supportes.db.connect import connect_as
+from supportes.settings import PgComponent, Settings
 
 
 @contextmanager
-def reading(settings: Settings) -> Iterator[psycopg2.extensions.connection]:
-    """A read-only connection to the configured database (closed afterwards)."""
-    conn = connect(settings.dsn, timeout_s=settings.connect_timeout_s)
+def reading(
+    settings: Settings, component: PgComponent = PgComponent.API
+) -> Iterator[psycopg2.extensions.connection]:
+    """A read-only connection as ``component`` (closed afterwards): the API role reads proj and
+    event_index; pass ``PgComponent.ANALYTICS`` when proj suffices."""
+    conn = connect_as(settings, component)
     try:
         conn.set_session(readonly=True, autocommit=True)
         yield conn

@@ -1,7 +1,7 @@
 """Rebuilding projections from offset 0 beside the live tables, then swapping atomically.
 
 1. Create a shadow schema with empty copies of the projections' tables (``LIKE ... INCLUDING
-   ALL``) and of ``offsets``/``parked_events``.
+   ALL``, and the live tables' grants) and of ``offsets``/``parked_events``.
 2. Replay the events topic from offset 0 into the shadow with a group-less projector, showing
    progress (events/s, percent, ETA). The live tables keep serving and the live projector keeps
    projecting meanwhile.
@@ -11,6 +11,9 @@
    the shadow's offsets and parked events over. Readers see the old
    tables or the new ones, never an empty or half-built table; the live projector carries on
    from the shadow's offsets for the rebuilt projections.
+
+A rebuild does DDL (a schema, tables dropped and moved), so it runs as the owner
+(``settings.dsn``), not as the live projector's role, which may only read and write rows.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from kafka import TopicPartition
 from psycopg2 import sql
 
 from supportes.consumers.projector import LIVE_SCHEMA, Projector
+from supportes.db.privileges import copy_table_privileges
 from supportes.errors import UsageError
 from supportes.logs import get_logger
 from supportes.ops.projection_status import end_offsets
@@ -71,7 +75,7 @@ def rebuild(
     shadow = f"proj_rebuild_{uuid.uuid4().hex[:10]}"
     began = time.monotonic()
     projector = Projector(
-        settings,
+        settings.model_copy(update={"pg_projector_dsn": settings.dsn}),  # DDL: the owner
         group_id=None,
         projections=projections,
         schema=shadow,
@@ -107,11 +111,9 @@ def _create_shadow(projector: Projector, projections: Sequence[Projection], shad
     with projector.conn.cursor() as cur:
         cur.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(shadow)))
         for table in [*_tables(projections), *BOOKKEEPING]:
-            cur.execute(
-                sql.SQL("CREATE TABLE {} (LIKE {} INCLUDING ALL)").format(
-                    sql.Identifier(shadow, table), sql.Identifier(LIVE_SCHEMA, table)
-                )
-            )
+            live, copy = sql.Identifier(LIVE_SCHEMA, table), sql.Identifier(shadow, table)
+            cur.execute(sql.SQL("CREATE TABLE {} (LIKE {} INCLUDING ALL)").format(copy, live))
+            copy_table_privileges(cur, live, copy)
     projector.conn.commit()
 
 

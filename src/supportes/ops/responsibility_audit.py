@@ -1,8 +1,9 @@
 """Who held which role on a case at a given time, and the whole chain of hand-offs.
 
 Read from ``proj.responsibility`` (half-open intervals ``[from_at, to_at)`` with the actor and
-event that opened and closed each). Responsible at T: the responsible or escalation interval
-covering T, else the assignee interval covering T (the same rule as the projection's docs).
+event that opened and closed each, and the integration, if any, that acted for that actor).
+Responsible at T: the responsible or escalation interval covering T, else the assignee interval
+covering T (the same rule as the projection's docs).
 """
 
 from __future__ import annotations
@@ -35,6 +36,20 @@ class Interval:
     closed_by: str | None
     closed_by_event: str | None
     note: str | None
+    opened_via_id: str | None = None
+    opened_via_kind: str | None = None
+    closed_via_id: str | None = None
+    closed_via_kind: str | None = None
+
+    @property
+    def opened_by_text(self) -> str:
+        """``customer:42 via integration:mail`` (or just the actor who made the hand-off)."""
+        return _by(self.opened_by, self.opened_via_id)
+
+    @property
+    def closed_by_text(self) -> str | None:
+        """The actor whose event ended the interval, with its ``via``; ``None`` while open."""
+        return None if self.closed_by is None else _by(self.closed_by, self.closed_via_id)
 
     def covers(self, at: datetime) -> bool:
         """Whether the agent held the role at ``at``."""
@@ -54,7 +69,17 @@ class Interval:
             "closed_by": self.closed_by,
             "closed_by_event": self.closed_by_event,
             "note": self.note,
+            "opened_via": _via(self.opened_via_id, self.opened_via_kind),
+            "closed_via": _via(self.closed_via_id, self.closed_via_kind),
         }
+
+
+def _by(actor: str, via_id: str | None) -> str:
+    return actor if via_id is None else f"{actor} via {via_id}"
+
+
+def _via(via_id: str | None, via_kind: str | None) -> dict[str, str | None] | None:
+    return None if via_id is None else {"id": via_id, "kind": via_kind}
 
 
 @dataclass(frozen=True)
@@ -86,7 +111,8 @@ def load_trail(conn: psycopg2.extensions.connection, case_id: UUID) -> list[Inte
     rows = dict_rows(
         conn,
         "SELECT role, agent_id, from_at, from_version, to_at, to_version, opened_by,"
-        " opened_by_event, closed_by, closed_by_event, note FROM proj.responsibility"
+        " opened_by_event, closed_by, closed_by_event, note, opened_via_id, opened_via_kind,"
+        " closed_via_id, closed_via_kind FROM proj.responsibility"
         " WHERE case_id = %s ORDER BY from_version, from_at,"
         " array_position(ARRAY['assignee','responsible','escalation'], role)",
         (str(case_id),),

@@ -1,11 +1,13 @@
 """``case_view``: one row per case, folded from the case's own events.
 
-Besides the case's own state, ``previous_case_id`` and (for cases never reopened)
-``suggested_owner_id`` come from the customer's other cases: the case opened just before this
-one (by ``opened_at``, then ``case_id``) and its current owner. They are recomputed at the end of
-each batch for the cases opened in it and for the case right after each case opened or re-owned
-in it (a case's own re-owning changes neither), so the result does not depend on the order in
-which cases' events arrive.
+Besides the case's own state, ``previous_case_id`` and (for cases never reopened, and opened
+without a suggested owner) ``suggested_owner_id`` come from the customer's other cases: the case
+opened just before this one (by ``opened_at``, then ``case_id``) and its current owner. A
+suggested owner named by ``OpenCase`` (``opening_suggested_owner_id``: channel intake names the
+owner of the case a follow-up follows, ``follow_up_of``) wins over that until a reopening.
+They are recomputed at the end of each batch for the cases opened in it and for the case right
+after each case opened or re-owned in it (a case's own re-owning changes neither), so the result
+does not depend on the order in which cases' events arrive.
 """
 
 from __future__ import annotations
@@ -36,11 +38,11 @@ COLUMNS = (
     "follow_up_status", "follow_up_due_at", "callback_due_at", "callback_agent_id",
     "fixes_applied", "known_answers_given", "root_cause_id", "csat_score", "csat_owner_id",
     "rated_at", "suggestions", "first_contact_resolution", "last_customer_update_at",
-    "updated_at", "version",
+    "updated_at", "version", "follow_up_of", "opening_suggested_owner_id",
 )  # fmt: skip
 STATIC = frozenset({
     "customer_id", "channel", "subject", "description", "category", "product", "tags",
-    "priority", "opened_at", "previous_case_id",
+    "priority", "opened_at", "previous_case_id", "follow_up_of", "opening_suggested_owner_id",
 })  # fmt: skip
 """Columns never changed by a fold after ``CaseOpened`` (``previous_case_id``: by SQL)."""
 MUTABLE = tuple(c for c in COLUMNS if c not in STATIC)
@@ -70,11 +72,12 @@ WITH changed AS (
 UPDATE case_view c
 SET previous_case_id = m.previous_case_id,
     suggested_owner_id = CASE WHEN c.reopen_count > 0 THEN c.suggested_owner_id
-                              ELSE m.previous_owner_id END
+                              ELSE coalesce(c.opening_suggested_owner_id, m.previous_owner_id) END
 FROM computed m
 WHERE c.case_id = m.case_id
   AND (c.previous_case_id IS DISTINCT FROM m.previous_case_id
-       OR (c.reopen_count = 0 AND c.suggested_owner_id IS DISTINCT FROM m.previous_owner_id))
+       OR (c.reopen_count = 0 AND c.suggested_owner_id
+           IS DISTINCT FROM coalesce(c.opening_suggested_owner_id, m.previous_owner_id)))
 """
 
 
@@ -83,6 +86,7 @@ def opened(event: LoggedEvent) -> Row:
     env = event.envelope
     p = env["payload"]
     at = event.occurred_at
+    suggested = p.get("suggested_owner_id")
     return {
         "case_id": env["aggregate_id"], "reference": p.get("reference")
         or case_reference(event.aggregate_id), "customer_id": p["customer_id"],
@@ -90,7 +94,8 @@ def opened(event: LoggedEvent) -> Row:
         "category": p.get("category"), "product": p.get("product"),
         "tags": list(p.get("tags") or ()),
         "priority": p.get("priority") or "normal", "status": "new", "owner_id": None,
-        "responsible_id": None, "suggested_owner_id": None, "previous_case_id": None, "owners": [],
+        "responsible_id": None, "suggested_owner_id": suggested, "previous_case_id": None,
+        "owners": [],
         "distinct_owners": 0, "escalations": 0, "escalated": False, "opened_at": at,
         "acknowledged_at": None, "first_resolved_at": None, "resolved_at": None,
         "closed_at": None, "last_reopened_at": None, "reopen_count": 0, "inbound_contacts": 1,
@@ -99,7 +104,8 @@ def opened(event: LoggedEvent) -> Row:
         "callback_agent_id": None, "fixes_applied": 0, "known_answers_given": 0,
         "root_cause_id": None, "csat_score": None, "csat_owner_id": None, "rated_at": None,
         "suggestions": 0, "first_contact_resolution": False, "last_customer_update_at": None,
-        "updated_at": at, "version": env["version"],
+        "updated_at": at, "version": env["version"], "follow_up_of": p.get("follow_up_of"),
+        "opening_suggested_owner_id": suggested,
     }  # fmt: skip
 
 

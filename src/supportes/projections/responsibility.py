@@ -14,6 +14,10 @@ interval and at most one open ``responsible``-or-``escalation`` interval:
   agents and roles (``opened_by_event`` = ``CaseReopened``). Reopening a resolved case changes
   nothing: its intervals were never ended.
 
+Each interval names who opened and who ended it (``opened_by``/``closed_by``, the events'
+actors) and the integration that acted for them, if any (``opened_via_id``/``closed_via_id``
+and their kinds: the events' ``via``).
+
 Who was responsible at ``T``: the ``responsible``/``escalation`` interval with
 ``from_at <= T < to_at`` (``to_at`` null = still open), else the ``assignee`` one
 (:func:`responsible_at`).
@@ -45,7 +49,8 @@ TABLE = "responsibility"
 STATE = "responsibility_cases"
 COLUMNS = (
     "case_id", "role", "agent_id", "from_at", "from_version", "to_at", "to_version",
-    "opened_by", "opened_by_event", "closed_by", "closed_by_event", "note",
+    "opened_by", "opened_by_event", "closed_by", "closed_by_event", "note", "opened_via_id",
+    "opened_via_kind", "closed_via_id", "closed_via_kind",
 )  # fmt: skip
 STATE_COLUMNS = (
     "case_id", "owner_id", "owner_since", "responsible_id", "responsible_role",
@@ -53,15 +58,26 @@ STATE_COLUMNS = (
 )  # fmt: skip
 END_COLUMNS = (
     "case_id", "from_version", "role", "to_at", "to_version", "closed_by", "closed_by_event",
+    "closed_via_id", "closed_via_kind",
 )  # fmt: skip
 _END = """
 WITH s AS (DELETE FROM {stage} RETURNING {columns})
 UPDATE responsibility AS r
 SET to_at = s.to_at, to_version = s.to_version, closed_by = s.closed_by,
-    closed_by_event = s.closed_by_event
+    closed_by_event = s.closed_by_event, closed_via_id = s.closed_via_id,
+    closed_via_kind = s.closed_via_kind
 FROM s
 WHERE r.case_id = s.case_id AND r.from_version = s.from_version AND r.role = s.role
 """
+
+
+_NO_VIA = (None, None)
+
+
+def _via(e: LoggedEvent) -> tuple[str | None, str | None]:
+    """``(via_id, via_kind)`` of an event (``(None, None)`` without ``via``)."""
+    via = e.envelope.get("via")
+    return _NO_VIA if via is None else (via["id"], via["kind"])
 
 
 @dataclass
@@ -74,23 +90,27 @@ class _Batch:
 
     def open(self, s: Row, role: str, agent: str, e: LoggedEvent, note: str | None) -> int:
         """Open an interval; returns its ``from_version``."""
+        via_id, via_kind = _via(e)
         self.opened[(s["case_id"], e.version, role)] = {
             "case_id": s["case_id"], "role": role, "agent_id": agent, "from_at": e.occurred_at,
             "from_version": e.version, "to_at": None, "to_version": None,
             "opened_by": e.actor_id, "opened_by_event": e.type, "closed_by": None,
-            "closed_by_event": None, "note": note,
+            "closed_by_event": None, "note": note, "opened_via_id": via_id,
+            "opened_via_kind": via_kind, "closed_via_id": None, "closed_via_kind": None,
         }  # fmt: skip
         return e.version
 
     def end(self, s: Row, role: str, since: int, e: LoggedEvent) -> None:
         """End the open interval of ``role`` opened at version ``since``."""
         row = self.opened.pop((s["case_id"], since, role), None)
+        via_id, via_kind = _via(e)
         if row is None:
             self.ended.append((s["case_id"], since, role, e.occurred_at, e.version, e.actor_id,
-                               e.type))  # fmt: skip
+                               e.type, via_id, via_kind))  # fmt: skip
             return
         row.update(to_at=e.occurred_at, to_version=e.version, closed_by=e.actor_id,
-                   closed_by_event=e.type)  # fmt: skip
+                   closed_by_event=e.type, closed_via_id=via_id,
+                   closed_via_kind=via_kind)  # fmt: skip
         self.finished.append(row)
 
 

@@ -2,6 +2,7 @@
 
 Root-cause events go to their own table (same columns, keyed by ``root_cause_id``) so that
 ``case_timeline.case_id`` is always a case. Both are append-only and written with COPY.
+``via_id``/``via_kind`` name the integration that acted for the actor (null without one).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ CASE_TABLE = "case_timeline"
 ROOT_CAUSE_TABLE = "root_cause_timeline"
 _TAIL = (
     "version", "event_id", "type", "occurred_at", "actor_id", "actor_kind", "summary",
-    "payload", "command_id", "correlation_id", "partition", "offset",
+    "payload", "command_id", "correlation_id", "partition", "offset", "via_id", "via_kind",
 )  # fmt: skip
 CASE_COLUMNS = ("case_id", *_TAIL)
 ROOT_CAUSE_COLUMNS = ("root_cause_id", *_TAIL)
@@ -91,6 +92,7 @@ def line(event: LoggedEvent) -> str:
     actor = env["actor"]
     command_id = env.get("command_id")
     correlation_id = env.get("correlation_id")
+    via = env.get("via")
     # uuid, integer and timestamp fields are not escaped: a tab, newline or backslash in one
     # cannot parse as its column type, so a malformed envelope fails the COPY, never shifts it.
     return "\t".join((
@@ -100,6 +102,7 @@ def line(event: LoggedEvent) -> str:
         "\\N" if command_id is None else str(command_id),
         "\\N" if correlation_id is None else str(correlation_id),
         str(event.partition), str(event.offset),
+        "\\N\t\\N" if via is None else f"{escape(str(via['id']))}\t{escape(str(via['kind']))}",
     )) + "\n"  # fmt: skip
 
 

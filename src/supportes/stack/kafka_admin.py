@@ -1,4 +1,4 @@
-"""Talking to a broker as an administrator: reachability and topic creation (kafka-python)."""
+"""Talking to a broker as an administrator: reachability, topics, ACLs and SCRAM users."""
 
 from __future__ import annotations
 
@@ -9,10 +9,23 @@ from dataclasses import dataclass, field
 
 from kafka import KafkaAdminClient
 from kafka.admin import ConfigResource, ConfigResourceType, NewTopic
-from kafka.errors import KafkaError, KafkaTimeoutError, TopicAlreadyExistsError
+from kafka.errors import (
+    KafkaError,
+    KafkaTimeoutError,
+    SaslAuthenticationFailedError,
+    SecurityDisabledError,
+    TopicAlreadyExistsError,
+)
 
 from supportes.errors import ConfigError
+from supportes.messaging.security import (
+    Component,
+    credentials_for,
+    security_config,
+    security_protocol,
+)
 from supportes.settings import Settings
+from supportes.stack.kafka_acls import acl_bindings, ensure_acls, existing_acls
 
 DAY_MS = 24 * 60 * 60 * 1000
 
@@ -39,24 +52,38 @@ def topic_specs(settings: Settings) -> list[TopicSpec]:
     ]
 
 
-def broker_answers(bootstrap: str, timeout_s: float = 2.0) -> bool:
-    """True when a broker at ``bootstrap`` answers a metadata request."""
+def probe(settings: Settings, component: Component, timeout_s: float = 2.0) -> str | None:
+    """None when the broker answers a metadata request authenticated as ``component``, else why
+    not (``"unreachable"`` or ``"authentication failed: ..."``)."""
     try:
-        with admin_client(bootstrap, timeout_s) as admin:
+        with admin_client(settings, timeout_s, component=component) as admin:
             admin.describe_cluster()
+    except SaslAuthenticationFailedError as exc:
+        return f"authentication failed: {exc}"
     except (KafkaError, OSError, ValueError):
-        return False
-    return True
+        return "unreachable"
+    return None
+
+
+def broker_answers(
+    settings: Settings, component: Component = Component.ADMIN, timeout_s: float = 2.0
+) -> bool:
+    """True when the broker answers a metadata request authenticated as ``component``."""
+    return probe(settings, component, timeout_s) is None
 
 
 @contextlib.contextmanager
-def admin_client(bootstrap: str, timeout_s: float = 10.0) -> Iterator[KafkaAdminClient]:
-    """A KafkaAdminClient, closed afterwards; raises KafkaTimeoutError when nothing answers."""
+def admin_client(
+    settings: Settings, timeout_s: float = 10.0, *, component: Component = Component.ADMIN
+) -> Iterator[KafkaAdminClient]:
+    """A KafkaAdminClient authenticated as ``component`` (the admin by default), closed
+    afterwards; raises KafkaTimeoutError when nothing answers."""
     admin = KafkaAdminClient(
-        bootstrap_servers=bootstrap.split(","),
-        client_id="supportes-admin",
+        bootstrap_servers=settings.bootstrap_servers.split(","),
+        client_id=f"supportes-{component.value}-admin",
         request_timeout_ms=int(timeout_s * 1000),
         bootstrap_timeout_ms=int(timeout_s * 1000),
+        **security_config(settings, component),
     )
     try:
         yield admin
@@ -64,28 +91,56 @@ def admin_client(bootstrap: str, timeout_s: float = 10.0) -> Iterator[KafkaAdmin
         admin.close()
 
 
-def require_broker(settings: Settings) -> None:
-    """Fail with a one-line ConfigError naming the setting when no broker answers in time."""
+def require_broker(settings: Settings, component: Component = Component.ADMIN) -> None:
+    """Fail with a one-line ConfigError naming the setting when no broker answers in time, or
+    when it refuses ``component``'s credentials."""
     deadline = time.monotonic() + settings.connect_timeout_s
-    while not broker_answers(settings.bootstrap_servers):
+    while (problem := probe(settings, component)) is not None:
+        if problem.startswith("authentication"):
+            credentials = credentials_for(settings, component)
+            user = credentials.username if credentials else "(none)"
+            raise ConfigError(
+                f"Kafka at {settings.bootstrap_servers} refused the credentials of "
+                f"{component.value} (user {user}): {problem}"
+            )
         if time.monotonic() >= deadline:
             setting = "SUPPORTES_KAFKA_BOOTSTRAP" if settings.kafka_bootstrap else "local broker"
+            # A broker refusing SASL credentials just disconnects: kafka-python cannot tell
+            # that from an unreachable one.
+            credentials = (
+                credentials_for(settings, component)
+                if security_protocol(settings).startswith("SASL_")
+                else None
+            )
+            refused = (
+                f", or it refused the credentials of {component.value} "
+                f"(user {credentials.username})"
+                if credentials
+                else ""
+            )
             raise ConfigError(
                 f"cannot reach Kafka at {settings.bootstrap_servers} ({setting}) within "
-                f"{settings.connect_timeout_s:g}s"
+                f"{settings.connect_timeout_s:g}s{refused}"
             )
         time.sleep(0.5)
 
 
 def ensure_topics(settings: Settings) -> list[str]:
-    """Create the missing topics of :func:`topic_specs`; return the names created.
+    """Create the missing topics of :func:`topic_specs` and their ACLs; return the names of
+    the topics created (see :func:`ensure_topics_and_acls`)."""
+    return ensure_topics_and_acls(settings)[0]
+
+
+def ensure_topics_and_acls(settings: Settings) -> tuple[list[str], int]:
+    """Create the missing topics of :func:`topic_specs` and the missing ACLs of their prefix
+    (:func:`~supportes.stack.kafka_acls.ensure_acls`); return the topics and ACL count created.
 
     Existing topics must have ``SUPPORTES_PARTITIONS`` partitions: the partition count is fixed
     at creation (routing is ``murmur2(key) % P``), so a mismatch is an error, not a silent resize.
     """
     specs = topic_specs(settings)
     try:
-        with admin_client(settings.bootstrap_servers, settings.connect_timeout_s) as admin:
+        with admin_client(settings, settings.connect_timeout_s) as admin:
             existing = set(admin.list_topics())
             missing = [
                 NewTopic(
@@ -101,11 +156,12 @@ def ensure_topics(settings: Settings) -> list[str]:
                 with contextlib.suppress(TopicAlreadyExistsError):
                     admin.create_topics(missing, timeout_ms=30_000, wait_for_metadata=True)
             _check_partition_counts(admin, [s.name for s in specs], settings.partitions)
+            acls = ensure_acls(settings, admin)
     except KafkaTimeoutError:
         raise ConfigError(
             f"cannot reach Kafka at {settings.bootstrap_servers} (SUPPORTES_KAFKA_BOOTSTRAP)"
         ) from None
-    return [t.name for t in missing]
+    return [t.name for t in missing], acls
 
 
 def _check_partition_counts(admin: KafkaAdminClient, names: list[str], wanted: int) -> None:
@@ -120,7 +176,26 @@ def _check_partition_counts(admin: KafkaAdminClient, names: list[str], wanted: i
 
 def topic_configs(settings: Settings, topic: str) -> dict[str, str]:
     """The non-default configs of ``topic`` as the broker reports them."""
-    with admin_client(settings.bootstrap_servers, settings.connect_timeout_s) as admin:
+    with admin_client(settings, settings.connect_timeout_s) as admin:
         response = admin.describe_configs([ConfigResource(ConfigResourceType.TOPIC, topic)])
     entries = response.get("topic", {}).get(topic, {})
     return {name: entry["value"] for name, entry in entries.items()}
+
+
+def security_summary(settings: Settings) -> str:
+    """How clients authenticate and whether this prefix's ACLs are all in place, in words:
+    ``SASL_PLAINTEXT SCRAM-SHA-512, ACLs 19/19 for prefix supportes``."""
+    protocol = security_protocol(settings)
+    words = f"{protocol} {settings.kafka_sasl_mechanism}" if "SASL" in protocol else protocol
+    wanted = acl_bindings(settings)
+    if not wanted:
+        return words
+    try:
+        with admin_client(settings, settings.connect_timeout_s) as admin:
+            existing = existing_acls(admin)
+        present = sum(acl in existing for acl in wanted)
+    except SecurityDisabledError:
+        return f"{words}, no authorizer"
+    except KafkaError as exc:
+        return f"{words}, ACLs unknown ({type(exc).__name__})"
+    return f"{words}, ACLs {present}/{len(wanted)} for prefix {settings.topic_prefix}"

@@ -16,10 +16,16 @@ from supportes.db.connect import redact_dsn
 from supportes.db.migrate import migrate_database
 from supportes.errors import ConfigError
 from supportes.logs import get_logger
+from supportes.messaging.security import legacy_local_broker
 from supportes.ops.parked_records import parked_counts
 from supportes.settings import Settings
 from supportes.stack import kafka_local, postgres_local, serve_health, serve_process
-from supportes.stack.kafka_admin import broker_answers, ensure_topics, require_broker
+from supportes.stack.kafka_admin import (
+    broker_answers,
+    ensure_topics_and_acls,
+    require_broker,
+    security_summary,
+)
 
 log = get_logger("stack")
 
@@ -53,11 +59,16 @@ def up(settings: Settings) -> list[str]:
     if settings.kafka_is_local:
         if kafka_local.start(settings):
             changes.append(f"started kafka on {settings.bootstrap_servers}")
+        users = [] if legacy_local_broker(settings) else kafka_local.ensure_users(settings)
+        if users:
+            changes.append(f"added kafka users {', '.join(users)}")
     else:
         require_broker(settings)
-    created = ensure_topics(settings)
+    created, acls = ensure_topics_and_acls(settings)
     if created:
         changes.append(f"created topics {', '.join(created)}")
+    if acls:
+        changes.append(f"created {acls} kafka ACLs for prefix {settings.topic_prefix}")
     if settings.pg_is_local and postgres_local.start(settings):
         changes.append(f"started postgres on {redact_dsn(settings.dsn)}")
     applied = migrate_database(settings.dsn, timeout_s=settings.connect_timeout_s)
@@ -123,14 +134,16 @@ def _kafka_status(settings: Settings) -> ComponentStatus:
     if settings.kafka_is_local:
         kafka = kafka_local.state(settings)
         detail = f"pid {kafka.pid}, state {kafka.state_dir}" if kafka.pid else "not running"
+        if kafka.running:
+            detail += f"; {security_summary(settings)}"
         return ComponentStatus("kafka", kafka.running, "local", kafka.bootstrap, detail)
-    answers = broker_answers(settings.bootstrap_servers, timeout_s=settings.connect_timeout_s)
+    answers = broker_answers(settings, timeout_s=settings.connect_timeout_s)
     return ComponentStatus(
         "kafka",
         answers,
         "external",
         settings.bootstrap_servers,
-        "answers metadata requests" if answers else "unreachable",
+        f"answers metadata requests; {security_summary(settings)}" if answers else "unreachable",
     )
 
 

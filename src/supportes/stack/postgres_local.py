@@ -1,12 +1,16 @@
 """The local PostgreSQL cluster: the machine's server binaries, data under SUPPORTES_HOME/pg.
 
 ``initdb`` refuses to run as root, so as root every server binary runs as the ``postgres`` user
-(``runuser``) on a data directory that user owns. The cluster listens on 127.0.0.1 only and trusts
-local TCP connections: it is a development and test cluster, not a production setup.
+(``runuser``) on a data directory that user owns. The cluster listens on 127.0.0.1 only.
+Authentication (``pg_hba.conf``, rewritten on every start): every role logs in with a password
+(SCRAM-SHA-256) over TCP; the superuser ``postgres`` only through the Unix socket, only for the
+OS user running the stack tooling (peer, ``pg_ident.conf`` map ``supportes``), and only the
+tooling uses it: to create the roles (:mod:`supportes.stack.postgres_roles`) and the database.
 """
 
 from __future__ import annotations
 
+import getpass
 import os
 import shutil
 import stat
@@ -15,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import psycopg2
+import psycopg2.extensions
 from psycopg2 import sql
 
 from supportes.errors import StackError
@@ -22,6 +27,7 @@ from supportes.logs import get_logger
 from supportes.settings import LOCAL_HOST, Settings
 from supportes.stack import processes
 from supportes.stack.layout import PostgresPaths, postgres_paths
+from supportes.stack.postgres_roles import ensure_roles
 
 log = get_logger("stack.postgres")
 SERVER_USER = "postgres"
@@ -115,9 +121,51 @@ def _server_conf(settings: Settings, paths: PostgresPaths) -> str:
         "maintenance_work_mem = 128MB\n"
         "max_wal_size = 2GB\n"
         "checkpoint_timeout = 15min\n"
+        "password_encryption = 'scram-sha-256'\n"
         "log_min_messages = warning\n"
         "log_timezone = 'UTC'\n"
         "timezone = 'UTC'\n"
+    )
+
+
+def _hba_conf() -> str:
+    return (
+        "# Written by supportes on every start (stack/postgres_local.py); do not edit.\n"
+        "# The superuser: Unix socket only, for the OS users mapped in pg_ident.conf.\n"
+        "local   all   postgres                  peer map=supportes\n"
+        "host    all   postgres   127.0.0.1/32   reject\n"
+        "# Every other role: its password (SCRAM) over TCP on 127.0.0.1. Nothing else.\n"
+        "host    all   all        127.0.0.1/32   scram-sha-256\n"
+    )
+
+
+def _ident_conf() -> str:
+    users = dict.fromkeys([getpass.getuser(), SERVER_USER])
+    lines = "".join(f"supportes   {user}   {SUPERUSER}\n" for user in users)
+    return "# Written by supportes on every start: who may be the superuser (peer).\n" + lines
+
+
+def _write_auth_files(paths: PostgresPaths) -> bool:
+    """Write pg_hba.conf and pg_ident.conf; True when either changed."""
+    changed = False
+    for name, text in (("pg_hba.conf", _hba_conf()), ("pg_ident.conf", _ident_conf())):
+        path = paths.data / name
+        if not path.exists() or path.read_text() != text:
+            _write_as_server_user(path, text)
+            changed = True
+    return changed
+
+
+def superuser_connect(
+    settings: Settings, *, dbname: str = "postgres"
+) -> psycopg2.extensions.connection:
+    """A connection as the superuser through the Unix socket (stack tooling only)."""
+    return psycopg2.connect(
+        host=str(postgres_paths(settings).socket_dir),
+        port=settings.pg_port,
+        dbname=dbname,
+        user=SUPERUSER,
+        connect_timeout=5,
     )
 
 
@@ -125,7 +173,7 @@ def state(settings: Settings) -> PostgresState:
     """Whether the local cluster runs and accepts connections."""
     paths = postgres_paths(settings)
     pid = _postmaster_pid(paths)
-    running = pid is not None and _accepts(settings, dbname="postgres", user=SUPERUSER)
+    running = pid is not None and _accepts(settings)
     return PostgresState(running, pid, settings.dsn, paths.data)
 
 
@@ -137,11 +185,9 @@ def _postmaster_pid(paths: PostgresPaths) -> int | None:
     return pid if processes.is_alive(pid) else None
 
 
-def _accepts(settings: Settings, *, dbname: str, user: str) -> bool:
+def _accepts(settings: Settings) -> bool:
     try:
-        psycopg2.connect(
-            host=LOCAL_HOST, port=settings.pg_port, dbname=dbname, user=user, connect_timeout=2
-        ).close()
+        superuser_connect(settings).close()
     except psycopg2.OperationalError:
         return False
     return True
@@ -163,6 +209,7 @@ def start(settings: Settings) -> bool:
             _initdb(bindir, paths)
         conf = _server_conf(settings, paths)
         _write_as_server_user(paths.data / "supportes.conf", conf)
+        _write_auth_files(paths)
         main_conf = paths.data / "postgresql.conf"
         if "include_if_exists = 'supportes.conf'" not in main_conf.read_text():
             with main_conf.open("a") as handle:
@@ -186,10 +233,9 @@ def start(settings: Settings) -> bool:
             last = processes.tail(paths.log_file, 1) or result.stderr.strip()
             raise StackError(f"local PostgreSQL did not start (see {paths.log_file}): {last}")
         started = True
-    if not processes.wait_until(
-        lambda: _accepts(settings, dbname="postgres", user=SUPERUSER),
-        timeout_s=settings.startup_timeout_s,
-    ):
+    elif _write_auth_files(paths):  # a running cluster from before: switch it over
+        _reload(bindir, paths)
+    if not processes.wait_until(lambda: _accepts(settings), timeout_s=settings.startup_timeout_s):
         raise StackError(
             f"local PostgreSQL does not accept connections on port {settings.pg_port} "
             f"(see {paths.log_file})"
@@ -207,7 +253,8 @@ def _initdb(bindir: Path, paths: PostgresPaths) -> None:
             str(paths.data),
             "-U",
             SUPERUSER,
-            "--auth=trust",
+            "--auth-local=peer",
+            "--auth-host=reject",
             "-E",
             "UTF8",
             "--no-locale",
@@ -218,6 +265,13 @@ def _initdb(bindir: Path, paths: PostgresPaths) -> None:
         raise StackError(f"initdb failed: {result.stderr.strip().splitlines()[-1:]}")
 
 
+def _reload(bindir: Path, paths: PostgresPaths) -> None:
+    log.info("reloading postgres authentication", data=str(paths.data))
+    result = _run([str(bindir / "pg_ctl"), "-D", str(paths.data), "reload"])
+    if result.returncode != 0:
+        raise StackError(f"pg_ctl reload failed: {result.stderr.strip()[:300]}")
+
+
 def _write_as_server_user(path: Path, text: str) -> None:
     path.write_text(text)
     if os.geteuid() == 0:
@@ -225,19 +279,11 @@ def _write_as_server_user(path: Path, text: str) -> None:
 
 
 def _ensure_role_and_database(settings: Settings) -> None:
-    conn = psycopg2.connect(
-        host=LOCAL_HOST, port=settings.pg_port, dbname="postgres", user=SUPERUSER, connect_timeout=5
-    )
+    conn = superuser_connect(settings)
     conn.autocommit = True
     try:
+        ensure_roles(settings, conn)
         with conn.cursor() as cur:
-            cur.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (settings.pg_user,))
-            if cur.fetchone() is None:
-                cur.execute(
-                    sql.SQL("CREATE ROLE {} LOGIN CREATEDB").format(
-                        sql.Identifier(settings.pg_user)
-                    )
-                )
             cur.execute("SELECT 1 FROM pg_database WHERE datname = %s", (settings.pg_database,))
             if cur.fetchone() is None:
                 cur.execute(

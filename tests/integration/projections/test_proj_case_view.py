@@ -33,6 +33,7 @@ def expected() -> list[dict[str, object]]:
             "csat_score": 4, "csat_owner_id": "agent:lead", "rated_at": at(120),
             "suggestions": 0, "first_contact_resolution": False,
             "last_customer_update_at": at(5), "updated_at": at(140), "version": 20,
+            "follow_up_of": None, "opening_suggested_owner_id": None,
         },
         {
             "case_id": B, "reference": case_reference(UUID(B)), "customer_id": "customer:ann",
@@ -51,6 +52,7 @@ def expected() -> list[dict[str, object]]:
             "csat_score": 5, "csat_owner_id": "agent:dave", "rated_at": at(250),
             "suggestions": 0, "first_contact_resolution": True,
             "last_customer_update_at": at(205), "updated_at": at(260), "version": 8,
+            "follow_up_of": None, "opening_suggested_owner_id": None,
         },
         {
             "case_id": C, "reference": case_reference(UUID(C)), "customer_id": "customer:bob",
@@ -67,7 +69,8 @@ def expected() -> list[dict[str, object]]:
             "fixes_applied": 1, "known_answers_given": 1, "root_cause_id": RC1,
             "csat_score": None, "csat_owner_id": None, "rated_at": None, "suggestions": 0,
             "first_contact_resolution": False, "last_customer_update_at": None,
-            "updated_at": at(335), "version": 5,
+            "updated_at": at(335), "version": 5, "follow_up_of": None,
+            "opening_suggested_owner_id": None,
         },
     ]  # fmt: skip
 

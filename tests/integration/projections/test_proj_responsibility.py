@@ -24,7 +24,8 @@ def _interval(
         "from_version": start[1], "to_at": at(end[0]) if end else None,
         "to_version": end[1] if end else None, "opened_by": opened[0],
         "opened_by_event": opened[1], "closed_by": closed[0] if closed else None,
-        "closed_by_event": closed[1] if closed else None, "note": note,
+        "closed_by_event": closed[1] if closed else None, "note": note, "opened_via_id": None,
+        "opened_via_kind": None, "closed_via_id": None, "closed_via_kind": None,
     }  # fmt: skip
 
 

@@ -43,7 +43,7 @@ def _row(e: LoggedEvent, key: str, summary: str, payload: dict[str, Any]) -> dic
         "type": e.type, "occurred_at": e.occurred_at, "actor_id": env["actor"]["id"],
         "actor_kind": env["actor"]["kind"], "summary": summary, "payload": payload,
         "command_id": env["command_id"], "correlation_id": env["correlation_id"],
-        "partition": e.partition, "offset": e.offset,
+        "partition": e.partition, "offset": e.offset, "via_id": None, "via_kind": None,
     }  # fmt: skip
 
 
@@ -57,7 +57,8 @@ def test_timelines(isolated: Isolated) -> None:
         _row(case[0], "case_id", "Opened by customer:ann via email (high): Router drops",
              {"customer_id": "customer:ann", "channel": "email", "subject": "Router drops",
               "description": "It drops\nevery hour", "priority": "high", "category": None,
-              "product": None, "tags": [], "reference": case[0].payload["reference"]}),
+              "product": None, "tags": [], "reference": case[0].payload["reference"],
+              "follow_up_of": None, "suggested_owner_id": None}),
         _row(case[1], "case_id",
              f"Acknowledged via email with reference {case[0].payload['reference']}",
              {"reference": case[0].payload["reference"], "channel": "email",

@@ -17,6 +17,8 @@ EXPECTED = [
     "writer-throughput",
     "writer-latency",
     "projection-replay",
+    "api-read",
+    "api-submit-latency",
 ]
 
 

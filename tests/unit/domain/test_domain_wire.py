@@ -9,7 +9,7 @@ from typing import Any
 from uuid import UUID, uuid5
 
 import pytest
-from domain_gwt import CASE_ID, CLOSED, RESOLVED, ROOT_CAUSE_ID, Scenario, case
+from domain_gwt import CASE_ID, CLOSED, OPEN_CASE, RESOLVED, ROOT_CAUSE_ID, Scenario, case
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -44,14 +44,14 @@ def test_envelope_shape() -> None:
         assert envelope["prev_hash"] == (None if n == 1 else s.events[n - 2]["hash"])
         assert envelope["correlation_id"] == envelope["command_id"]
         assert envelope["event_id"] == str(uuid5(UUID(envelope["command_id"]), f"{CASE_ID}:{n}"))
-    assert s.events[0]["schema_version"] == 2
+    assert s.events[0]["schema_version"] == 3
 
 
 def test_registry_names_are_stable_and_unique() -> None:
     names = [t.name for t in EVENT_TYPES]
     assert len(names) == len(set(names)) == 25
     assert {t.name: t.schema_version for t in EVENT_TYPES if t.schema_version != 1} == {
-        "CaseOpened": 2
+        "CaseOpened": 3
     }
 
 
@@ -141,8 +141,17 @@ def test_audit_key_changes_the_hash() -> None:
 def v1_case_opened() -> dict[str, Any]:
     """A CaseOpened as written by schema v1 (no tags), sealed as it was stored."""
     envelope = copy.deepcopy(case().events[0])
-    del envelope["payload"]["tags"]
+    for name in ("tags", "follow_up_of", "suggested_owner_id"):
+        del envelope["payload"][name]
     envelope["schema_version"] = 1
+    return seal(envelope)
+
+
+def v2_case_opened() -> dict[str, Any]:
+    """A CaseOpened as written by schema v2 (no follow_up_of, no suggested_owner_id)."""
+    envelope = copy.deepcopy(case().events[0])
+    del envelope["payload"]["follow_up_of"], envelope["payload"]["suggested_owner_id"]
+    envelope["schema_version"] = 2
     return seal(envelope)
 
 
@@ -158,8 +167,41 @@ def test_v1_case_opened_is_upcast_to_v2() -> None:
     assert stored["schema_version"] == 1  # the stored envelope is not modified
 
 
+def test_v2_case_opened_is_upcast_to_v3_with_no_follow_up() -> None:
+    stored = v2_case_opened()
+    before = json.dumps(stored, sort_keys=True)
+    assert verify_chain([stored]).ok
+    event = from_envelope(stored)
+    assert isinstance(event, Case.CaseOpened)
+    assert (event.follow_up_of, event.suggested_owner_id) == (None, None)
+    rebuilt = rebuild([stored])
+    assert rebuilt is not None
+    assert state_of(rebuilt)["follow_up_of"] is None
+    assert json.dumps(stored, sort_keys=True) == before  # read, never rewritten
+    v1 = from_envelope(v1_case_opened())  # two steps: v1 -> v2 -> v3
+    assert isinstance(v1, Case.CaseOpened)
+    assert (v1.tags, v1.follow_up_of) == ((), None)
+
+
+def test_a_follow_up_case_carries_its_origin_and_suggested_owner() -> None:
+    earlier = "6b3f8f0e-3c55-4d5c-9a0e-2f7e5f6c1a11"
+    s = Scenario(CASE_ID)
+    (payload,) = s.when(
+        "OpenCase",
+        {**OPEN_CASE, "follow_up_of": earlier, "suggested_owner_id": "agent:tom"},
+    ).then("CaseOpened")
+    assert (payload["follow_up_of"], payload["suggested_owner_id"]) == (earlier, "agent:tom")
+    assert s.state["follow_up_of"] == earlier
+    assert s.state["suggested_owner_id"] == "agent:tom"
+    assert state_of(rebuild(s.events)) == s.state  # type: ignore[arg-type]
+    other = Scenario(uuid5(CASE_ID, "other"))
+    other.when("OpenCase", {**OPEN_CASE, "follow_up_of": "SR-1"}).rejected(
+        "invalid", "payload.follow_up_of"
+    )
+
+
 def test_a_newer_schema_version_is_refused() -> None:
-    envelope = {**case().events[0], "schema_version": 3}
+    envelope = {**case().events[0], "schema_version": 4}
     with pytest.raises(EnvelopeError, match="newer"):
         from_envelope(envelope)
 

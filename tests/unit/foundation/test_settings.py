@@ -7,7 +7,7 @@ from datetime import timedelta
 import pytest
 
 from supportes.errors import ConfigError
-from supportes.settings import load_settings
+from supportes.settings import PgComponent, load_settings
 
 
 @pytest.fixture(autouse=True)
@@ -26,7 +26,9 @@ def test_defaults_describe_the_local_stack() -> None:
     assert settings.kafka_is_local
     assert settings.pg_is_local
     assert settings.bootstrap_servers == "127.0.0.1:39092"
-    assert settings.dsn == "postgresql://supportes@127.0.0.1:55432/supportes"
+    assert settings.dsn.startswith("postgresql://supportes@127.0.0.1:55432/supportes?passfile=/")
+    assert settings.dsn.endswith("/secrets/pgpass")
+    assert settings.dsn_for(PgComponent.WRITER).startswith("postgresql://supportes_writer@")
     assert settings.topic("events") == "supportes.events"
     assert settings.sla_acknowledge_urgent == timedelta(minutes=15)
 
@@ -44,6 +46,20 @@ def test_environment_overrides(monkeypatch: pytest.MonkeyPatch) -> None:
     assert settings.partitions == 12
     assert settings.topic("commands") == "acme.commands"
     assert settings.sla_acknowledge == timedelta(minutes=30)
+
+
+def test_component_dsns(monkeypatch: pytest.MonkeyPatch) -> None:
+    local = load_settings(pg_port=57432)
+    for component in PgComponent:
+        dsn = local.dsn_for(component)
+        role = "supportes" if component is PgComponent.OWNER else f"supportes_{component}"
+        assert dsn.startswith(f"postgresql://{role}@127.0.0.1:57432/supportes?passfile=/")
+    monkeypatch.setenv("SUPPORTES_PG_DSN", "postgresql://owner:pw@db/supportes")
+    monkeypatch.setenv("SUPPORTES_PG_ANALYTICS_DSN", "postgresql://bi:pw2@db/supportes")
+    external = load_settings()
+    assert external.dsn_for(PgComponent.WRITER) == "postgresql://owner:pw@db/supportes"
+    assert external.dsn_for(PgComponent.OWNER) == "postgresql://owner:pw@db/supportes"
+    assert external.dsn_for(PgComponent.ANALYTICS) == "postgresql://bi:pw2@db/supportes"
 
 
 def test_blank_external_service_means_local(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -14,14 +14,14 @@ from supportes.stack.postgres_local import searchable_by_others
 
 
 def _props(settings: Settings) -> dict[str, str]:
-    text = server_properties(settings, KafkaPaths(Path("/state/kafka")))
+    text = server_properties(settings, KafkaPaths(Path("/state/kafka")), "pw")
     return dict(line.split("=", 1) for line in text.splitlines())
 
 
 def test_broker_listens_on_loopback_only_in_kraft_mode() -> None:
     props = _props(Settings(kafka_port=1234, kafka_controller_port=1235))
     assert props["process.roles"] == "broker,controller"
-    assert props["listeners"] == "PLAINTEXT://127.0.0.1:1234,CONTROLLER://127.0.0.1:1235"
+    assert props["listeners"] == "SASL_PLAINTEXT://127.0.0.1:1234,CONTROLLER://127.0.0.1:1235"
     assert props["controller.quorum.bootstrap.servers"] == "127.0.0.1:1235"
     assert props["log.dirs"] == "/state/kafka/data"
     assert props["auto.create.topics.enable"] == "false"

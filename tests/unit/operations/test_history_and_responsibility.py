@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID
@@ -9,9 +10,10 @@ from uuid import UUID
 import pytest
 
 from supportes.errors import UsageError
-from supportes.ops.case_history import HistoryEntry, state_as_of
+from supportes.ops.case_history import HistoryEntry, entry_from_row, state_as_of
 from supportes.ops.reports import metrics_totals
 from supportes.ops.responsibility_audit import Interval, responsibility_at
+from tests.support.commands import command
 from tests.support.history import History, at
 
 CASE = "00000000-0000-4000-8000-0000000000a1"
@@ -100,3 +102,38 @@ def test_metrics_totals_weight_rates_and_averages() -> None:
     assert totals["first_contact_resolution_rate"] == 0.75
     assert totals["csat_average"] == 2.75
     assert metrics_totals([])["csat_average"] is None
+
+
+def test_history_entries_carry_via() -> None:
+    h = History()
+    opening = {"customer_id": "customer:ann", "channel": "email", "subject": "Router drops",
+               "description": "hourly"}  # fmt: skip
+    raw = command("OpenCase", CASE, opening, actor="customer:ann")
+    (opened,) = h.submit({**raw, "via": {"id": "integration:mail", "kind": "integration"}})
+    (assigned,) = h.run("Assign", CASE, {"agent_id": "agent:bob"}, minutes=1)
+    rows = [
+        {"version": e.version, "type": e.type, "occurred_at": e.occurred_at, "topic": "t",
+         "partition": e.partition, "offset": e.offset, "hash": e.envelope["hash"],
+         "envelope": dict(e.envelope)}
+        for e in (opened, assigned)
+    ]  # fmt: skip
+    via_entry, plain_entry = (entry_from_row(row) for row in rows)
+    assert via_entry.via == {"id": "integration:mail", "kind": "integration"}
+    assert via_entry.by == "customer:ann via integration:mail"
+    assert via_entry.as_dict()["via"] == via_entry.via
+    assert via_entry.as_dict()["actor"] == "customer:ann"
+    assert (plain_entry.via, plain_entry.by) == (None, "agent:maria")
+    assert plain_entry.as_dict()["via"] is None
+
+
+def test_intervals_carry_the_via_of_their_hand_offs() -> None:
+    base = _interval("assignee", "agent:bob", 0, 10, 2)
+    with_via = replace(base, opened_via_id="integration:crm", opened_via_kind="integration",
+                       closed_by="agent:lead", closed_via_id="integration:mail",
+                       closed_via_kind="integration")  # fmt: skip
+    assert with_via.opened_by_text == "agent:x via integration:crm"
+    assert with_via.closed_by_text == "agent:lead via integration:mail"
+    assert with_via.as_dict()["opened_via"] == {"id": "integration:crm", "kind": "integration"}
+    assert with_via.as_dict()["closed_via"] == {"id": "integration:mail", "kind": "integration"}
+    assert (base.opened_by_text, base.closed_by_text) == ("agent:x", None)
+    assert base.as_dict()["opened_via"] is base.as_dict()["closed_via"] is None

@@ -1,0 +1,112 @@
+"""Sending an attested command and answering with its result (section 8's status mapping)."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+from uuid import UUID
+
+from fastapi.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
+
+from supportes.aggregates import Rejection
+from supportes.api.access import customer_of, not_found
+from supportes.api.context import ApiContext
+from supportes.api.errors import ApiError, result_status
+from supportes.auth import Principal
+from supportes.auth.policy import case_writable
+from supportes.client import CommandTooLargeError
+from supportes.consumers.records import command_digest
+from supportes.ops.queries import dict_rows
+from supportes.ops.submission import AttestedCommand
+
+REPLAYED = "Idempotent-Replayed"
+CUSTOMER_COMMANDS_ON_OPEN = frozenset({"OpenCase"})
+
+
+def rejection_error(rejection: Rejection) -> ApiError:
+    """A command refused before sending, with the status its code maps to."""
+    status = result_status({"status": "rejected", "error": rejection.as_error()}, if_match=False)
+    return ApiError(status, rejection.code.value, rejection.message, rejection.field)
+
+
+def check_case_of_actor(context: ApiContext, attested: AttestedCommand) -> None:
+    """A command acting as a customer must be on that customer's case (the policy's
+    :func:`case_writable`; 404 otherwise: another customer's case is not revealed)."""
+    command = attested.command
+    if command.actor.kind.value != "customer" or command.type in CUSTOMER_COMMANDS_ON_OPEN:
+        return
+    with context.database.connection() as conn:
+        owner = customer_of(conn, command.aggregate_id)
+    if owner is not None and not case_writable(command.actor, case_customer_id=owner):
+        raise not_found(f"case {command.aggregate_id}")
+
+
+def stored_answer(
+    context: ApiContext, command_id: UUID
+) -> tuple[dict[str, Any], str | None] | None:
+    """The first result (and digest) of an already processed command, from the event index."""
+    with context.database.connection() as conn:
+        rows = dict_rows(
+            conn,
+            "SELECT result, digest FROM event_index.processed_commands WHERE command_id = %s",
+            (str(command_id),),
+        )
+    return (rows[0]["result"], rows[0]["digest"]) if rows else None
+
+
+def result_response(result: dict[str, Any], *, if_match: bool, replayed: bool) -> JSONResponse:
+    """The HTTP answer of a command's result."""
+    status = result_status(result, if_match=if_match)
+    headers: dict[str, str] = {}
+    if replayed:
+        headers[REPLAYED] = "true"
+    if result.get("status") == "accepted" and result.get("version") is not None:
+        headers["ETag"] = f'"{result["version"]}"'
+        if status == 201 and result.get("aggregate_id"):
+            kind = "cases" if result["events"][0]["type"] == "CaseOpened" else "root-causes"
+            headers["Location"] = f"/v1/{kind}/{result['aggregate_id']}"
+    return JSONResponse(result, status_code=status, headers=headers)
+
+
+async def submit_attested(
+    context: ApiContext,
+    caller: Principal,
+    attested: AttestedCommand,
+    *,
+    if_match: bool,
+    idempotent: bool,
+) -> JSONResponse:
+    """Check the case, answer a replayed key from the index, else send and wait for the result
+    (202 with ``Location`` when it does not come within ``SUPPORTES_API_RESULT_TIMEOUT_S``)."""
+    await run_in_threadpool(check_case_of_actor, context, attested)
+    command_id = attested.command.command_id
+    if idempotent:
+        stored = await run_in_threadpool(stored_answer, context, command_id)
+        if stored is not None:
+            result, digest = stored
+            if digest is not None and digest != command_digest(attested.envelope):
+                raise ApiError(
+                    422,
+                    "idempotency_key_reused",
+                    "Idempotency-Key: already used for a different command; the first one's"
+                    " result stands. Use a new key for a new command",
+                    "Idempotency-Key",
+                )
+            return result_response(result, if_match=if_match, replayed=True)
+    try:
+        future = context.submitter.submit(attested.envelope)
+    except CommandTooLargeError as exc:
+        raise ApiError(413, "too_large", str(exc)) from None
+    try:
+        answer = await asyncio.wait_for(
+            asyncio.wrap_future(future), timeout=context.settings.api_result_timeout_s
+        )
+    except TimeoutError:
+        location = f"/v1/commands/{command_id}"
+        return JSONResponse(
+            {"command_id": str(command_id), "status": "pending"},
+            status_code=202,
+            headers={"Location": location},
+        )
+    return result_response(answer.result, if_match=if_match, replayed=answer.replayed)

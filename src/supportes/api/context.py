@@ -1,0 +1,56 @@
+"""What every request shares: settings, database pool, command submitter, authenticator."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from threading import Lock
+
+from fastapi import Request
+from kafka import KafkaConsumer
+
+from supportes.api.database import Database
+from supportes.api.ratelimit import RateLimiter
+from supportes.api.submitter import CommandSubmitter
+from supportes.auth import Authenticator
+from supportes.settings import Settings
+
+
+@dataclass
+class ApiContext:
+    """The API process's shared parts; built at start-up, closed at shutdown."""
+
+    settings: Settings
+    database: Database
+    submitter: CommandSubmitter
+    authenticator: Authenticator
+    limiter: RateLimiter
+    feed_lock: Lock = field(default_factory=Lock)
+    feed_reader: KafkaConsumer | None = None
+
+    @classmethod
+    def start(cls, settings: Settings) -> ApiContext:
+        """Connect what the API needs (Kafka clients, PostgreSQL pool)."""
+        database = Database(settings, settings.api_db_connections)
+        return cls(
+            settings=settings,
+            database=database,
+            submitter=CommandSubmitter(settings),
+            authenticator=Authenticator(settings),
+            limiter=RateLimiter(settings.api_rate_per_s, settings.api_rate_burst),
+        )
+
+    def close(self) -> None:
+        """Release the clients and connections."""
+        self.submitter.close()
+        self.authenticator.close()
+        self.database.close()
+        with self.feed_lock:
+            if self.feed_reader is not None:
+                self.feed_reader.close()
+                self.feed_reader = None
+
+
+def context_of(request: Request) -> ApiContext:
+    """The context of the app serving ``request``."""
+    context: ApiContext = request.app.state.context
+    return context

@@ -1,0 +1,133 @@
+"""Submitting commands for many concurrent requests through one producer and one results reader.
+
+The reader is assigned every partition of ``<prefix>.results`` from its end offsets at start-up
+and routes each result to the request waiting for that ``command_id`` (registered before the
+command is sent, so no answer can slip past). A request that stops waiting leaves nothing behind.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+import time
+from concurrent.futures import Future, InvalidStateError
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+from kafka import TopicPartition
+
+from supportes.client import encode_command
+from supportes.consumers.records import is_replayed
+from supportes.logs import get_logger
+from supportes.messaging.clients import (
+    Component,
+    committed_reader,
+    plain_producer,
+    wait_for_topic,
+)
+from supportes.messaging.routing import partition_for
+from supportes.settings import Settings
+
+log = get_logger("api.submitter")
+READY_WITHIN_S = 5.0
+"""The results reader counts as connected when its last successful poll is this recent."""
+
+
+@dataclass(frozen=True)
+class Answer:
+    """A command's result, and whether it answers a resubmission (the first result again)."""
+
+    result: dict[str, Any]
+    replayed: bool
+
+
+class CommandSubmitter:
+    """Thread-safe: ``submit`` from any thread; one background thread reads results."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.commands_topic = settings.topic("commands")
+        results_topic = settings.topic("results")
+        self._producer = plain_producer(settings, Component.API, client_id="supportes-api")
+        self._reader = committed_reader(
+            settings, Component.API, fetch_max_wait_ms=10, client_id="supportes-api"
+        )
+        partitions = wait_for_topic(
+            self._reader, results_topic, timeout_s=settings.startup_timeout_s
+        )
+        assigned = [TopicPartition(results_topic, p) for p in sorted(partitions)]
+        self._reader.assign(assigned)
+        for tp, end in self._reader.end_offsets(assigned).items():
+            self._reader.seek(tp, end)
+        self._last_poll = time.monotonic()
+        self._waiters: dict[str, list[Future[Answer]]] = {}
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._route, name="api-results", daemon=True)
+        self._thread.start()
+
+    def submit(self, envelope: dict[str, Any]) -> Future[Answer]:
+        """Send ``envelope`` (CommandTooLargeError before anything is sent) and return a future
+        of its answer."""
+        key, value = encode_command(envelope, self.settings.max_command_bytes)
+        command_id = str(envelope["command_id"])
+        answer: Future[Answer] = Future()
+        with self._lock:
+            self._waiters.setdefault(command_id, []).append(answer)
+        answer.add_done_callback(lambda done: self._forget(command_id, done))
+        self._producer.send(
+            self.commands_topic,
+            key=key,
+            value=value,
+            partition=partition_for(str(envelope["aggregate_id"]), self.settings.partitions),
+        )
+        return answer
+
+    def _forget(self, command_id: str, done: Future[Answer]) -> None:
+        with self._lock:
+            waiting = self._waiters.get(command_id)
+            if waiting is not None and done in waiting:
+                waiting.remove(done)
+                if not waiting:
+                    del self._waiters[command_id]
+
+    def _route(self) -> None:
+        while not self._stop.is_set():
+            try:
+                polled = self._reader.poll(timeout_ms=200)
+            except Exception as exc:  # keep serving: the reader reconnects by itself
+                log.warning("results poll failed", error=type(exc).__name__)
+                self._stop.wait(0.5)
+                continue
+            self._last_poll = time.monotonic()
+            for records in polled.values():
+                for record in records:
+                    self._deliver(record.value, record.headers)
+
+    def _deliver(self, value: bytes | None, headers: list[tuple[str, bytes]] | None) -> None:
+        if not value:
+            return
+        try:
+            result = orjson.loads(value)
+        except orjson.JSONDecodeError:
+            return
+        command_id = result.get("command_id") if isinstance(result, dict) else None
+        if command_id is None:
+            return
+        with self._lock:
+            waiting = list(self._waiters.get(command_id, ()))
+        for future in waiting:
+            with contextlib.suppress(InvalidStateError):  # given up on (cancelled) meanwhile
+                future.set_result(Answer(result, is_replayed(headers)))
+
+    def connected(self) -> bool:
+        """Whether the results reader polled the broker successfully in the last few seconds."""
+        return time.monotonic() - self._last_poll < READY_WITHIN_S
+
+    def close(self) -> None:
+        """Stop routing and release the clients."""
+        self._stop.set()
+        self._thread.join(timeout=5)
+        self._producer.close(timeout=5)
+        self._reader.close()
