@@ -49,15 +49,10 @@ from supportes.aggregates.dispatch import accepted_result, rejected_result
 from supportes.consumers.batch import PendingBatch
 from supportes.consumers.dependencies import Backoff, Stopping, dependency_of
 from supportes.consumers.ownership import Lane, instance_transactional_id
-from supportes.consumers.records import (
-    DIGEST_HEADER,
-    REPLAYED_HEADER_ITEM,
-    Incoming,
-    parse_record,
-    reused_key_result,
-)
+from supportes.consumers.records import Incoming, parse_record
 from supportes.consumers.writer_index import CommitIndexer, IndexWrite
 from supportes.consumers.writer_lookup import IDEMPOTENCY_WINDOW, prefetch, prune_processed
+from supportes.consumers.writer_records import add_dead_letter, add_result, answer_again
 from supportes.consumers.writer_recovery import (
     FENCED_BACKOFF_S,
     PartitionFencedError,
@@ -96,7 +91,6 @@ from supportes.messaging.clients import (
     group_consumer,
     wait_for_topic,
 )
-from supportes.messaging.dead_letters import dead_letter_headers, dead_letter_value
 from supportes.messaging.transactions import PendingCall
 from supportes.runtime import tune_gc
 from supportes.settings import PgComponent, Settings
@@ -407,21 +401,14 @@ class Writer:
         if command_id is not None:
             first = batch.answered.get(command_id)
             if first is not None:
-                if first.digest is None or parsed.digest in (None, first.digest):
-                    batch.stats.duplicates += 1
-                    self._send_result(state, record.key, first.result, record=False, replayed=True)
-                else:  # the same idempotency key for another command: refuse, keep the first
-                    batch.stats.rejected += 1
-                    self._send_result(
-                        state, record.key, reused_key_result(command_id, parsed), record=False
-                    )
+                answer_again(state, record, parsed, first)
                 return
         if parsed.reason is not None:
-            self._dead_letter(state, record, parsed.reason)
+            add_dead_letter(state, record, parsed.reason)
         if parsed.command is None:
             if command_id is not None and parsed.rejection is not None:
                 result = rejected_result(command_id, parsed.aggregate_id, None, parsed.rejection)
-                self._send_result(state, record.key, result, digest=parsed.digest)
+                add_result(state, record.key, result, digest=parsed.digest)
             return
         command = parsed.command
         current = state.cache.get(command.aggregate_id)
@@ -434,7 +421,7 @@ class Writer:
             batch.stats.rejected += 1
             version = current.version if current is not None else 0
             result = rejected_result(command.command_id, command.aggregate_id, version, rejection)
-            self._send_result(state, record.key, result, digest=parsed.digest)
+            add_result(state, record.key, result, digest=parsed.digest)
             log.debug(
                 "command rejected",
                 case_id=str(command.aggregate_id),
@@ -452,7 +439,7 @@ class Writer:
                 partition=state.number,
                 offset=record.offset,
             )
-            self._dead_letter(state, record, f"internal error: {type(exc).__name__}: {exc}")
+            add_dead_letter(state, record, f"internal error: {type(exc).__name__}: {exc}")
             return
         state.recorder.insert_events([to_stored_event(e) for e in decision.events])
         batch.events.extend(decision.events)
@@ -466,9 +453,7 @@ class Writer:
             )
             batch.stats.follow_ons += 1
         batch.stats.events += len(decision.events)
-        self._send_result(
-            state, record.key, accepted_result(command, decision), digest=parsed.digest
-        )
+        add_result(state, record.key, accepted_result(command, decision), digest=parsed.digest)
 
     # -- sending inside the transaction ----------------------------------------------------
 
@@ -477,30 +462,6 @@ class Writer:
         batch = self.partitions[number].batch
         assert batch is not None
         batch.event_records.append((str(stored.originator_id).encode(), stored.state, None))
-
-    def _send_result(
-        self,
-        state: PartitionState,
-        key: bytes | None,
-        result: dict[str, Any],
-        *,
-        record: bool = True,
-        digest: str | None = None,
-        replayed: bool = False,
-    ) -> None:
-        """Add ``result`` to the transaction; with ``record``, as the command's first answer
-        (indexed with ``digest``, which also rides in a header for a later catch-up); with
-        ``replayed``, as the first answer again for a resubmitted command (a header says so)."""
-        batch = state.batch
-        assert batch is not None
-        headers = [REPLAYED_HEADER_ITEM] if replayed else None
-        if record and result.get("command_id"):
-            batch.answered[result["command_id"]] = Answer(result, digest)
-            batch.to_index.append((len(batch.result_records), result, digest))
-            headers = [(DIGEST_HEADER, digest.encode())] if digest else None
-        batch.result_records.append(
-            (key or (result.get("aggregate_id") or "").encode(), fastjson.dumps(result), headers)
-        )
 
     def _flush(self, state: PartitionState) -> None:
         """Hand the partition's decided records to the producer, a topic at a time (one
@@ -511,13 +472,3 @@ class Writer:
         batch.event_futures = send_many(producer, self.events_topic, number, batch.event_records)
         batch.result_futures = send_many(producer, self.results_topic, number, batch.result_records)
         send_many(producer, self.dead_letters_topic, number, batch.dead_letters)
-
-    def _dead_letter(self, state: PartitionState, record: ConsumerRecord, reason: str) -> None:
-        assert state.batch is not None
-        state.batch.stats.dead_letters += 1
-        state.batch.dead_letters.append(
-            (record.key, dead_letter_value(record), dead_letter_headers(record, reason))
-        )
-        log.warning(
-            "command dead-lettered", partition=state.number, offset=record.offset, reason=reason
-        )
