@@ -52,7 +52,8 @@ def answer_again(
     """A command id answered before: its first result again (replayed), or, when the same id
     comes with another command (digests differ), ``idempotency_key_reused``."""
     batch = state.batch
-    assert batch is not None and parsed.command_id is not None
+    assert batch is not None
+    assert parsed.command_id is not None
     if first.digest is None or parsed.digest in (None, first.digest):
         batch.stats.duplicates += 1
         add_result(state, record.key, first.result, record=False, replayed=True)
