@@ -6,13 +6,15 @@ from __future__ import annotations
 import orjson
 import pytest
 
-from supportes.bench.api_bench import (
+from supportes.bench.api_submit import (
     INTEGRATION,
     HttpCommand,
     http_command,
-    parse_wrk,
     principal_roles,
     segments,
+)
+from supportes.bench.wrk import (
+    parse_wrk,
     wrk_command,
     wrk_count,
     wrk_size,
