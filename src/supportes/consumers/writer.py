@@ -39,7 +39,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from eventsourcing.persistence import StoredEvent
-from kafka import TopicPartition
+from kafka import KafkaConsumer, TopicPartition
 from kafka.consumer.fetcher import ConsumerRecord
 
 from supportes import fastjson
@@ -52,6 +52,7 @@ from supportes.consumers.ownership import Lane, instance_transactional_id
 from supportes.consumers.records import Incoming, parse_record
 from supportes.consumers.writer_index import CommitIndexer, IndexWrite
 from supportes.consumers.writer_lookup import IDEMPOTENCY_WINDOW, prefetch, prune_processed
+from supportes.consumers.writer_membership import STALLED_SESSIONS, MembershipWatch
 from supportes.consumers.writer_records import add_dead_letter, add_result, answer_again
 from supportes.consumers.writer_recovery import (
     FENCED_BACKOFF_S,
@@ -69,7 +70,6 @@ from supportes.consumers.writer_state import (
 from supportes.consumers.writer_takeover import (
     TAKEOVER_TIMEOUT_S,
     LogCatchUp,
-    MembershipWatch,
     RebalanceListener,
     Takeover,
     transactional_id,
@@ -89,7 +89,7 @@ from supportes.messaging.clients import (
     Component,
     committed_reader,
     group_consumer,
-    wait_for_topic,
+    subscribe_known,
 )
 from supportes.messaging.transactions import PendingCall
 from supportes.runtime import tune_gc
@@ -208,18 +208,24 @@ class Writer:
         self._recovery = Recovery(self._takeover, self._indexer)
         self._membership = MembershipWatch(
             lambda: group_consumer(settings, Component.WRITER, group_id, **self._consumer_config),
-            lambda consumer: consumer.subscribe(
-                [self.commands_topic], listener=RebalanceListener(self._takeover)
-            ),
+            self._subscribe,
+            stalled_after_s=STALLED_SESSIONS * settings.group_session_timeout_ms / 1000,
         )
         if partitions is None:
-            wait_for_topic(self.consumer, self.commands_topic, timeout_s=settings.connect_timeout_s)
-            self.consumer.subscribe(
-                [self.commands_topic], listener=RebalanceListener(self._takeover)
-            )
+            self._subscribe(self.consumer)
         else:
             self.consumer.assign([TopicPartition(self.commands_topic, p) for p in partitions])
             self._to_open.update(partitions)
+
+    def _subscribe(self, consumer: KafkaConsumer) -> None:
+        """Group mode: subscribe ``consumer`` to the commands topic once its partitions and the
+        group's metadata snapshot are known (:func:`subscribe_known`)."""
+        subscribe_known(
+            consumer,
+            self.commands_topic,
+            listener=RebalanceListener(self._takeover),
+            timeout_s=self.settings.connect_timeout_s,
+        )
 
     @property
     def _index_pending(self) -> IndexWrite | None:
@@ -266,7 +272,8 @@ class Writer:
             self.close()
 
     def _watch_membership(self) -> None:
-        """Group mode: replace a consumer stuck without partitions (:class:`MembershipWatch`)."""
+        """Group mode: revive an orphaned join, replace a consumer stuck unstable
+        (:class:`~supportes.consumers.writer_membership.MembershipWatch`)."""
         if not self.group_mode:
             return
         consumer = self._membership.check(self.consumer)

@@ -327,53 +327,6 @@ class Takeover:
             self.group_lane = None
 
 
-REJOIN_AFTER_S = 60.0
-"""Group mode: how long a writer may own no partition before it re-creates its consumer."""
-
-
-class MembershipWatch:
-    """Replaces a group consumer left without partitions for :data:`REJOIN_AFTER_S`.
-
-    Seen after a broker restart: kafka-python's consumer had its assignment revoked for a
-    rejoin, the coordinator completed the new generation, and the client never took it up (no
-    heartbeat, no rejoin; the broker expired the member): the writer polled for ever with
-    nothing. A new consumer joins afresh. A writer idle because its group has more writers than
-    partitions re-joins once per period too (a rebalance): keep writers <= partitions.
-    """
-
-    def __init__(
-        self,
-        new_consumer: Callable[[], KafkaConsumer],
-        subscribe: Callable[[KafkaConsumer], None],
-    ) -> None:
-        self._new_consumer = new_consumer
-        self._subscribe = subscribe
-        self._unassigned_since: float | None = None
-
-    def check(self, consumer: KafkaConsumer) -> KafkaConsumer:
-        """``consumer``, or a new subscribed one when it has had no partition for too long."""
-        if consumer.assignment():
-            self._unassigned_since = None
-            return consumer
-        now = time.monotonic()
-        if self._unassigned_since is None:
-            self._unassigned_since = now
-            return consumer
-        if now - self._unassigned_since < REJOIN_AFTER_S:
-            return consumer
-        log.warning(
-            "no partitions assigned for a while: re-creating the group consumer",
-            group=consumer.config.get("group_id"),
-            seconds=round(now - self._unassigned_since),
-        )
-        self._unassigned_since = now
-        with contextlib.suppress(Exception):
-            consumer.close(autocommit=False)
-        fresh = self._new_consumer()
-        self._subscribe(fresh)
-        return fresh
-
-
 class RebalanceListener(ConsumerRebalanceListener):  # type: ignore[misc]
     """Passes the group's revocations and assignments on to the writer."""
 

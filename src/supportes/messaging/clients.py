@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from typing import Any
 
-from kafka import KafkaConsumer, KafkaProducer
+from kafka import ConsumerRebalanceListener, KafkaConsumer, KafkaProducer
+from kafka.structs import MemberState
 
 from supportes.errors import ConfigError
 from supportes.messaging.security import Component, security_config
@@ -16,10 +18,14 @@ __all__ = [
     "TRANSACTION_BATCH_BYTES",
     "TRANSACTION_LINGER_MS",
     "Component",
+    "GroupMembership",
     "committed_reader",
     "connection_config",
     "group_consumer",
+    "group_membership",
     "plain_producer",
+    "request_rejoin",
+    "subscribe_known",
     "transactional_producer",
     "wait_for_topic",
 ]
@@ -141,3 +147,83 @@ def wait_for_topic(consumer: KafkaConsumer, topic: str, *, timeout_s: float) -> 
                 "right? `supportes stack up` creates the topics)"
             )
         time.sleep(0.2)
+
+
+def subscribe_known(
+    consumer: KafkaConsumer,
+    topic: str,
+    *,
+    listener: ConsumerRebalanceListener,
+    timeout_s: float,
+) -> set[int]:
+    """Subscribe ``consumer`` to ``topic`` once its partitions are known (:func:`wait_for_topic`),
+    then refresh the metadata once more, before the first poll; returns the partitions.
+
+    kafka-python 3.0.12 records the group's metadata snapshot only from metadata updates that
+    arrive *after* ``subscribe`` (kafka/coordinator/consumer.py ``_handle_metadata_update``);
+    without the refresh here the first join is assigned from an empty snapshot and the leader
+    rejoins as soon as the next update lands (a second rebalance at every start, seen 10 times
+    in 10). That rejoin is the one kafka-python can orphan (:func:`group_membership`).
+    """
+    partitions = wait_for_topic(consumer, topic, timeout_s=timeout_s)
+    consumer.subscribe([topic], listener=listener)
+    consumer.topics()  # a blocking metadata fetch: the listener records the snapshot now
+    return partitions
+
+
+@dataclass(frozen=True)
+class GroupMembership:
+    """What a group consumer's coordinator says of its membership, between two polls."""
+
+    state: str
+    """kafka-python's MemberState: ``<unjoined>``, ``<rebalancing>`` or ``<stable>``."""
+    join_pending: bool
+    """The next poll drives a join (kafka-python's ``need_rejoin()``)."""
+    generation: int
+    partitions: frozenset[int]
+
+    @property
+    def stable(self) -> bool:
+        return bool(self.state == MemberState.STABLE)
+
+    @property
+    def join_orphaned(self) -> bool:
+        """Not stable, yet no poll will ever finish the join (see :func:`group_membership`)."""
+        return not self.stable and not self.join_pending
+
+
+def group_membership(consumer: KafkaConsumer) -> GroupMembership | None:
+    """The membership of a consumer that subscribed to its group (None for manual assignment).
+
+    Reads kafka-python 3.0.12 internals, for one known bug. The join runs as a task on the IO
+    thread; only a poll waiting on it takes its result up, and polls drive the join only while
+    ``need_rejoin()`` (kafka/coordinator/consumer.py ``poll``: ``if self.need_rejoin()``;
+    kafka/coordinator/base.py ``join_group_async``: ``while self.need_rejoin()``). A leader's
+    rejoin triggered only by a metadata change (``_assignment_snapshot !=
+    _metadata_snapshot``, ``rejoin_needed`` still False) stops needing one as soon as the
+    task's ``_perform_assignment`` records the new snapshot. When that JoinGroup response lands
+    between two polls, no later poll awaits the task: the member stays ``<rebalancing>``, sends
+    no heartbeat (heartbeats stop while not stable), never takes its assignment up, and the
+    broker expires it after the session timeout. (Java joins while ``rejoinNeeded ||
+    joinFuture != null``.)
+    """
+    if consumer.config.get("group_id") is None:
+        return None
+    subscription = consumer._subscription  # kafka-python internals, see above
+    if not subscription.partitions_auto_assigned():
+        return None
+    coordinator = consumer._coordinator
+    metadata = consumer.group_metadata()
+    return GroupMembership(
+        state=metadata.state,
+        join_pending=bool(coordinator.need_rejoin()),
+        generation=metadata.generation_id,
+        partitions=frozenset(tp.partition for tp in consumer.assignment()),
+    )
+
+
+def request_rejoin(consumer: KafkaConsumer) -> None:
+    """Make the next poll drive the group join: an orphaned one still in flight is awaited; one
+    already answered is sent again (``join_group_async`` drops a finished task's result), one
+    more rebalance. The revocation callback does not run again (``rejoining`` is still set)."""
+    consumer._coordinator.request_rejoin()  # kafka-python internals: group_membership
