@@ -131,15 +131,36 @@ def credentials_file(stack: Settings) -> Path | None:
 
 
 @contextlib.contextmanager
+def fresh_database(stack: Settings, name: str | None = None) -> Iterator[str]:
+    """The DSN of a new, migrated database of the running PostgreSQL (``name``, default a
+    random ``test_...``), dropped after."""
+    database = name or f"test_{uuid.uuid4().hex[:12]}"
+    admin_conn = connect(stack.dsn)
+    admin_conn.autocommit = True
+    try:
+        with admin_conn.cursor() as cur:
+            cur.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(database)))
+        dsn = psycopg2.extensions.make_dsn(stack.dsn, dbname=database)
+        try:
+            migrate_database(dsn)
+            yield dsn
+        finally:
+            drop_database(admin_conn, database)
+    finally:
+        admin_conn.close()
+
+
+@contextlib.contextmanager
 def isolated_corner(stack: Settings) -> Iterator[Isolated]:
     """A fresh topic prefix (topics created), group id and migrated database, removed after."""
     token = uuid.uuid4().hex[:12]
     database = f"test_{token}"
-    admin_conn = connect(stack.dsn)
-    admin_conn.autocommit = True
-    with admin_conn.cursor() as cur:
-        cur.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(database)))
-    dsn = psycopg2.extensions.make_dsn(stack.dsn, dbname=database)
+    with fresh_database(stack, database) as dsn, _corner_topics(stack, token, database, dsn) as it:
+        yield it
+
+
+@contextlib.contextmanager
+def _corner_topics(stack: Settings, token: str, database: str, dsn: str) -> Iterator[Isolated]:
     update: dict[str, object] = {"topic_prefix": f"test-{token}", "pg_dsn": dsn}
     if stack.pg_is_local:  # each component as its own role, in this database
         for component in COMPONENT_ROLES:
@@ -147,12 +168,9 @@ def isolated_corner(stack: Settings) -> Iterator[Isolated]:
             update[f"pg_{component.value}_dsn"] = own
     settings = stack.model_copy(update=update)
     ensure_topics(settings)
-    migrate_database(dsn)
     try:
         yield Isolated(settings, f"test-{token}-writer", dsn, database, credentials_file(stack))
     finally:
-        drop_database(admin_conn, database)
-        admin_conn.close()
         with (
             contextlib.suppress(Exception),
             admin_client(settings) as admin,

@@ -182,7 +182,29 @@ class Settings(BaseSettings):
         description="Requests one principal may make at once before 429 (token bucket size).",
     )
     api_db_connections: int = Field(
-        default=8, ge=1, le=64, description="PostgreSQL connections the API keeps open."
+        default=8,
+        ge=1,
+        le=64,
+        description=(
+            "Most PostgreSQL connections the API opens (one pool shared by reads and the "
+            "API-token check); a request beyond them waits for one."
+        ),
+    )
+    api_db_wait_s: float = Field(
+        default=5.0,
+        gt=0,
+        le=60,
+        description="How long a request waits for a free PostgreSQL connection before 503.",
+    )
+    api_token_cache_s: float = Field(
+        default=30.0,
+        ge=0,
+        le=3600,
+        description=(
+            "How long a verified API token is remembered (0: checked in PostgreSQL on every "
+            "request). Revocation evicts it at once (LISTEN/NOTIFY); while the API cannot "
+            "listen, nothing is remembered."
+        ),
     )
 
     # Commands

@@ -3,39 +3,24 @@
 from __future__ import annotations
 
 import json
-import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
 
-import psycopg2.extensions
 import pytest
-from psycopg2 import sql
 
 from supportes.auth.api_tokens import verify_token
 from supportes.auth.principal import AuthenticationError, Role
-from supportes.db.admin import drop_database
 from supportes.db.connect import connect
-from supportes.db.migrate import migrate_database
 from supportes.settings import load_settings
+from tests.conftest import fresh_database
 from tests.e2e.cli import error_line, run_cli
 
 
 @pytest.fixture
 def dsn() -> Iterator[str]:
     """A fresh, migrated database of the running PostgreSQL."""
-    stack = load_settings()
-    database = f"test_{uuid.uuid4().hex[:12]}"
-    admin = connect(stack.dsn)
-    admin.autocommit = True
-    with admin.cursor() as cur:
-        cur.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(database)))
-    try:
-        url = psycopg2.extensions.make_dsn(stack.dsn, dbname=database)
-        migrate_database(url)
+    with fresh_database(load_settings()) as url:
         yield url
-    finally:
-        drop_database(admin, database)
-        admin.close()
 
 
 def test_create_list_revoke(dsn: str) -> None:

@@ -6,7 +6,6 @@ The secret is shown once and never stored: the whole table is scanned for it.
 from __future__ import annotations
 
 import hashlib
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -14,7 +13,6 @@ from datetime import UTC, datetime, timedelta
 import psycopg2
 import psycopg2.extensions
 import pytest
-from psycopg2 import sql
 
 from supportes.auth.api_tokens import (
     create_token,
@@ -25,10 +23,9 @@ from supportes.auth.api_tokens import (
 )
 from supportes.auth.authenticator import Authenticator
 from supportes.auth.principal import AuthenticationError, Principal, Reason, Role
-from supportes.db.admin import drop_database
 from supportes.db.connect import connect
-from supportes.db.migrate import migrate_database
 from supportes.settings import Settings, load_settings
+from tests.conftest import fresh_database
 
 
 @dataclass(frozen=True)
@@ -42,18 +39,8 @@ class TokenDb:
 @pytest.fixture
 def token_db() -> Iterator[TokenDb]:
     stack = load_settings()
-    database = f"test_{uuid.uuid4().hex[:12]}"
-    admin = connect(stack.dsn)
-    admin.autocommit = True
-    with admin.cursor() as cur:
-        cur.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(database)))
-    dsn = psycopg2.extensions.make_dsn(stack.dsn, dbname=database)
-    try:
-        migrate_database(dsn)
+    with fresh_database(stack) as dsn:
         yield TokenDb(stack.model_copy(update={"pg_dsn": dsn}), dsn)
-    finally:
-        drop_database(admin, database)
-        admin.close()
 
 
 @pytest.fixture

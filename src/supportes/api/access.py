@@ -7,9 +7,11 @@ from uuid import UUID
 
 import psycopg2.extensions
 
+from supportes.api.database import Database
 from supportes.api.errors import ApiError
 from supportes.auth import Principal
 from supportes.auth.policy import Scope, case_visible, read_scope
+from supportes.ops.case_lookup import case_view_query
 from supportes.ops.queries import dict_rows
 
 
@@ -18,13 +20,12 @@ def not_found(what: str) -> ApiError:
     return ApiError(404, "not_found", f"{what} not found")
 
 
+VIA_IDS = "SELECT DISTINCT via_id FROM proj.case_timeline WHERE case_id = %s AND via_id IS NOT NULL"
+
+
 def via_ids(conn: psycopg2.extensions.connection, case_id: UUID) -> frozenset[str]:
     """The integrations that acted on the case (from its timeline)."""
-    rows = dict_rows(
-        conn,
-        "SELECT DISTINCT via_id FROM proj.case_timeline WHERE case_id = %s AND via_id IS NOT NULL",
-        (str(case_id),),
-    )
+    rows = dict_rows(conn, VIA_IDS, (str(case_id),))
     return frozenset(str(row["via_id"]) for row in rows)
 
 
@@ -35,6 +36,23 @@ def require_visible(
     acted = via_ids(conn, case_id) if read_scope(caller) is Scope.ACTED_ON else frozenset()
     if not case_visible(caller, case_customer_id=customer_id, via_ids=acted):
         raise not_found(f"case {case_id}")
+
+
+async def visible_case_row(database: Database, caller: Principal, text: str) -> dict[str, Any]:
+    """The ``proj.case_view`` row of the case ``text`` names (id or reference), read on the
+    event loop (one query; two for an integration); 404 for unknown or not visible."""
+    query = case_view_query(text)
+    rows = await database.fetch(*query) if query is not None else []
+    if not rows:
+        raise not_found(f"case {text}")
+    row = rows[0]
+    acted: frozenset[str] = frozenset()
+    if read_scope(caller) is Scope.ACTED_ON:
+        found = await database.fetch(VIA_IDS, (str(row["case_id"]),))
+        acted = frozenset(str(r["via_id"]) for r in found)
+    if not case_visible(caller, case_customer_id=str(row["customer_id"]), via_ids=acted):
+        raise not_found(f"case {text}")
+    return row
 
 
 def visible_case(
@@ -48,13 +66,22 @@ def visible_case(
     return rows[0]
 
 
+CUSTOMER_OF = (
+    "SELECT envelope->'payload'->>'customer_id' AS customer_id FROM event_index.events"
+    " WHERE aggregate_id = %s AND version = 1 AND type = 'CaseOpened'"
+)
+
+
 def customer_of(conn: psycopg2.extensions.connection, case_id: UUID) -> str | None:
     """The customer of a case as its first event on the log recorded it (the event index), or
     None when no such case was opened (yet)."""
-    rows = dict_rows(
-        conn,
-        "SELECT envelope->'payload'->>'customer_id' AS customer_id FROM event_index.events"
-        " WHERE aggregate_id = %s AND version = 1 AND type = 'CaseOpened'",
-        (str(case_id),),
-    )
+    return _customer(dict_rows(conn, CUSTOMER_OF, (str(case_id),)))
+
+
+async def customer_of_case(database: Database, case_id: UUID) -> str | None:
+    """:func:`customer_of`, read on the event loop."""
+    return _customer(await database.fetch(CUSTOMER_OF, (str(case_id),)))
+
+
+def _customer(rows: list[dict[str, Any]]) -> str | None:
     return str(rows[0]["customer_id"]) if rows and rows[0]["customer_id"] else None

@@ -7,17 +7,15 @@ from typing import Any
 from uuid import UUID
 
 from fastapi.responses import JSONResponse
-from starlette.concurrency import run_in_threadpool
 
 from supportes.aggregates import Rejection
-from supportes.api.access import customer_of, not_found
+from supportes.api.access import customer_of_case, not_found
 from supportes.api.context import ApiContext
 from supportes.api.errors import ApiError, result_status
 from supportes.auth import Principal
 from supportes.auth.policy import case_writable
 from supportes.client import CommandTooLargeError
 from supportes.consumers.records import command_digest
-from supportes.ops.queries import dict_rows
 from supportes.ops.submission import AttestedCommand
 
 REPLAYED = "Idempotent-Replayed"
@@ -30,28 +28,25 @@ def rejection_error(rejection: Rejection) -> ApiError:
     return ApiError(status, rejection.code.value, rejection.message, rejection.field)
 
 
-def check_case_of_actor(context: ApiContext, attested: AttestedCommand) -> None:
+async def check_case_of_actor(context: ApiContext, attested: AttestedCommand) -> None:
     """A command acting as a customer must be on that customer's case (the policy's
     :func:`case_writable`; 404 otherwise: another customer's case is not revealed)."""
     command = attested.command
     if command.actor.kind.value != "customer" or command.type in CUSTOMER_COMMANDS_ON_OPEN:
         return
-    with context.database.connection() as conn:
-        owner = customer_of(conn, command.aggregate_id)
+    owner = await customer_of_case(context.database, command.aggregate_id)
     if owner is not None and not case_writable(command.actor, case_customer_id=owner):
         raise not_found(f"case {command.aggregate_id}")
 
 
-def stored_answer(
+STORED_ANSWER = "SELECT result, digest FROM event_index.processed_commands WHERE command_id = %s"
+
+
+async def stored_answer(
     context: ApiContext, command_id: UUID
 ) -> tuple[dict[str, Any], str | None] | None:
     """The first result (and digest) of an already processed command, from the event index."""
-    with context.database.connection() as conn:
-        rows = dict_rows(
-            conn,
-            "SELECT result, digest FROM event_index.processed_commands WHERE command_id = %s",
-            (str(command_id),),
-        )
+    rows = await context.database.fetch(STORED_ANSWER, (str(command_id),))
     return (rows[0]["result"], rows[0]["digest"]) if rows else None
 
 
@@ -79,10 +74,10 @@ async def submit_attested(
 ) -> JSONResponse:
     """Check the case, answer a replayed key from the index, else send and wait for the result
     (202 with ``Location`` when it does not come within ``SUPPORTES_API_RESULT_TIMEOUT_S``)."""
-    await run_in_threadpool(check_case_of_actor, context, attested)
+    await check_case_of_actor(context, attested)
     command_id = attested.command.command_id
     if idempotent:
-        stored = await run_in_threadpool(stored_answer, context, command_id)
+        stored = await stored_answer(context, command_id)
         if stored is not None:
             result, digest = stored
             if digest is not None and digest != command_digest(attested.envelope):

@@ -8,10 +8,11 @@ from threading import Lock
 from fastapi import Request
 from kafka import KafkaConsumer
 
-from supportes.api.database import Database
+from supportes.api.database import Database, api_async_pool, api_pool
 from supportes.api.ratelimit import RateLimiter
 from supportes.api.submitter import CommandSubmitter
 from supportes.auth import Authenticator
+from supportes.auth.authenticator import token_cache
 from supportes.settings import Settings
 
 
@@ -30,18 +31,20 @@ class ApiContext:
     @classmethod
     def start(cls, settings: Settings) -> ApiContext:
         """Connect what the API needs (Kafka clients, PostgreSQL pool)."""
-        database = Database(settings, settings.api_db_connections)
+        pool = api_pool(settings)
         return cls(
             settings=settings,
-            database=database,
+            database=Database(pool, api_async_pool(settings)),
             submitter=CommandSubmitter(settings),
-            authenticator=Authenticator(settings),
+            authenticator=Authenticator(settings, pool=pool, cache=token_cache(settings)),
             limiter=RateLimiter(settings.api_rate_per_s, settings.api_rate_burst),
         )
 
     def close(self) -> None:
         """Release the clients and connections."""
         self.submitter.close()
+        if self.authenticator.cache is not None:
+            self.authenticator.cache.close()
         self.authenticator.close()
         self.database.close()
         with self.feed_lock:

@@ -1,16 +1,20 @@
-"""The API's PostgreSQL connections: a small pool of read-only, autocommit sessions."""
+"""The API's PostgreSQL access, with failures answered 503: a bounded pool of read-only
+autocommit sessions for work done in the threadpool (the service layer's functions, the
+API-token check), and one of asynchronous sessions for single queries answered on the event
+loop (no thread hand-off: the hot reads)."""
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from typing import Any
 
 import psycopg2
 import psycopg2.extensions
 
 from supportes.api.errors import ApiError
-from supportes.db.connect import connect
+from supportes.db.async_pool import AsyncConnectionPool
+from supportes.db.pool import ConnectionPool
 from supportes.errors import DatabaseUnavailableError
 from supportes.logs import get_logger
 from supportes.settings import PgComponent, Settings
@@ -18,56 +22,69 @@ from supportes.settings import PgComponent, Settings
 log = get_logger("api.db")
 
 
-class Database:
-    """Up to ``size`` idle connections kept; more are opened on demand and closed after use.
+def api_pool(settings: Settings) -> ConnectionPool:
+    """The API process's pool (``SUPPORTES_API_DB_CONNECTIONS``), shared by the routes and the
+    API-token check."""
+    return ConnectionPool(
+        settings.dsn_for(PgComponent.API),
+        settings.api_db_connections,
+        connect_timeout_s=settings.connect_timeout_s,
+        wait_s=settings.api_db_wait_s,
+        setting=settings.dsn_source(PgComponent.API),
+    )
 
-    A connection that failed (server restarted, network cut) is dropped, never handed out again;
-    the request gets 503 and the next one opens a fresh connection.
+
+def api_async_pool(settings: Settings) -> AsyncConnectionPool:
+    """The API process's pool of asynchronous sessions (as many as ``api_pool``)."""
+    return AsyncConnectionPool(
+        settings.dsn_for(PgComponent.API),
+        settings.api_db_connections,
+        connect_timeout_s=settings.connect_timeout_s,
+        wait_s=settings.api_db_wait_s,
+        setting=settings.dsn_source(PgComponent.API),
+    )
+
+
+class Database:
+    """Connections for requests from ``pool`` (and queries on the loop from ``async_pool``); a
+    request that cannot get one gets 503.
+
+    A connection that failed (server restarted, network cut) is dropped by the pool, never
+    handed out again; the request gets 503 and the next one opens a fresh connection.
     """
 
-    def __init__(self, settings: Settings, size: int, *, readonly: bool = True) -> None:
-        self._dsn = settings.dsn_for(PgComponent.API)
-        self._timeout_s = settings.connect_timeout_s
-        self._size = size
-        self._readonly = readonly
-        self._idle: list[psycopg2.extensions.connection] = []
-        self._lock = threading.Lock()
+    def __init__(self, pool: ConnectionPool, async_pool: AsyncConnectionPool) -> None:
+        self.pool = pool
+        self.async_pool = async_pool
 
-    def _open(self) -> psycopg2.extensions.connection:
-        conn = connect(self._dsn, timeout_s=self._timeout_s)
-        conn.set_session(readonly=self._readonly, autocommit=True)
-        return conn
+    async def fetch(
+        self, query: str, params: Sequence[Any] | dict[str, Any] = ()
+    ) -> list[dict[str, Any]]:
+        """Every row of one read-only ``query``, waited for on the event loop (503 when
+        PostgreSQL cannot be reached)."""
+        try:
+            return await self.async_pool.fetch_dicts(query, params)
+        except DatabaseUnavailableError as exc:
+            log.warning("database unavailable", error=str(exc))
+            raise ApiError(503, "unavailable", "PostgreSQL is unavailable; retry later") from None
+        except (psycopg2.OperationalError, psycopg2.InterfaceError) as exc:
+            log.warning("database error", error=type(exc).__name__)
+            raise ApiError(503, "unavailable", "PostgreSQL is unavailable; retry later") from None
 
     @contextmanager
     def connection(self) -> Iterator[psycopg2.extensions.connection]:
         """A connection for one request (503 when PostgreSQL cannot be reached)."""
-        with self._lock:
-            conn = self._idle.pop() if self._idle else None
         try:
-            if conn is None:
-                conn = self._open()
+            with self.pool.connection() as conn:
+                yield conn
         except DatabaseUnavailableError as exc:
             log.warning("database unavailable", error=str(exc))
             raise ApiError(503, "unavailable", "PostgreSQL is unavailable; retry later") from None
-        healthy = True
-        try:
-            yield conn
         except (psycopg2.OperationalError, psycopg2.InterfaceError) as exc:
-            healthy = False
             log.warning("database error", error=type(exc).__name__)
             raise ApiError(503, "unavailable", "PostgreSQL is unavailable; retry later") from None
-        finally:
-            if healthy and not conn.closed and conn.status == psycopg2.extensions.STATUS_READY:
-                with self._lock:
-                    if len(self._idle) < self._size:
-                        self._idle.append(conn)
-                        conn = None
-            if conn is not None:
-                conn.close()
 
     def close(self) -> None:
-        """Close every idle connection."""
-        with self._lock:
-            idle, self._idle = self._idle, []
-        for conn in idle:
-            conn.close()
+        """Close the pools' idle connections."""
+        self.pool.close()
+        self.async_pool.close()

@@ -33,7 +33,12 @@ async def principal(
     context: ApiContext = context_of(request)
     header = request.headers.get("authorization")
     try:
-        caller = await run_in_threadpool(context.authenticator.authenticate, header)
+        cached = context.authenticator.cached(header)  # no I/O: no threadpool hop needed
+        caller = (
+            cached
+            if cached is not None
+            else await run_in_threadpool(context.authenticator.authenticate, header)
+        )
     except AuthenticationUnavailableError:
         raise ApiError(
             503, "unavailable", "authentication is unavailable (token store); retry later"

@@ -32,6 +32,8 @@ from supportes.settings import Settings
 log = get_logger("api.submitter")
 READY_WITHIN_S = 5.0
 """The results reader counts as connected when its last successful poll is this recent."""
+FETCH_MAX_WAIT_MS = 500
+"""How long the broker may hold the results reader's fetch when nothing is there."""
 
 
 @dataclass(frozen=True)
@@ -50,8 +52,11 @@ class CommandSubmitter:
         self.commands_topic = settings.topic("commands")
         results_topic = settings.topic("results")
         self._producer = plain_producer(settings, Component.API, client_id="supportes-api")
+        # A long poll: the broker answers as soon as a result is committed (measured: submit ->
+        # result p50 25-28 ms with 20 ms or 500 ms), and an idle API sends 2 fetches a second
+        # instead of 100, which took ~5 % of a core from the requests.
         self._reader = committed_reader(
-            settings, Component.API, fetch_max_wait_ms=10, client_id="supportes-api"
+            settings, Component.API, fetch_max_wait_ms=FETCH_MAX_WAIT_MS, client_id="supportes-api"
         )
         partitions = wait_for_topic(
             self._reader, results_topic, timeout_s=settings.startup_timeout_s

@@ -18,6 +18,7 @@ a transaction the caller had open is committed with it).
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
 import re
@@ -182,16 +183,33 @@ def revoke_token(
         return bool(cur.rowcount)
 
 
+@dataclass(frozen=True)
+class VerifiedToken:
+    """A secret found valid: whose it is, and until when."""
+
+    token_id: str
+    principal: Principal
+    expires_at: datetime | None
+
+
 def verify_token(
     conn: psycopg2.extensions.connection, secret: str, now: datetime, *, touch: bool = True
 ) -> Principal:
-    """The principal of a valid secret, or :class:`AuthenticationError`.
+    """The principal of a valid secret, or :class:`AuthenticationError` (:func:`check_token`)."""
+    return check_token(conn, secret, now, touch=touch).principal
+
+
+def check_token(
+    conn: psycopg2.extensions.connection, secret: str, now: datetime, *, touch: bool = True
+) -> VerifiedToken:
+    """The token of a valid secret, or :class:`AuthenticationError`.
 
     Reasons: ``malformed`` (not ``spt_<16 hex>_<43 base64url>``), ``unknown_token`` (no such
     token id, or the secret does not match it), ``revoked``, ``expired`` (``expires_at`` at or
     before ``now``). Status is told only to a caller holding the real secret. With ``touch``,
     ``last_used_at`` is updated (at most once per :data:`TOUCH_EVERY`; skipped when the
-    connection may not write).
+    connection may not write; on an autocommit connection in a read-write transaction of its
+    own, so a read-only session may still record the use).
     """
     match = _SECRET.match(secret)
     if match is None:
@@ -221,18 +239,35 @@ def verify_token(
         raise AuthenticationError(Reason.INVALID_CLAIMS, f"API token {token_id}: {exc}") from None
     if touch and (last_used_at is None or last_used_at <= now - TOUCH_EVERY):
         _touch(conn, token_id, now)
-    return principal
+    return VerifiedToken(token_id, principal, expires_at)
 
 
 def _touch(conn: psycopg2.extensions.connection, token_id: str, now: datetime) -> None:
+    update = "UPDATE auth.api_tokens SET last_used_at = %s WHERE token_id = %s"
     try:
-        with _transaction(conn) as cur:
-            cur.execute(
-                "UPDATE auth.api_tokens SET last_used_at = %s WHERE token_id = %s",
-                (now, token_id),
-            )
+        if conn.autocommit:
+            _touch_in_own_transaction(conn, update, (now, token_id))
+        else:
+            with _transaction(conn) as cur:
+                cur.execute(update, (now, token_id))
     except (psycopg2.errors.InsufficientPrivilege, psycopg2.errors.ReadOnlySqlTransaction):
-        pass  # a read-only connection authenticates all the same
+        pass  # a connection that may not write authenticates all the same
+
+
+def _touch_in_own_transaction(
+    conn: psycopg2.extensions.connection, update: str, params: tuple[object, ...]
+) -> None:
+    """``update`` in ``BEGIN READ WRITE``: overrides a read-only session's default."""
+    with conn.cursor() as cur:
+        cur.execute("BEGIN READ WRITE")
+        try:
+            cur.execute(update, params)
+        except BaseException:
+            if not conn.closed:
+                with contextlib.suppress(psycopg2.Error):
+                    cur.execute("ROLLBACK")
+            raise
+        cur.execute("COMMIT")
 
 
 @contextmanager

@@ -8,14 +8,13 @@ and malformed otherwise. No HTTP framework here: the API maps :class:`Authentica
 
 from __future__ import annotations
 
-import queue
 from collections.abc import Callable
 from datetime import UTC, datetime
 
 import psycopg2
 import psycopg2.extensions
 
-from supportes.auth.api_tokens import looks_like_api_token, verify_token
+from supportes.auth.api_tokens import check_token, looks_like_api_token
 from supportes.auth.oidc import OidcVerifier
 from supportes.auth.principal import (
     AuthenticationError,
@@ -23,13 +22,14 @@ from supportes.auth.principal import (
     Principal,
     Reason,
 )
+from supportes.auth.verified_cache import VerifiedTokenCache
 from supportes.db.connect import connect as pg_connect
+from supportes.db.pool import ConnectionPool
 from supportes.errors import ConfigError
 from supportes.settings import PgComponent, Settings
 
 Connect = Callable[[], psycopg2.extensions.connection]
 MAX_HEADER_CHARS = 16_384
-_IDLE_CONNECTIONS = 8
 
 
 def oidc_configured(settings: Settings) -> bool:
@@ -77,10 +77,13 @@ def bearer_token(authorization_header: str | None) -> str:
 
 
 class Authenticator:
-    """Authenticates bearer tokens; thread-safe. Keeps a few idle PostgreSQL connections.
+    """Authenticates bearer tokens; thread-safe.
 
-    ``connect`` opens a connection to the database holding ``auth.api_tokens`` (default: the
-    settings' DSN); connections are reused, and dropped when they fail.
+    API tokens are checked in PostgreSQL through ``pool`` (default: a pool of its own to the
+    API's DSN; ``connect`` opens its connections instead), and OIDC tokens against the JWKS.
+    With a ``cache``, a token verified a moment ago is not verified again
+    (:class:`~supportes.auth.verified_cache.VerifiedTokenCache`: :meth:`cached` answers from
+    it without any I/O).
     """
 
     def __init__(
@@ -88,73 +91,93 @@ class Authenticator:
         settings: Settings,
         connect: Connect | None = None,
         *,
+        pool: ConnectionPool | None = None,
+        cache: VerifiedTokenCache | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self.settings = settings
-        self._connect: Connect = connect or (
-            lambda: pg_connect(
-                settings.dsn_for(PgComponent.API), timeout_s=settings.connect_timeout_s
-            )
+        self._owns_pool = pool is None
+        self.pool = pool or ConnectionPool(
+            settings.dsn_for(PgComponent.API),
+            8,
+            connect_timeout_s=settings.connect_timeout_s,
+            setting=settings.dsn_source(PgComponent.API),
+            connect_with=connect,
         )
+        self.cache = cache
         self._clock = clock
         self.oidc = verifier_from_settings(settings)
-        self._idle: queue.LifoQueue[psycopg2.extensions.connection] = queue.LifoQueue()
 
     def authenticate(self, authorization_header: str | None) -> Principal:
         """The principal behind an ``Authorization`` header, or AuthenticationError."""
         return self.authenticate_token(bearer_token(authorization_header))
 
+    def cached(self, authorization_header: str | None) -> Principal | None:
+        """The principal of a header whose token was verified a moment ago, or None (then
+        call :meth:`authenticate`). No I/O: safe on an event loop."""
+        if self.cache is None:
+            return None
+        try:
+            token = bearer_token(authorization_header)
+        except AuthenticationError:
+            return None
+        return self.cache.get(token)
+
     def authenticate_token(self, token: str) -> Principal:
         """The principal of a bearer token (without the ``Bearer`` scheme)."""
+        remembered = self.cache.get(token) if self.cache is not None else None
+        if remembered is not None:
+            return remembered
         if looks_like_api_token(token):
             return self._api_token(token)
         if self.oidc is None:
             raise AuthenticationError(
                 Reason.MALFORMED, "not an API token (spt_...), and OIDC is not configured"
             )
-        return self.oidc.verify(token)
+        principal, expires_at = self.oidc.verify_until(token)
+        if self.cache is not None:
+            self.cache.put_oidc(token, principal, expires_at)
+        return principal
 
     def close(self) -> None:
-        """Close the idle connections."""
-        while True:
-            try:
-                conn = self._idle.get_nowait()
-            except queue.Empty:
-                return
-            conn.close()
+        """Close the pool's idle connections (when the pool is this authenticator's own)."""
+        if self._owns_pool:
+            self.pool.close()
 
     def _api_token(self, secret: str) -> Principal:
+        epoch = self.cache.epoch() if self.cache is not None else 0
         for attempt in (1, 2):  # a pooled connection may have died since its last use
             try:
-                conn = self._take()
-            except ConfigError as exc:
-                raise AuthenticationUnavailableError(f"token store unreachable: {exc}") from None
-            try:
-                principal = verify_token(conn, secret, self._clock())
+                with self.pool.connection() as conn:
+                    verified = check_token(conn, secret, self._clock())
             except (psycopg2.OperationalError, psycopg2.InterfaceError) as exc:
-                conn.close()
                 if attempt == 2:
                     raise AuthenticationUnavailableError(
                         f"token store unreachable: {exc}"
                     ) from None
                 continue
-            except BaseException:
-                self._give_back(conn)
-                raise
-            self._give_back(conn)
-            return principal
+            except ConfigError as exc:  # unreachable, pool exhausted, or a malformed DSN
+                raise AuthenticationUnavailableError(f"token store unreachable: {exc}") from None
+            if self.cache is not None:
+                self.cache.put_api_token(
+                    secret, verified.token_id, verified.principal, verified.expires_at, epoch
+                )
+            return verified.principal
         raise AssertionError("unreachable")  # pragma: no cover
 
-    def _take(self) -> psycopg2.extensions.connection:
-        try:
-            return self._idle.get_nowait()
-        except queue.Empty:
-            conn = self._connect()
-            conn.autocommit = False
-            return conn
 
-    def _give_back(self, conn: psycopg2.extensions.connection) -> None:
-        if conn.closed or self._idle.qsize() >= _IDLE_CONNECTIONS:
-            conn.close()
-        else:
-            self._idle.put(conn)
+def token_cache(settings: Settings) -> VerifiedTokenCache | None:
+    """The verified-token cache the settings ask for (``SUPPORTES_API_TOKEN_CACHE_S``; None
+    for 0), its listener started."""
+    if settings.api_token_cache_s <= 0:
+        return None
+    cache = VerifiedTokenCache(
+        settings.api_token_cache_s,
+        lambda: pg_connect(
+            settings.dsn_for(PgComponent.API),
+            timeout_s=settings.connect_timeout_s,
+            setting=settings.dsn_source(PgComponent.API),
+        ),
+    )
+    cache.start()
+    return cache

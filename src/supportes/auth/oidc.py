@@ -23,6 +23,7 @@ provider withdrew would stay trusted.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
+from datetime import UTC, datetime
 from typing import Any
 
 import jwt
@@ -123,6 +124,10 @@ class OidcVerifier:
 
     def verify(self, token: str) -> Principal:
         """The principal of a valid access token, or :class:`AuthenticationError`."""
+        return self.verify_until(token)[0]
+
+    def verify_until(self, token: str) -> tuple[Principal, datetime]:
+        """The principal of a valid access token and the instant it expires (``exp``)."""
         if not token or len(token) > MAX_TOKEN_CHARS:
             raise AuthenticationError(Reason.MALFORMED, "malformed token")
         try:
@@ -149,7 +154,8 @@ class OidcVerifier:
         except jwt.InvalidTokenError as exc:  # PyJWKSetError: the JWKS itself is unusable
             raise AuthenticationUnavailableError(f"unusable JWKS: {exc}") from None
         claims = self._decode(token, key)
-        return principal_from_claims(claims, self.roles_claim)
+        expires_at = datetime.fromtimestamp(float(claims["exp"]), UTC)
+        return principal_from_claims(claims, self.roles_claim), expires_at
 
     def _decode(self, token: str, key: jwt.PyJWK) -> dict[str, Any]:
         try:

@@ -47,6 +47,32 @@ def resolve_aggregate_id(conn: psycopg2.extensions.connection, text: str) -> UUI
     return aggregate_id
 
 
+CASE_VIEW_BY_ID = "SELECT * FROM proj.case_view WHERE case_id = %s"
+CASE_VIEW_BY_REFERENCE = "SELECT * FROM proj.case_view WHERE reference = %s"
+
+
+def case_view_query(text: str) -> tuple[str, tuple[str]] | None:
+    """The query (and its parameter) of the ``proj.case_view`` row of the case ``text`` names
+    (its id or its reference); None when ``text`` is neither."""
+    candidate = text.strip()
+    if _REFERENCE.match(candidate.upper()):
+        return CASE_VIEW_BY_REFERENCE, (candidate.upper(),)
+    try:
+        return CASE_VIEW_BY_ID, (str(UUID(candidate)),)
+    except ValueError:
+        return None
+
+
+def find_case_row(conn: psycopg2.extensions.connection, text: str) -> dict[str, Any] | None:
+    """The ``proj.case_view`` row of the case ``text`` names (its id or its reference), in one
+    query; None when ``text`` is neither or the projection has no such case."""
+    query = case_view_query(text)
+    if query is None:
+        return None
+    found = dict_rows(conn, *query)
+    return found[0] if found else None
+
+
 def case_row(conn: psycopg2.extensions.connection, case_id: UUID) -> dict[str, Any]:
     """The case's row of ``proj.case_view``; UsageError when the projection has none (yet)."""
     found = dict_rows(conn, "SELECT * FROM proj.case_view WHERE case_id = %s", (str(case_id),))

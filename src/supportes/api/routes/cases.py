@@ -12,7 +12,7 @@ from fastapi import APIRouter, Header, Path, Query, Request
 from fastapi.responses import Response, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
-from supportes.api.access import not_found, visible_case
+from supportes.api.access import not_found, visible_case, visible_case_row
 from supportes.api.context import ApiContext, context_of
 from supportes.api.cursors import decode_cursor, encode_cursor
 from supportes.api.encoding import etag, json_response
@@ -125,7 +125,7 @@ async def get_case(
     """The case's current view (``proj.case_view``) by id or reference, with ``ETag``."""
     allow(caller, Action.READ_CASES)
     context = context_of(request)
-    _, row = await run_in_threadpool(_case_id, context, caller, case)
+    row = await visible_case_row(context.database, caller, case)
     tag = etag(int(row["version"]))
     if if_none_match is not None and if_none_match.strip() == tag:
         return Response(status_code=304, headers={"ETag": tag})
