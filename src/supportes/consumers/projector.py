@@ -50,7 +50,7 @@ from supportes.messaging.clients import (
     Component,
     group_consumer,
     plain_producer,
-    wait_for_topic,
+    subscribe_known,
 )
 from supportes.projections.base import LoggedEvent, Projection, ProjectionContext
 from supportes.projections.registry import all_projections
@@ -152,8 +152,12 @@ class Projector:
         self._after_outage = False
         self.backoff = Backoff("projector" if schema == LIVE_SCHEMA else f"projector:{schema}")
         if partitions is None:
-            wait_for_topic(self.consumer, self.topic, timeout_s=settings.connect_timeout_s)
-            self.consumer.subscribe([self.topic], listener=_Rebalance(self))
+            subscribe_known(  # no second rebalance at start (see subscribe_known)
+                self.consumer,
+                self.topic,
+                listener=_Rebalance(self),
+                timeout_s=settings.connect_timeout_s,
+            )
         else:
             self.consumer.assign([TopicPartition(self.topic, p) for p in partitions])
             self._to_seek.update(partitions)
