@@ -11,6 +11,7 @@ import os
 import stat
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 import psycopg2
 import psycopg2.errors
@@ -251,6 +252,21 @@ def test_grants_survive_a_projection_rebuild(isolated: Isolated) -> None:
         _refused(isolated, PgComponent.WRITER, f"DELETE FROM proj.{table} WHERE false")
 
 
+def _stack_log_files(home: Path) -> list[Path]:
+    """The stack's own log files, not walking Kafka's data directory.
+
+    Kafka renames and deletes partition directories under ``kafka/data`` while other tests run,
+    so a walk through it can meet a directory that is gone by the time it is listed.
+    """
+    data = home / "kafka" / "data"
+    found: list[Path] = []
+    for root, dirs, files in os.walk(home, onerror=lambda _error: None):
+        here = Path(root)
+        dirs[:] = [d for d in dirs if here / d != data]
+        found.extend(here / name for name in files if name.endswith(".log"))
+    return [path for path in found if path.is_file()]
+
+
 def test_passwords_are_private_and_never_shown(stack: Settings) -> None:
     secrets = stack.home_dir / "secrets"
     assert stat.S_IMODE(secrets.stat().st_mode) == 0o700
@@ -262,8 +278,7 @@ def test_passwords_are_private_and_never_shown(stack: Settings) -> None:
     assert status.returncode == 0, status.stderr
     assert "postgres" in status.stdout
     shown = status.stdout + status.stderr
-    data = stack.home_dir / "kafka" / "data"
-    logs = [p for p in stack.home_dir.rglob("*.log") if p.is_file() and data not in p.parents]
+    logs = _stack_log_files(stack.home_dir)
     assert logs, "no log files found under the stack's home"
     for password in passwords.values():
         assert password not in shown
