@@ -7,6 +7,7 @@ from uuid import UUID
 
 import psycopg2.extensions
 
+from supportes.api.case_owners import CaseOwners
 from supportes.api.database import Database
 from supportes.api.errors import ApiError
 from supportes.auth import Principal
@@ -78,9 +79,17 @@ def customer_of(conn: psycopg2.extensions.connection, case_id: UUID) -> str | No
     return _customer(dict_rows(conn, CUSTOMER_OF, (str(case_id),)))
 
 
-async def customer_of_case(database: Database, case_id: UUID) -> str | None:
-    """:func:`customer_of`, read on the event loop."""
-    return _customer(await database.fetch(CUSTOMER_OF, (str(case_id),)))
+async def customer_of_case(
+    database: Database, case_id: UUID, owners: CaseOwners | None = None
+) -> str | None:
+    """:func:`customer_of`, read on the event loop (from ``owners`` when it knows the case)."""
+    known = owners.get(case_id) if owners is not None else None
+    if known is not None:
+        return known
+    customer = _customer(await database.fetch(CUSTOMER_OF, (str(case_id),)))
+    if customer is not None and owners is not None:
+        owners.remember(case_id, customer)
+    return customer
 
 
 def _customer(rows: list[dict[str, Any]]) -> str | None:

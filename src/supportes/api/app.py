@@ -48,6 +48,9 @@ def create_app(settings: Settings, context: ApiContext | None = None) -> FastAPI
         docs_url="/docs",
         redoc_url=None,
         dependencies=[Depends(refuse_unstorable_parameters)],
+        # FastAPI's OpenTelemetry bridge asks on every request whether a provider is set up;
+        # supportes exports Prometheus metrics instead, so it is off.
+        telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     install_handlers(app)
     for module in (commands, contacts, cases, reads, log, health):

@@ -6,7 +6,8 @@ import asyncio
 from typing import Any
 from uuid import UUID
 
-from fastapi.responses import JSONResponse
+import orjson
+from fastapi.responses import JSONResponse, Response
 
 from supportes.aggregates import Rejection
 from supportes.api.access import customer_of_case, not_found
@@ -34,7 +35,7 @@ async def check_case_of_actor(context: ApiContext, attested: AttestedCommand) ->
     command = attested.command
     if command.actor.kind.value != "customer" or command.type in CUSTOMER_COMMANDS_ON_OPEN:
         return
-    owner = await customer_of_case(context.database, command.aggregate_id)
+    owner = await customer_of_case(context.database, command.aggregate_id, context.case_owners)
     if owner is not None and not case_writable(command.actor, case_customer_id=owner):
         raise not_found(f"case {command.aggregate_id}")
 
@@ -50,8 +51,8 @@ async def stored_answer(
     return (rows[0]["result"], rows[0]["digest"]) if rows else None
 
 
-def result_response(result: dict[str, Any], *, if_match: bool, replayed: bool) -> JSONResponse:
-    """The HTTP answer of a command's result."""
+def result_response(result: dict[str, Any], *, if_match: bool, replayed: bool) -> Response:
+    """The HTTP answer of a command's result (orjson: the result is plain JSON already)."""
     status = result_status(result, if_match=if_match)
     headers: dict[str, str] = {}
     if replayed:
@@ -61,7 +62,9 @@ def result_response(result: dict[str, Any], *, if_match: bool, replayed: bool) -
         if status == 201 and result.get("aggregate_id"):
             kind = "cases" if result["events"][0]["type"] == "CaseOpened" else "root-causes"
             headers["Location"] = f"/v1/{kind}/{result['aggregate_id']}"
-    return JSONResponse(result, status_code=status, headers=headers)
+    return Response(
+        orjson.dumps(result), status_code=status, headers=headers, media_type="application/json"
+    )
 
 
 async def submit_attested(
@@ -71,7 +74,7 @@ async def submit_attested(
     *,
     if_match: bool,
     idempotent: bool,
-) -> JSONResponse:
+) -> Response:
     """Check the case, answer a replayed key from the index, else send and wait for the result
     (202 with ``Location`` when it does not come within ``SUPPORTES_API_RESULT_TIMEOUT_S``)."""
     await check_case_of_actor(context, attested)
@@ -94,9 +97,7 @@ async def submit_attested(
     except CommandTooLargeError as exc:
         raise ApiError(413, "too_large", str(exc)) from None
     try:
-        answer = await asyncio.wait_for(
-            asyncio.wrap_future(future), timeout=context.settings.api_result_timeout_s
-        )
+        answer = await asyncio.wait_for(future, timeout=context.settings.api_result_timeout_s)
     except TimeoutError:
         location = f"/v1/commands/{command_id}"
         return JSONResponse(

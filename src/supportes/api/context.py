@@ -8,6 +8,7 @@ from threading import Lock
 from fastapi import Request
 from kafka import KafkaConsumer
 
+from supportes.api.case_owners import CaseOwners
 from supportes.api.database import Database, api_async_pool, api_pool
 from supportes.api.ratelimit import RateLimiter
 from supportes.api.submitter import CommandSubmitter
@@ -25,6 +26,7 @@ class ApiContext:
     submitter: CommandSubmitter
     authenticator: Authenticator
     limiter: RateLimiter
+    case_owners: CaseOwners = field(default_factory=CaseOwners)
     feed_lock: Lock = field(default_factory=Lock)
     feed_reader: KafkaConsumer | None = None
 

@@ -9,6 +9,7 @@ import uvicorn
 from supportes.api.app import create_app
 from supportes.errors import ConfigError
 from supportes.logs import get_logger
+from supportes.runtime import settle_heap
 from supportes.settings import Settings
 
 log = get_logger("api")
@@ -63,6 +64,8 @@ class ApiServer:
     def _watch(self, stop: threading.Event) -> None:
         while not stop.wait(0.1):
             if self.server.started and not self.ready.is_set():
+                frozen = settle_heap()  # start-up's objects out of every later full collection
+                log.info("heap settled", frozen_objects=frozen)
                 self.ready.set()
                 log.info("api listening", listen=self.bound() or self.settings.api_listen)
         self.server.should_exit = True

@@ -13,8 +13,11 @@ from supportes.aggregates.storable import describe, first_unstorable, unstorable
 from supportes.api.errors import ApiError
 
 
-def refuse_unstorable_parameters(request: Request) -> None:
-    """A dependency of every route: 422 for a query or path parameter no store can hold."""
+async def refuse_unstorable_parameters(request: Request) -> None:
+    """A dependency of every route: 422 for a query or path parameter no store can hold.
+
+    ``async`` although it does no I/O: FastAPI runs a plain ``def`` dependency in the
+    threadpool, a hop on every request (15 % of the submit route's CPU in a profile)."""
     for where, values in (("query", request.query_params), ("path", request.path_params)):
         for name, value in values.items():
             char = unstorable_char(str(value))

@@ -3,14 +3,16 @@
 The reader is assigned every partition of ``<prefix>.results`` from its end offsets at start-up
 and routes each result to the request waiting for that ``command_id`` (registered before the
 command is sent, so no answer can slip past). A request that stops waiting leaves nothing behind.
+The answers of one poll reach the event loop in one ``call_soon_threadsafe`` (one wake-up of
+the loop per poll, not per result).
 """
 
 from __future__ import annotations
 
-import contextlib
+import asyncio
 import threading
 import time
-from concurrent.futures import Future, InvalidStateError
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -44,8 +46,15 @@ class Answer:
     replayed: bool
 
 
+def _resolve(answers: Sequence[tuple[asyncio.Future[Answer], Answer]]) -> None:
+    for future, answer in answers:
+        if not future.done():  # given up on (cancelled) meanwhile
+            future.set_result(answer)
+
+
 class CommandSubmitter:
-    """Thread-safe: ``submit`` from any thread; one background thread reads results."""
+    """``submit`` from an event loop (any loop, any number); one background thread reads
+    results and hands them to the loops that wait for them."""
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
@@ -66,18 +75,18 @@ class CommandSubmitter:
         for tp, end in self._reader.end_offsets(assigned).items():
             self._reader.seek(tp, end)
         self._last_poll = time.monotonic()
-        self._waiters: dict[str, list[Future[Answer]]] = {}
+        self._waiters: dict[str, list[asyncio.Future[Answer]]] = {}
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._route, name="api-results", daemon=True)
         self._thread.start()
 
-    def submit(self, envelope: dict[str, Any]) -> Future[Answer]:
-        """Send ``envelope`` (CommandTooLargeError before anything is sent) and return a future
-        of its answer."""
+    def submit(self, envelope: dict[str, Any]) -> asyncio.Future[Answer]:
+        """Send ``envelope`` (CommandTooLargeError before anything is sent) and return a future,
+        of the running event loop, of its answer."""
         key, value = encode_command(envelope, self.settings.max_command_bytes)
         command_id = str(envelope["command_id"])
-        answer: Future[Answer] = Future()
+        answer: asyncio.Future[Answer] = asyncio.get_running_loop().create_future()
         with self._lock:
             self._waiters.setdefault(command_id, []).append(answer)
         answer.add_done_callback(lambda done: self._forget(command_id, done))
@@ -89,7 +98,7 @@ class CommandSubmitter:
         )
         return answer
 
-    def _forget(self, command_id: str, done: Future[Answer]) -> None:
+    def _forget(self, command_id: str, done: asyncio.Future[Answer]) -> None:
         with self._lock:
             waiting = self._waiters.get(command_id)
             if waiting is not None and done in waiting:
@@ -106,25 +115,37 @@ class CommandSubmitter:
                 self._stop.wait(0.5)
                 continue
             self._last_poll = time.monotonic()
+            answers: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future[Answer], Answer]]]
+            answers = {}
             for records in polled.values():
                 for record in records:
-                    self._deliver(record.value, record.headers)
+                    for future, answer in self._answers(record.value, record.headers):
+                        answers.setdefault(future.get_loop(), []).append((future, answer))
+            for loop, ready in answers.items():
+                try:
+                    loop.call_soon_threadsafe(_resolve, ready)
+                except RuntimeError:  # that loop is closed: nobody waits there any more
+                    continue
 
-    def _deliver(self, value: bytes | None, headers: list[tuple[str, bytes]] | None) -> None:
+    def _answers(
+        self, value: bytes | None, headers: list[tuple[str, bytes]] | None
+    ) -> list[tuple[asyncio.Future[Answer], Answer]]:
+        """The futures waiting for the result in ``value``, each with its answer."""
         if not value:
-            return
+            return []
         try:
             result = orjson.loads(value)
         except orjson.JSONDecodeError:
-            return
+            return []
         command_id = result.get("command_id") if isinstance(result, dict) else None
         if command_id is None:
-            return
+            return []
         with self._lock:
             waiting = list(self._waiters.get(command_id, ()))
-        for future in waiting:
-            with contextlib.suppress(InvalidStateError):  # given up on (cancelled) meanwhile
-                future.set_result(Answer(result, is_replayed(headers)))
+        if not waiting:
+            return []
+        answer = Answer(result, is_replayed(headers))
+        return [(future, answer) for future in waiting]
 
     def connected(self) -> bool:
         """Whether the results reader polled the broker successfully in the last few seconds."""

@@ -48,6 +48,7 @@ def serve_main(argv: Sequence[str] | None = None) -> int:
 
     from supportes.api.app import create_app
     from supportes.logs import configure_logging
+    from supportes.runtime import settle_heap
     from supportes.settings import load_settings
 
     parser = argparse.ArgumentParser(prog="python -m supportes.bench.api_bench serve")
@@ -84,7 +85,11 @@ def serve_main(argv: Sequence[str] | None = None) -> int:
     deadline = time.monotonic() + args.max_seconds
 
     def watch() -> None:
+        settled = False
         while os.getppid() == parent and time.monotonic() < deadline:
+            if server.started and not settled:
+                settle_heap()  # as ApiServer does
+                settled = True
             time.sleep(1.0)
         server.should_exit = True
 

@@ -6,23 +6,23 @@ shared machine falls on both paths alike."""
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
+import gc
 import threading
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
-import httpx
 import orjson
 
 from supportes.bench.api_corner import Corner, api_corner, last_line, timed_us
+from supportes.bench.http_load import HttpLoad, HttpRequest, Sample, post_request
 from supportes.bench.progress import Progress
 from supportes.bench.results import Result
 from supportes.bench.stats import percentile
+from supportes.bench.submit_phases import PHASES, Timed, phases, record_times, summary
 from supportes.bench.writer_bench import (
     LATENCY_WINDOWS,
     WARM_UP_COMMANDS,
@@ -33,8 +33,10 @@ from supportes.client import SupportesClient
 from supportes.settings import Settings
 from supportes.simulation import TrafficGenerator
 
-HTTP_CONNECTIONS = 32
-"""Keep-alive connections of the HTTP submitter (open loop: a command waits for a free one)."""
+HTTP_CONNECTIONS = 64
+"""Keep-alive connections of the HTTP submitter (open loop: a command waits for a free one).
+At 500/s and ~60 ms per answer, ~30 are busy on average (Little's law); 32 left no headroom,
+so one slow moment queued commands in the client and the queue fed itself."""
 HTTP_TIMEOUT_S = 30.0
 """Deadline of one HTTP command (pool wait, send, answer): a command not answered by then
 counts as failed (status 0)."""
@@ -81,108 +83,17 @@ def principal_roles(principal: str) -> list[str]:
     return ["agent", "lead"]
 
 
-@dataclass(frozen=True)
-class Sample:
-    """One command: when it was sent, its latency, and the HTTP status (0: no answer)."""
-
-    sent: float
-    latency: float
-    status: int = 0
-
-
-class HttpLoad:
-    """An asyncio loop in a thread with one ``httpx.AsyncClient`` of ``connections``
-    keep-alive connections; :meth:`paced` offers commands at a steady rate (open loop)."""
-
-    def __init__(self, base_url: str, tokens: dict[str, str], connections: int) -> None:
-        self.tokens = tokens
-        self.skipped = 0
-        """Commands not sent because :data:`MAX_BACKLOG_S` worth were still unanswered."""
-        self.first_errors: dict[int, str] = {}
-        """The first answer of each error status (4xx, 5xx), for the notes."""
-        self.loop = asyncio.new_event_loop()
-        self.thread = threading.Thread(target=self.loop.run_forever, name="bench-http", daemon=True)
-        self.thread.start()
-        limits = httpx.Limits(max_connections=connections, max_keepalive_connections=connections)
-
-        async def make() -> httpx.AsyncClient:
-            return httpx.AsyncClient(base_url=base_url, limits=limits, timeout=HTTP_TIMEOUT_S)
-
-        self.client = self._call(make(), 30)
-
-    def _call(self, coroutine: Any, timeout_s: float) -> Any:
-        return asyncio.run_coroutine_threadsafe(coroutine, self.loop).result(timeout_s)
-
-    async def _post(self, command: HttpCommand) -> Sample:
-        headers = {
-            "Authorization": f"Bearer {self.tokens[command.principal]}",
-            "Content-Type": "application/json",
-        }
+def wire_requests(
+    commands: Sequence[HttpCommand], host: str, tokens: dict[str, str]
+) -> list[HttpRequest]:
+    """The prepared ``POST /v1/commands`` of each command, with its principal's token."""
+    requests = []
+    for command in commands:
+        headers = {"Authorization": f"Bearer {tokens[command.principal]}"}
         if command.if_match is not None:
             headers["If-Match"] = command.if_match
-        sent = time.monotonic()
-        try:
-            response = await asyncio.wait_for(  # one deadline for pool wait, send and answer
-                self.client.post("/v1/commands", content=command.body, headers=headers),
-                HTTP_TIMEOUT_S,
-            )
-            status = response.status_code
-            if status >= 400 and status not in self.first_errors:
-                self.first_errors[status] = response.text[:160]
-        except (httpx.HTTPError, TimeoutError) as exc:
-            status = 0
-            self.first_errors.setdefault(0, f"{type(exc).__name__}: {exc}"[:160])
-        return Sample(sent, time.monotonic() - sent, status)
-
-    async def _paced(
-        self, commands: Sequence[HttpCommand], rate_per_s: float, progress: Progress | None
-    ) -> list[Sample]:
-        interval = 1.0 / rate_per_s
-        began = time.monotonic()
-        tasks: list[asyncio.Task[Sample]] = []
-        backlog = max(HTTP_CONNECTIONS, int(rate_per_s * MAX_BACKLOG_S))
-        for index, command in enumerate(commands):
-            pause = began + index * interval - time.monotonic()
-            if pause > 0:
-                await asyncio.sleep(pause)
-            if progress is not None:
-                progress.advance(1)
-            if sum(1 for task in tasks[-backlog - 1 :] if not task.done()) >= backlog:
-                self.skipped += 1  # the API is that far behind: offering more only queues
-                continue
-            tasks.append(asyncio.create_task(self._post(command)))
-        return list(await asyncio.gather(*tasks))
-
-    def paced(
-        self, commands: Sequence[HttpCommand], rate_per_s: float, progress: Progress | None = None
-    ) -> list[Sample]:
-        """Send ``commands`` at ``rate_per_s``; every sample once all are answered (bounded by
-        the client's 30 s timeout per request)."""
-        budget = len(commands) / rate_per_s + HTTP_TIMEOUT_S + 60
-        future = asyncio.run_coroutine_threadsafe(
-            self._paced(commands, rate_per_s, progress), self.loop
-        )
-        try:
-            samples: list[Sample] = future.result(budget)
-        except TimeoutError:
-            future.cancel()
-            raise TimeoutError(f"HTTP commands still unanswered after {budget:g} s") from None
-        return samples
-
-    def close(self) -> None:
-        """Close the client, cancel what is still in flight and stop the loop."""
-        with contextlib.suppress(Exception):
-            self._call(self.client.aclose(), 10)
-
-        def cancel_all() -> None:
-            for task in asyncio.all_tasks(self.loop):
-                task.cancel()
-            self.loop.call_soon(self.loop.stop)
-
-        self.loop.call_soon_threadsafe(cancel_all)
-        self.thread.join(30)
-        if not self.loop.is_running():
-            self.loop.close()
+        requests.append(post_request(host, "/v1/commands", command.body, headers))
+    return requests
 
 
 def _submit_costs(corner: Corner, token: str, command: HttpCommand) -> dict[str, float]:
@@ -220,21 +131,23 @@ def _paced_client(
     sent_at: dict[str, float],
     progress: Progress,
 ) -> None:
-    """Send ``envelopes`` through the Kafka client at a steady rate, as ``writer-latency`` does
-    (each timed from just before its send; the results reader records the answers)."""
+    """Send ``envelopes`` through the Kafka client at a steady rate, each timed from its
+    scheduled send as the HTTP path is (a stall of this process counts on both paths alike;
+    ``writer-latency`` times from the send itself); the results reader records the answers."""
     interval = 1.0 / rate_per_s
     began = time.monotonic()
     for number, envelope in enumerate(envelopes):
-        pause = began + number * interval - time.monotonic()
+        due = began + number * interval
+        pause = due - time.monotonic()
         if pause > 0:
             time.sleep(pause)
-        sent_at[envelope["command_id"]] = time.monotonic()
+        sent_at[envelope["command_id"]] = due  # from the schedule, as the HTTP path
         client.send([envelope], flush=False)
         progress.advance(1)
 
 
 def _warm_http(
-    load: HttpLoad, commands: Sequence[HttpCommand], rate_per_s: float, corner: Corner
+    load: HttpLoad, commands: Sequence[HttpRequest], rate_per_s: float, corner: Corner
 ) -> None:
     """Send the HTTP warm-up (connections opened, pools filled); RuntimeError when the API
     accepted none of it."""
@@ -251,16 +164,41 @@ def segments(windows: int) -> list[tuple[str, int]]:
     return [(path, index) for index in range(windows) for path in ("client", "http")]
 
 
+@dataclass
+class Run:
+    """What one run of the benchmark measured."""
+
+    rate_per_s: int
+    per_window: int
+    windows: int
+    sent_at: dict[str, float] = field(default_factory=dict)
+    """Client path: command id -> monotonic send time."""
+    answered: list[tuple[float, float]] = field(default_factory=list)
+    """Client path: (sent, latency) of each result read."""
+    answered_ids: list[str] = field(default_factory=list)
+    http_samples: dict[int, list[Sample]] = field(default_factory=dict)
+    client_windows: dict[int, tuple[float, float]] = field(default_factory=dict)
+    offered: dict[str, float] = field(default_factory=lambda: {"client": 0.0, "http": 0.0})
+    wall_offset: float = field(default_factory=lambda: time.time() - time.monotonic())
+    """Add to a monotonic time for the wall clock (record timestamps are wall clock)."""
+    warm_up_s: float = 0.0
+    costs: dict[str, float] = field(default_factory=dict)
+    phases: dict[str, dict[str, tuple[float, float]]] = field(default_factory=dict)
+    """Per path, p50/p99 (ms) of each phase of :mod:`supportes.bench.submit_phases`."""
+
+    @property
+    def total(self) -> int:
+        return self.per_window * self.windows
+
+
 def api_submit_latency(settings: Settings, rate_per_s: int, duration_s: float) -> Result:
     """Submit -> result at ``rate_per_s`` for ``duration_s`` per path, HTTP and Kafka client in
     alternating windows of one run against one writer process."""
-    name = "api-submit-latency"
     windows = LATENCY_WINDOWS
     window_s = duration_s / windows
-    per_window = int(rate_per_s * window_s)
-    total = per_window * windows
+    run = Run(rate_per_s, int(rate_per_s * window_s), windows)
     result = Result(
-        name,
+        "api-submit-latency",
         params={
             "rate_per_s": rate_per_s,
             "duration_s": duration_s,
@@ -268,87 +206,131 @@ def api_submit_latency(settings: Settings, rate_per_s: int, duration_s: float) -
             "http_connections": HTTP_CONNECTIONS,
         },
     )
-    generator = TrafficGenerator(seed=7)
-    client_envelopes = list(generator.commands(total))
+    client_envelopes = list(TrafficGenerator(seed=7).commands(run.total))
     http_generator = TrafficGenerator(seed=11, start=datetime.now(UTC))
     warm_http = [http_command(e) for e in http_generator.commands(HTTP_WARM_UP_COMMANDS)]
-    http_commands = [http_command(e) for e in http_generator.commands(total)]
-    sent_at: dict[str, float] = {}
-    answered: list[tuple[float, float]] = []
-    http_samples: dict[int, list[Sample]] = {}
-    client_windows: dict[int, tuple[float, float]] = {}
-    offered: dict[str, float] = {"client": 0.0, "http": 0.0}
+    http_commands = [http_command(e) for e in http_generator.commands(run.total)]
     with api_corner(settings, projector=False) as corner:
         tokens = {
             principal: corner.token(principal, principal_roles(principal))
             for principal in sorted({c.principal for c in [*warm_http, *http_commands]})
         }
-        load = HttpLoad(corner.base_url, tokens, HTTP_CONNECTIONS)
-        done = threading.Event()
+        load = HttpLoad(
+            corner.base_url,
+            HTTP_CONNECTIONS,
+            timeout_s=HTTP_TIMEOUT_S,
+            max_backlog=int(rate_per_s * MAX_BACKLOG_S),
+        )
+        host = corner.base_url.removeprefix("http://")
         try:
             with SupportesClient(corner.settings) as client:
-                warm_up_s = _warm_up(client, corner.serve, corner.serve_log)
-                _warm_http(load, warm_http, rate_per_s, corner)
-                reader = threading.Thread(
-                    target=_collect_results,
-                    args=(corner.settings, sent_at, answered, total, done),
-                    daemon=True,
+                run.warm_up_s = _warm_up(client, corner.serve, corner.serve_log)
+                _warm_http(load, wire_requests(warm_http, host, tokens), rate_per_s, corner)
+                _alternate(
+                    corner,
+                    run,
+                    client=client,
+                    client_envelopes=client_envelopes,
+                    load=load,
+                    http_requests=wire_requests(http_commands, host, tokens),
+                    window_s=window_s,
                 )
-                reader.start()
-                time.sleep(0.5)
-                progress = Progress(name, "alternating windows", 2 * total)
-                for path, index in segments(windows):
-                    began = time.monotonic()
-                    if path == "http":
-                        chunk = http_commands[index * per_window : (index + 1) * per_window]
-                        http_samples[index] = load.paced(chunk, rate_per_s, progress)
-                        sent = [sample.sent for sample in http_samples[index]]
-                        offered["http"] += max(sent) - min(sent) + 1.0 / rate_per_s
-                    else:
-                        chunk_envelopes = client_envelopes[
-                            index * per_window : (index + 1) * per_window
-                        ]
-                        _paced_client(client, chunk_envelopes, rate_per_s, sent_at, progress)
-                        client_windows[index] = (began, time.monotonic())
-                        offered["client"] += time.monotonic() - began
-                done.wait(max(30.0, window_s))
-                done.set()
-                reader.join(30)
                 timed = next(c for c in http_commands if c.principal != INTEGRATION)
-                costs = _submit_costs(corner, tokens[timed.principal], timed)
+                run.costs = _submit_costs(corner, tokens[timed.principal], timed)
+                run.phases = _phases(corner.settings, run)
         finally:
-            done.set()  # the results reader stops within a poll
             load.close()
     _latency_report(
-        result,
-        answered=answered,
-        client_windows=client_windows,
-        http_samples=http_samples,
-        total=total,
-        offered=offered,
-        warm_up_s=warm_up_s,
-        costs=costs,
-        window_s=window_s,
-        first_errors=load.first_errors,
-        skipped=load.skipped,
+        result, run, window_s=window_s, first_errors=load.first_errors, skipped=load.skipped
     )
     return result
 
 
-def _latency_report(
-    result: Result,
+def _alternate(
+    corner: Corner,
+    run: Run,
     *,
-    answered: list[tuple[float, float]],
-    client_windows: dict[int, tuple[float, float]],
-    http_samples: dict[int, list[Sample]],
-    total: int,
-    offered: dict[str, float],
-    warm_up_s: float,
-    costs: dict[str, float],
+    client: SupportesClient,
+    client_envelopes: Sequence[dict[str, Any]],
+    load: HttpLoad,
+    http_requests: Sequence[HttpRequest],
     window_s: float,
-    first_errors: dict[int, str],
-    skipped: int,
 ) -> None:
+    """The alternating windows, the client's results read by a thread of their own."""
+    done = threading.Event()
+    reader = threading.Thread(
+        target=_collect_results,
+        args=(corner.settings, run.sent_at, run.answered, run.total, done),
+        kwargs={"answered_ids": run.answered_ids},
+        daemon=True,
+    )
+    reader.start()
+    gc.freeze()  # the prepared commands out of this process's full collections (its pauses
+    try:  # would count as latency on both paths)
+        time.sleep(0.5)
+        progress = Progress("api-submit-latency", "alternating windows", 2 * run.total)
+        per_window = run.per_window
+        for path, index in segments(run.windows):
+            began = time.monotonic()
+            window = slice(index * per_window, (index + 1) * per_window)
+            if path == "http":
+                run.http_samples[index] = load.paced(
+                    http_requests[window], run.rate_per_s, progress
+                )
+                sent = [sample.sent for sample in run.http_samples[index]]
+                run.offered["http"] += max(sent) - min(sent) + 1.0 / run.rate_per_s
+            else:
+                _paced_client(
+                    client, client_envelopes[window], run.rate_per_s, run.sent_at, progress
+                )
+                run.client_windows[index] = (began, time.monotonic())
+                run.offered["client"] += time.monotonic() - began
+        done.wait(max(30.0, window_s))
+    finally:
+        gc.unfreeze()
+        done.set()  # the results reader stops within a poll
+        reader.join(30)
+
+
+def _phases(settings: Settings, run: Run) -> dict[str, dict[str, tuple[float, float]]]:
+    """Each path's answered commands split into the phases of the log's record timestamps."""
+    offset = run.wall_offset
+    client = [
+        Timed(command_id, sent + offset, sent + latency + offset)
+        for command_id, (sent, latency) in zip(run.answered_ids, run.answered, strict=True)
+    ]
+    http: list[Timed] = []
+    for sample in (s for samples in run.http_samples.values() for s in samples):
+        command_id = _answer_command_id(sample)
+        if command_id is not None:
+            http.append(
+                Timed(command_id, sample.sent + offset, sample.sent + sample.latency + offset)
+            )
+    wanted = {t.command_id for t in [*client, *http]}
+    on_log = record_times(settings, "commands", wanted)
+    decided = record_times(settings, "results", wanted)
+    return {
+        "client": summary(phases(client, on_log, decided)),
+        "http": summary(phases(http, on_log, decided)),
+    }
+
+
+def _answer_command_id(sample: Sample) -> str | None:
+    if sample.status not in (200, 201, 409, 412) or not sample.body:
+        return None
+    try:
+        answer = orjson.loads(sample.body)
+    except orjson.JSONDecodeError:
+        return None
+    command_id = answer.get("command_id") if isinstance(answer, dict) else None
+    return str(command_id) if command_id is not None else None
+
+
+def _latency_report(
+    result: Result, run: Run, *, window_s: float, first_errors: dict[int, str], skipped: int
+) -> None:
+    answered, client_windows, http_samples = run.answered, run.client_windows, run.http_samples
+    total, offered, warm_up_s, costs = run.total, run.offered, run.warm_up_s, run.costs
     result.add(
         "warm-up",
         warm_up_s,
@@ -437,6 +419,18 @@ def _latency_report(
         "us",
         "actor, policy, command parse and checks before sending, median, idle",
     )
+    for phase in PHASES:
+        figures = {path: run.phases.get(path, {}).get(phase) for path in ("client", "http")}
+        if figures["client"] is None or figures["http"] is None:
+            continue
+        (client_p50, client_p99), (http_p50, http_p99) = figures["client"], figures["http"]
+        result.add(
+            f"where: {phase} p99",
+            http_p99 - client_p99,
+            "ms",
+            f"http - client; http p50 {http_p50:.1f} / p99 {http_p99:.1f}, client p50 "
+            f"{client_p50:.1f} / p99 {client_p99:.1f} (record timestamps)",
+        )
 
 
 def _client_window_p99s(

@@ -309,7 +309,11 @@ def _collect_results(
     answered: list[tuple[float, float]],
     total: int,
     done: threading.Event,
+    *,
+    answered_ids: list[str] | None = None,
 ) -> None:
+    """Read results until ``total`` of those in ``sent_at`` are in ``answered`` (sent at,
+    latency), or ``done``; ``answered_ids`` gets their command ids in the same order."""
     reader = committed_reader(settings, Component.ADMIN, fetch_max_wait_ms=10)
     try:
         tps = [TopicPartition(settings.topic("results"), p) for p in range(settings.partitions)]
@@ -322,9 +326,12 @@ def _collect_results(
                 now = time.monotonic()
                 for record in records:
                     value: dict[str, Any] = json.loads(record.value)
-                    sent = sent_at.get(value.get("command_id", ""))
+                    command_id = value.get("command_id", "")
+                    sent = sent_at.get(command_id)
                     if sent is not None:
                         answered.append((sent, now - sent))
+                        if answered_ids is not None:
+                            answered_ids.append(command_id)
         done.set()
     finally:
         reader.close()

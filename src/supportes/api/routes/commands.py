@@ -8,7 +8,7 @@ from typing import Annotated
 from uuid import UUID
 
 from fastapi import APIRouter, Header, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
 from supportes.aggregates import Rejection
@@ -76,7 +76,7 @@ async def submit_command(
     request: Request,
     idempotency_key: IdempotencyKey = None,
     if_match: IfMatch = None,
-) -> JSONResponse:
+) -> Response:
     """Submit a command; the actor is the caller (an integration may act ``on_behalf_of`` a
     customer) and the time is the server's. Waits for the result."""
     allow(caller, Action.SUBMIT)
@@ -117,13 +117,13 @@ async def submit_command(
     responses={**ERRORS},
     summary="A submitted command's result",
 )
-async def command_result(command_id: UUID, caller: Caller, request: Request) -> JSONResponse:
+async def command_result(command_id: UUID, caller: Caller, request: Request) -> Response:
     """The result of a command the writer has processed (404 when it has not, or when it is on
     another customer's case)."""
     allow(caller, Action.SUBMIT)
     context = context_of(request)
 
-    def lookup() -> JSONResponse:
+    def lookup() -> Response:
         with context.database.connection() as conn:
             rows = dict_rows(
                 conn,
