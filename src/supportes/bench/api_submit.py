@@ -33,10 +33,12 @@ from supportes.client import SupportesClient
 from supportes.settings import Settings
 from supportes.simulation import TrafficGenerator
 
-HTTP_CONNECTIONS = 64
-"""Keep-alive connections of the HTTP submitter (open loop: a command waits for a free one).
-At 500/s and ~60 ms per answer, ~30 are busy on average (Little's law); 32 left no headroom,
-so one slow moment queued commands in the client and the queue fed itself."""
+HTTP_CONNECTIONS = 128
+"""Keep-alive connections of the HTTP submitter (open loop: a command waits for a free one),
+as many agents' tools and integrations would hold. At 500/s a connection is busy for each
+answer's latency, so N connections carry at most N / latency: 32 or 64 ran out whenever
+answers slowed past 64 or 128 ms for a moment, and the queue in the client then fed itself
+(a window's p50 in seconds with the writer at p99 ~80 ms)."""
 HTTP_TIMEOUT_S = 30.0
 """Deadline of one HTTP command (pool wait, send, answer): a command not answered by then
 counts as failed (status 0)."""
