@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from supportes.messaging.clients import Component, plain_producer
@@ -255,6 +256,91 @@ def test_broker_paused_for_20_s(scratch: Scratch) -> None:
             os.kill(pid, signal.SIGCONT)
 
     ride_out(scratch, outage)
+
+
+def api_url(scratch: Scratch) -> str:
+    """The address serve's API listens on (its ``api listening`` log line; port 0 was asked)."""
+    for line in serve_log_since(scratch, 0):
+        if line.get("event") == "api listening":
+            return f"http://{line['listen']}"
+    raise AssertionError("serve never logged where its API listens")
+
+
+def api_token(scratch: Scratch, principal: str, role: str) -> str:
+    made = run_cli(
+        "tokens", "create", "--principal", principal, "--role", role, "--json", env=scratch.env
+    )
+    assert made.returncode == 0, made.stderr
+    return str(json.loads(made.stdout)["secret"])
+
+
+def readiness(base: str) -> tuple[int, dict[str, Any]]:
+    answer = httpx.get(f"{base}/readyz", timeout=30)
+    return answer.status_code, answer.json()
+
+
+def test_api_answers_503_while_postgres_is_down_and_recovers(scratch: Scratch) -> None:
+    base = api_url(scratch)
+    agent = {"Authorization": f"Bearer {api_token(scratch, 'agent:outage', 'agent')}"}
+    unknown = f"{base}/v1/cases/{uuid.uuid4()}"
+    assert httpx.get(unknown, headers=agent, timeout=30).status_code == 404
+    stop_postgres_immediately(scratch.settings)
+    try:
+        read = httpx.get(unknown, headers=agent, timeout=60)
+        assert read.status_code == 503, read.text  # not 404: the lookup could not be made
+        assert read.json()["error"]["code"] == "unavailable"
+        status, body = readiness(base)
+        assert status == 503
+        assert body["checks"]["postgres"] == "unreachable"
+        assert httpx.get(f"{base}/healthz", timeout=30).status_code == 200  # alive all along
+    finally:
+        stack_up(scratch)
+    wait_for_answer = time.monotonic() + 60
+    while httpx.get(unknown, headers=agent, timeout=30).status_code != 404:
+        assert time.monotonic() < wait_for_answer, "the API did not recover from the outage"
+        time.sleep(1)
+    assert readiness(base)[0] == 200
+
+
+def test_api_keeps_a_command_sent_while_the_broker_is_down(scratch: Scratch) -> None:
+    base = api_url(scratch)
+    mail = {"Authorization": f"Bearer {api_token(scratch, 'integration:outage', 'integration')}"}
+    body = {
+        "type": "OpenCase",
+        "aggregate_id": str(uuid.uuid4()),
+        "payload": {
+            "customer_id": "customer:07001",
+            "channel": "email",
+            "subject": "Sent while the broker was down",
+            "description": "It must be answered once the broker is back.",
+        },
+        "on_behalf_of": "customer:07001",
+    }
+    assert kafka_local.stop(scratch.settings)
+    try:
+        sent = httpx.post(f"{base}/v1/commands", json=body, headers=mail, timeout=120)
+        assert sent.status_code == 202, sent.text  # on its way; the result is not in yet
+        location = sent.headers["Location"]
+        command_id = sent.json()["command_id"]
+        assert location == f"/v1/commands/{command_id}"
+        deadline = time.monotonic() + 30
+        while readiness(base)[0] != 503:
+            assert time.monotonic() < deadline, "readyz kept saying ready without a broker"
+            time.sleep(1)
+        assert readiness(base)[1]["checks"]["kafka"] == "unreachable"
+    finally:
+        stack_up(scratch)
+    deadline = time.monotonic() + 180
+    while (answer := httpx.get(f"{base}{location}", headers=mail, timeout=30)).status_code != 200:
+        assert answer.status_code == 404, answer.text  # not processed yet
+        assert time.monotonic() < deadline, f"the command sent during the outage: {answer.text}"
+        time.sleep(2)
+    result = answer.json()
+    assert result["status"] == "accepted"
+    assert result["aggregate_id"] == body["aggregate_id"]
+    counts = results_of(scratch.settings, {command_id}, timeout_s=60)
+    assert counts == Counter({command_id: 1})  # answered exactly once
+    assert readiness(base)[0] == 200
 
 
 def test_sigterm_while_postgres_is_stopped_exits_0_within_the_bound(scratch: Scratch) -> None:

@@ -13,6 +13,7 @@ from supportes.aggregates import Rejection
 from supportes.api.access import customer_of_case, not_found
 from supportes.api.context import ApiContext
 from supportes.api.errors import ApiError, result_status
+from supportes.api.submitter import KafkaUnavailableError
 from supportes.auth import Principal
 from supportes.auth.policy import case_writable
 from supportes.client import CommandTooLargeError
@@ -20,6 +21,7 @@ from supportes.consumers.records import command_digest
 from supportes.ops.submission import AttestedCommand
 
 REPLAYED = "Idempotent-Replayed"
+KAFKA_RETRY_AFTER_S = 5
 CUSTOMER_COMMANDS_ON_OPEN = frozenset({"OpenCase"})
 
 
@@ -96,6 +98,15 @@ async def submit_attested(
         future = context.submitter.submit(attested.envelope)
     except CommandTooLargeError as exc:
         raise ApiError(413, "too_large", str(exc)) from None
+    except KafkaUnavailableError:
+        raise ApiError(
+            503,
+            "unavailable",
+            "Kafka is unavailable; the command was not sent. Retry later (with the same"
+            " Idempotency-Key, it is answered once)",
+            None,
+            {"Retry-After": str(KAFKA_RETRY_AFTER_S)},
+        ) from None
     try:
         answer = await asyncio.wait_for(future, timeout=context.settings.api_result_timeout_s)
     except TimeoutError:

@@ -18,12 +18,14 @@ from typing import Any
 
 import orjson
 from kafka import TopicPartition
+from kafka.errors import KafkaTimeoutError
 
 from supportes.client import encode_command
 from supportes.consumers.records import is_replayed
 from supportes.logs import get_logger
 from supportes.messaging.clients import (
     Component,
+    broker_connected,
     committed_reader,
     plain_producer,
     wait_for_topic,
@@ -36,6 +38,16 @@ READY_WITHIN_S = 5.0
 """The results reader counts as connected when its last successful poll is this recent."""
 FETCH_MAX_WAIT_MS = 500
 """How long the broker may hold the results reader's fetch when nothing is there."""
+SEND_MAX_BLOCK_MS = 0
+"""How long ``send`` may wait for the commands topic's metadata once the API runs: not at all.
+``send`` runs on the event loop; with kafka-python's default (60 s) a first send while the
+broker was down froze every request of the process for a minute, then failed. The metadata is
+fetched at start-up instead, and a send that would wait is refused
+(:class:`KafkaUnavailableError`)."""
+
+
+class KafkaUnavailableError(Exception):
+    """The command was not sent: the producer cannot reach the commands topic now."""
 
 
 @dataclass(frozen=True)
@@ -60,7 +72,14 @@ class CommandSubmitter:
         self.settings = settings
         self.commands_topic = settings.topic("commands")
         results_topic = settings.topic("results")
-        self._producer = plain_producer(settings, Component.API, client_id="supportes-api")
+        self._producer = plain_producer(
+            settings,
+            Component.API,
+            client_id="supportes-api",
+            max_block_ms=int(settings.startup_timeout_s * 1000),
+        )
+        self._producer.partitions_for(self.commands_topic)  # at start-up, not in a request
+        self._producer.config["max_block_ms"] = SEND_MAX_BLOCK_MS  # read by every send
         # A long poll: the broker answers as soon as a result is committed (measured: submit ->
         # result p50 25-28 ms with 20 ms or 500 ms), and an idle API sends 2 fetches a second
         # instead of 100, which took ~5 % of a core from the requests.
@@ -82,20 +101,24 @@ class CommandSubmitter:
         self._thread.start()
 
     def submit(self, envelope: dict[str, Any]) -> asyncio.Future[Answer]:
-        """Send ``envelope`` (CommandTooLargeError before anything is sent) and return a future,
-        of the running event loop, of its answer."""
+        """Send ``envelope`` and return a future, of the running event loop, of its answer
+        (CommandTooLargeError or KafkaUnavailableError, and nothing sent, without waiting)."""
         key, value = encode_command(envelope, self.settings.max_command_bytes)
         command_id = str(envelope["command_id"])
         answer: asyncio.Future[Answer] = asyncio.get_running_loop().create_future()
         with self._lock:
             self._waiters.setdefault(command_id, []).append(answer)
         answer.add_done_callback(lambda done: self._forget(command_id, done))
-        self._producer.send(
-            self.commands_topic,
-            key=key,
-            value=value,
-            partition=partition_for(str(envelope["aggregate_id"]), self.settings.partitions),
-        )
+        try:
+            self._producer.send(
+                self.commands_topic,
+                key=key,
+                value=value,
+                partition=partition_for(str(envelope["aggregate_id"]), self.settings.partitions),
+            )
+        except KafkaTimeoutError:
+            answer.cancel()  # nobody will wait for it: forgotten at once
+            raise KafkaUnavailableError("the commands topic cannot be reached now") from None
         return answer
 
     def _forget(self, command_id: str, done: asyncio.Future[Answer]) -> None:
@@ -148,8 +171,11 @@ class CommandSubmitter:
         return [(future, answer) for future in waiting]
 
     def connected(self) -> bool:
-        """Whether the results reader polled the broker successfully in the last few seconds."""
-        return time.monotonic() - self._last_poll < READY_WITHIN_S
+        """Whether the results reader polled in the last few seconds and holds a connection
+        to a broker."""
+        if time.monotonic() - self._last_poll >= READY_WITHIN_S:
+            return False
+        return broker_connected(self._reader) is not False
 
     def close(self) -> None:
         """Stop routing and release the clients."""

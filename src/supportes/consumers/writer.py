@@ -256,6 +256,7 @@ class Writer:
                         prune_processed(self.index)
                         next_prune = time.monotonic() + PRUNE_EVERY_S
                     self.run_once(poll_timeout_ms)
+                    self._indexer.settle_finished()
                     if not self._to_open:
                         self.backoff.succeeded()
                     self._watch_membership()

@@ -124,6 +124,14 @@ class CommitIndexer:
                 if number in self._owned:
                     self.recover_index(number)
 
+    def settle_finished(self) -> None:
+        """Await the write in flight if it has ended: a failed one is caught up from the log
+        now, not at the next commit. An idle writer whose last write failed (its connection
+        broken by a PostgreSQL restart it had not noticed) left that batch out of the index
+        until the next command came: ``GET /v1/commands/{id}`` answered 404 for minutes."""
+        if self.pending is not None and self.pending.future.done():
+            self.await_index()
+
     def recover_index(self, number: int) -> None:
         """Catch partition ``number``'s index up from the log, retrying until PostgreSQL (or
         the broker) is back; :class:`~supportes.consumers.dependencies.Stopping` when the

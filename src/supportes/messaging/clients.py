@@ -19,6 +19,7 @@ __all__ = [
     "TRANSACTION_LINGER_MS",
     "Component",
     "GroupMembership",
+    "broker_connected",
     "committed_reader",
     "connection_config",
     "group_consumer",
@@ -190,6 +191,18 @@ class GroupMembership:
     def join_orphaned(self) -> bool:
         """Not stable, yet no poll will ever finish the join (see :func:`group_membership`)."""
         return not self.stable and not self.join_pending
+
+
+def broker_connected(consumer: KafkaConsumer) -> bool | None:
+    """Whether ``consumer`` holds an open connection to a broker of its cluster metadata; None
+    when kafka-python does not expose it. ``poll`` returns nothing alike for "no records" and
+    "no broker", so readiness needs this (kafka-python 3.0's client, read defensively)."""
+    client = getattr(consumer, "_client", None)
+    cluster = getattr(client, "cluster", None)
+    if client is None or cluster is None or not hasattr(client, "connected"):
+        return None
+    nodes = [getattr(broker, "node_id", None) for broker in cluster.brokers()]
+    return any(client.connected(node) for node in nodes if node is not None)
 
 
 def group_membership(consumer: KafkaConsumer) -> GroupMembership | None:
