@@ -157,6 +157,13 @@ class Settings(BaseSettings):
         pattern=r"^[A-Za-z0-9.\-\[\]:]+:\d{1,5}$",
         description="host:port the HTTP API listens on (`supportes serve`, `serve --api`).",
     )
+    api_delivery_timeout_s: float = Field(
+        default=120.0,
+        ge=31,
+        le=3600,
+        description="How long the API's producer keeps trying to put a command on the log (a"
+        " broker outage) before giving it up; at least the 30 s request timeout plus linger.",
+    )
     api_result_timeout_s: float = Field(
         default=10.0,
         gt=0,

@@ -77,6 +77,7 @@ class CommandSubmitter:
             Component.API,
             client_id="supportes-api",
             max_block_ms=int(settings.startup_timeout_s * 1000),
+            delivery_timeout_ms=int(settings.api_delivery_timeout_s * 1000),
         )
         self._producer.partitions_for(self.commands_topic)  # at start-up, not in a request
         self._producer.config["max_block_ms"] = SEND_MAX_BLOCK_MS  # read by every send

@@ -78,6 +78,8 @@ def test_blank_external_service_means_local(monkeypatch: pytest.MonkeyPatch) -> 
         ("SUPPORTES_KAFKA_VERSION", "3.9.0"),
         ("SUPPORTES_MAX_COMMAND_BYTES", "10"),
         ("SUPPORTES_MAX_COMMAND_BYTES", "lots"),
+        ("SUPPORTES_API_DELIVERY_TIMEOUT_S", "30"),
+        ("SUPPORTES_API_DELIVERY_TIMEOUT_S", "forever"),
     ],
 )
 def test_bad_values_name_the_variable(

@@ -62,7 +62,7 @@ def expected_version(if_match: str | None) -> int | None:
     response_model=CommandResult,
     responses={
         201: {"model": CommandResult, "description": "Accepted; it created the aggregate"},
-        202: {"model": Pending, "description": "On the log; the result is not in yet"},
+        202: {"model": Pending, "description": "Sent; the result is not in yet (GET the Location)"},
         409: {"model": CommandResult, "description": "Rejected by a rule (its code)"},
         412: {"model": CommandResult, "description": "If-Match names another version"},
         413: {"model": CommandResult, "description": "The command is too large"},
