@@ -22,27 +22,26 @@ from supportes.settings import PgComponent, Settings
 log = get_logger("api.db")
 
 
+def _pool_options(settings: Settings) -> dict[str, Any]:
+    """What both of the API's pools are made from: its role's DSN and the pool settings."""
+    return {
+        "dsn": settings.dsn_for(PgComponent.API),
+        "size": settings.api_db_connections,
+        "connect_timeout_s": settings.connect_timeout_s,
+        "wait_s": settings.api_db_wait_s,
+        "setting": settings.dsn_source(PgComponent.API),
+    }
+
+
 def api_pool(settings: Settings) -> ConnectionPool:
     """The API process's pool (``SUPPORTES_API_DB_CONNECTIONS``), shared by the routes and the
     API-token check."""
-    return ConnectionPool(
-        settings.dsn_for(PgComponent.API),
-        settings.api_db_connections,
-        connect_timeout_s=settings.connect_timeout_s,
-        wait_s=settings.api_db_wait_s,
-        setting=settings.dsn_source(PgComponent.API),
-    )
+    return ConnectionPool(**_pool_options(settings))
 
 
 def api_async_pool(settings: Settings) -> AsyncConnectionPool:
     """The API process's pool of asynchronous sessions (as many as ``api_pool``)."""
-    return AsyncConnectionPool(
-        settings.dsn_for(PgComponent.API),
-        settings.api_db_connections,
-        connect_timeout_s=settings.connect_timeout_s,
-        wait_s=settings.api_db_wait_s,
-        setting=settings.dsn_source(PgComponent.API),
-    )
+    return AsyncConnectionPool(**_pool_options(settings))
 
 
 class Database:
