@@ -6,8 +6,9 @@ import time
 from typing import Any
 
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+from kafka.errors import InvalidProducerEpochError, OutOfOrderSequenceNumberError
 
-from supportes.messaging.clients import Component, connection_config
+from supportes.messaging.clients import Component, connection_config, transactional_producer
 from tests.conftest import Isolated
 
 
@@ -105,3 +106,51 @@ def test_two_members_of_a_group_split_the_partitions(isolated: Isolated) -> None
     finally:
         for member in members:
             member.close()
+
+
+def _bump_inside_the_commit(manager: Any) -> Any:
+    """Begin the commit and, before EndTxn can go out, take kafka-python 3.0's KIP-360 path as
+    its sender does when a send of the transaction fails with INVALID_PRODUCER_EPOCH."""
+    with manager._lock:  # the sender dequeues requests under this lock: nothing goes out between
+        result = manager.begin_commit()
+        manager.bump_producer_id_and_epoch()
+    return result
+
+
+def test_kafka_python_reports_a_commit_its_epoch_bump_aborted(isolated: Isolated) -> None:
+    """Why the writer's producers turn the bump off and the writer checks the epoch: the broker
+    aborts the open transaction at the bump, and the pending commit then ends "successfully"
+    without an EndTxn."""
+    topic = isolated.topic("commands")
+    tp = TopicPartition(topic, 0)
+    producer = KafkaProducer(
+        **admin_config(isolated), transactional_id=f"{isolated.group_id}-bump", acks="all"
+    )
+    try:
+        producer.init_transactions()
+        producer.begin_transaction()
+        producer.send(topic, value=b"sent-before-the-bump", partition=0)
+        producer.flush()
+        manager = producer._transaction_manager
+        epoch_before = manager.producer_id_and_epoch.epoch
+        result = _bump_inside_the_commit(manager)
+        producer._sender.wakeup()
+        assert result.wait(timeout_ms=30_000)
+        assert result.succeeded  # the commit is reported
+        assert manager.producer_id_and_epoch.epoch == epoch_before + 1
+    finally:
+        producer.close()
+
+    assert _read_partition(isolated, tp, "read_committed") == []  # nothing was committed
+    assert _read_partition(isolated, tp, "read_uncommitted") == [b"sent-before-the-bump"]
+
+
+def test_the_writers_producers_take_a_lost_producer_state_as_fatal(isolated: Isolated) -> None:
+    """No bump in the middle of a transaction: the error fails the transaction instead."""
+    producer = transactional_producer(isolated.settings, Component.WRITER, f"{isolated.group_id}-0")
+    try:
+        manager = producer._transaction_manager
+        for error in (InvalidProducerEpochError, OutOfOrderSequenceNumberError):
+            assert manager.classify_batch_error(error, None) == manager.ERROR_CLASS_FATAL
+    finally:
+        producer.close()

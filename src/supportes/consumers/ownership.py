@@ -21,6 +21,7 @@ from kafka.errors import (
     UnknownMemberIdError,
 )
 
+from supportes.messaging import transactions
 from supportes.messaging.clients import Component, transactional_producer
 from supportes.messaging.guard import guarded
 from supportes.settings import Settings
@@ -70,12 +71,15 @@ class Lane:
     transactional_id: str
     producer: KafkaProducer
     in_transaction: bool = False
+    began_with: tuple[int, int] | None = None
+    """The producer id and epoch the open transaction was begun with."""
 
     def begin(self) -> None:
         """Begin the cycle's transaction once, at the first partition that needs it."""
         if not self.in_transaction:
             self.producer.begin_transaction()
             self.in_transaction = True
+            self.began_with = transactions.producer_epoch(self.producer)
 
     def close(self, timeout_s: float = 5) -> None:
         """Release the producer; an open transaction is aborted by whoever inits the id next."""

@@ -3,8 +3,8 @@
 Failures: fenced producer → manual: give the partition up (pause it until revoked); group: new
 producer, re-open every partition. Generation error → the zombie path below. Other abortable
 error → abort, seek every partition of the transaction back, decide again. A call that timed
-out or an abort that failed (outcome unknown) → new producer, re-open (catch up from the log,
-re-seek). PostgreSQL error → abort and retry, re-index from the log.
+out, an abort that failed or a commit not to be believed (outcome unknown) → new producer,
+re-open (catch up from the log, re-seek). PostgreSQL error → abort and retry, re-index from the log.
 
 - Two live writers with one instance fence each other's producer: logged as an error, the
   fenced one starts over with a new producer (a misconfiguration, but never a duplicate).
@@ -32,6 +32,7 @@ from supportes.consumers.writer_state import (
     first_line,
 )
 from supportes.consumers.writer_takeover import Takeover
+from supportes.consumers.writer_transaction import CommitNotTrustedError
 from supportes.logs import get_logger
 from supportes.messaging import transactions
 from supportes.messaging.guard import CallTimedOutError
@@ -62,7 +63,7 @@ class Recovery:
         numbers = [state.number for state, _, _ in items]
         if is_fenced(exc):
             self._producer_fenced(lane, items, exc)
-        elif isinstance(exc, CallTimedOutError):
+        elif isinstance(exc, CallTimedOutError | CommitNotTrustedError):
             log.warning(
                 "transaction outcome unknown; rebuilding", partitions=numbers, error=str(exc)
             )

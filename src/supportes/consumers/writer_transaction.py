@@ -48,11 +48,16 @@ def send_offsets(
     )
 
 
+class CommitNotTrustedError(Exception):
+    """The producer reported the commit, but not of the transaction the batch was sent in: its
+    epoch changed in between, or a record of the batch failed. What is on the log is unknown."""
+
+
 def commit(
     lane: Lane, items: list[Taken], offsets_sent: PendingCall, *, hooks: WriterHooks
 ) -> BaseException | None:
     """Wait for the lane's offsets to be in its transaction and commit; return the failure
-    if any."""
+    if any (:class:`CommitNotTrustedError` when the commit cannot be taken at its word)."""
     try:
         offsets_sent.wait(CALL_TIMEOUT_S)
         for state, _, _ in items:
@@ -61,6 +66,27 @@ def commit(
         lane.in_transaction = False
     except Exception as exc:
         return exc
+    return distrusted(lane, items)
+
+
+def distrusted(lane: Lane, items: list[Taken]) -> CommitNotTrustedError | None:
+    """Why a commit the producer reported is not to be believed, or None: the producer's id
+    or epoch is not the one the transaction began with, or a record sent in it failed."""
+    now = transactions.producer_epoch(lane.producer)
+    if now != lane.began_with:
+        return CommitNotTrustedError(
+            f"the producer's id and epoch changed inside the transaction ({lane.began_with} to"
+            f" {now}): the broker aborted what the commit reports"
+        )
+    for state, _, _ in items:
+        batch = state.batch
+        assert batch is not None
+        for future in (*batch.event_futures, *batch.result_futures):
+            if future.is_done and future.failed():
+                return CommitNotTrustedError(
+                    f"a record of the committed transaction failed:"
+                    f" {type(future.exception).__name__}"
+                )
     return None
 
 

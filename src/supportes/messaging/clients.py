@@ -10,6 +10,7 @@ from kafka import ConsumerRebalanceListener, KafkaConsumer, KafkaProducer
 from kafka.structs import MemberState
 
 from supportes.errors import ConfigError
+from supportes.messaging import transactions
 from supportes.messaging.security import Component, security_config
 from supportes.settings import Settings
 
@@ -76,7 +77,9 @@ def transactional_producer(
         "client_id": transactional_id,
     }
     config.update(extra)
-    return KafkaProducer(**config)
+    producer = KafkaProducer(**config)
+    transactions.no_epoch_bump_inside_a_transaction(producer)
+    return producer
 
 
 def plain_producer(settings: Settings, component: Component, **extra: Any) -> KafkaProducer:

@@ -93,6 +93,34 @@ def _end(producer: KafkaProducer, *, commit: bool, timeout_s: float) -> None:
     PendingCall(what, result=result).wait(timeout_s)
 
 
+def producer_epoch(producer: KafkaProducer) -> tuple[int, int] | None:
+    """The producer id and epoch ``producer`` writes with now (None without kafka-python 3.0's
+    transaction manager). A change between a transaction's begin and its commit means the
+    client re-initialised itself in between: what it "committed" is not what was sent."""
+    manager, _ = _internals(producer)
+    if manager is None:
+        return None
+    current = manager.producer_id_and_epoch
+    return int(current.producer_id), int(current.epoch)
+
+
+def no_epoch_bump_inside_a_transaction(producer: KafkaProducer) -> None:
+    """Make kafka-python treat a lost producer state (INVALID_PRODUCER_EPOCH, OUT_OF_ORDER_
+    SEQUENCE_NUMBER, UNKNOWN_PRODUCER_ID on a send) as fatal for this transactional producer,
+    as the Java client does, instead of bumping the epoch in place (its KIP-360 path).
+
+    kafka-python 3.0 bumps the epoch of a transactional producer in the middle of a
+    transaction: the broker aborts the open transaction, the client forgets its partitions
+    and then completes the pending ``commit_transaction`` without sending EndTxn, reporting
+    success for a batch that was aborted (seen after a 20 s broker pause: the writer then
+    failed on the record's error; a writer that did not look would have lost the batch).
+    Fatal, the commit fails and the writer starts over with a new producer, whose
+    ``init_transactions`` aborts the open transaction and fences the old epoch."""
+    manager, _ = _internals(producer)
+    if manager is not None and hasattr(manager, "_supports_epoch_bump"):
+        manager._supports_epoch_bump = lambda: False
+
+
 def _internals(producer: KafkaProducer) -> tuple[Any, Any]:
     """kafka-python 3.0's transaction manager and sender, or (None, None) without them."""
     manager = getattr(producer, "_transaction_manager", None)
