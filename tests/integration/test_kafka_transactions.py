@@ -39,14 +39,20 @@ def _read_partition(isolated: Isolated, tp: TopicPartition, isolation: str) -> l
         consumer.close()
 
 
+def _bare_transactional_producer(isolated: Isolated, name: str) -> KafkaProducer:
+    """A plain kafka-python transactional producer (no supportes settings), initialised."""
+    producer = KafkaProducer(
+        **admin_config(isolated), transactional_id=f"{isolated.group_id}-{name}", acks="all"
+    )
+    producer.init_transactions()
+    return producer
+
+
 def test_committed_transaction_is_read_and_aborted_one_is_not(isolated: Isolated) -> None:
     topic = isolated.topic("commands")
     tp = TopicPartition(topic, 0)
-    producer = KafkaProducer(
-        **admin_config(isolated), transactional_id=f"{isolated.group_id}-tx", acks="all"
-    )
+    producer = _bare_transactional_producer(isolated, "tx")
     try:
-        producer.init_transactions()
         producer.begin_transaction()
         for value in (b"committed-1", b"committed-2"):
             producer.send(topic, value=value, partition=0)
@@ -123,11 +129,8 @@ def test_kafka_python_reports_a_commit_its_epoch_bump_aborted(isolated: Isolated
     without an EndTxn."""
     topic = isolated.topic("commands")
     tp = TopicPartition(topic, 0)
-    producer = KafkaProducer(
-        **admin_config(isolated), transactional_id=f"{isolated.group_id}-bump", acks="all"
-    )
+    producer = _bare_transactional_producer(isolated, "bump")
     try:
-        producer.init_transactions()
         producer.begin_transaction()
         producer.send(topic, value=b"sent-before-the-bump", partition=0)
         producer.flush()
