@@ -12,6 +12,7 @@ import time
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+import orjson
 from kafka import KafkaConsumer, TopicPartition
 from kafka.errors import KafkaError
 
@@ -50,7 +51,10 @@ def encode_command(
     """The commands-topic record (key, value) of ``envelope``; CommandTooLargeError when key and
     value together exceed ``max_bytes`` (``position``: which envelope it is, for the error)."""
     key = key_of(str(envelope["aggregate_id"]))
-    value = json.dumps(envelope, separators=(",", ":"), default=str).encode()
+    try:  # orjson: ~10x the standard library's speed on the API's hot path
+        value = orjson.dumps(envelope, default=str)
+    except TypeError:  # what orjson refuses (integers beyond 64 bits, non-string keys)
+        value = json.dumps(envelope, separators=(",", ":"), default=str).encode()
     size = len(key) + len(value)
     if size > max_bytes:
         raise CommandTooLargeError(position, size, max_bytes)

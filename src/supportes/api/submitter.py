@@ -4,7 +4,8 @@ The reader is assigned every partition of ``<prefix>.results`` from its end offs
 and routes each result to the request waiting for that ``command_id`` (registered before the
 command is sent, so no answer can slip past). A request that stops waiting leaves nothing behind.
 The answers of one poll reach the event loop in one ``call_soon_threadsafe`` (one wake-up of
-the loop per poll, not per result).
+the loop per poll, not per result). Both clients are librdkafka's (:mod:`supportes.messaging.
+native`: their network work runs outside the GIL the event loop needs).
 """
 
 from __future__ import annotations
@@ -14,36 +15,29 @@ import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import orjson
-from kafka import TopicPartition
-from kafka.errors import KafkaTimeoutError
+from confluent_kafka import KafkaError, KafkaException, Message, TopicPartition
 
 from supportes.client import encode_command
 from supportes.consumers.records import is_replayed
+from supportes.errors import ConfigError
 from supportes.logs import get_logger
-from supportes.messaging.clients import (
-    Component,
-    broker_connected,
-    committed_reader,
-    plain_producer,
-    wait_for_topic,
-)
+from supportes.messaging.native import native_producer, native_reader
 from supportes.messaging.routing import partition_for
+from supportes.messaging.security import Component
 from supportes.settings import Settings
 
 log = get_logger("api.submitter")
 READY_WITHIN_S = 5.0
-"""The results reader counts as connected when its last successful poll is this recent."""
-FETCH_MAX_WAIT_MS = 500
-"""How long the broker may hold the results reader's fetch when nothing is there."""
-SEND_MAX_BLOCK_MS = 0
-"""How long ``send`` may wait for the commands topic's metadata once the API runs: not at all.
-``send`` runs on the event loop; with kafka-python's default (60 s) a first send while the
-broker was down froze every request of the process for a minute, then failed. The metadata is
-fetched at start-up instead, and a send that would wait is refused
-(:class:`KafkaUnavailableError`)."""
+"""The results reader counts as connected when its last successful poll is this recent and
+its last statistics (every :data:`STATISTICS_INTERVAL_MS`) showed a broker up."""
+STATISTICS_INTERVAL_MS = 1000
+POLL_TIMEOUT_S = 0.2
+"""How long one poll of the results reader waits for a record (outside the GIL)."""
+POLL_RECORDS = 1000
+Headers = list[tuple[str, bytes]] | None
 
 
 class KafkaUnavailableError(Exception):
@@ -66,35 +60,44 @@ def _resolve(answers: Sequence[tuple[asyncio.Future[Answer], Answer]]) -> None:
 
 class CommandSubmitter:
     """``submit`` from an event loop (any loop, any number); one background thread reads
-    results and hands them to the loops that wait for them."""
+    results, serves the producer's failure reports, and hands answers to the loops that wait
+    for them."""
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.commands_topic = settings.topic("commands")
         results_topic = settings.topic("results")
-        self._producer = plain_producer(
+        self._producer = native_producer(
             settings,
             Component.API,
             client_id="supportes-api",
-            max_block_ms=int(settings.startup_timeout_s * 1000),
             delivery_timeout_ms=int(settings.api_delivery_timeout_s * 1000),
         )
-        self._producer.partitions_for(self.commands_topic)  # at start-up, not in a request
-        self._producer.config["max_block_ms"] = SEND_MAX_BLOCK_MS  # read by every send
-        # A long poll: the broker answers as soon as a result is committed (measured: submit ->
-        # result p50 25-28 ms with 20 ms or 500 ms), and an idle API sends 2 fetches a second
-        # instead of 100, which took ~5 % of a core from the requests.
-        self._reader = committed_reader(
-            settings, Component.API, fetch_max_wait_ms=FETCH_MAX_WAIT_MS, client_id="supportes-api"
+        self._reader = native_reader(
+            settings,
+            Component.API,
+            client_id="supportes-api",
+            group_id=f"{settings.topic_prefix}-api-results",  # in the API's group ACL, never joined
+            stats_cb=self._record_statistics,
+            **{"statistics.interval.ms": STATISTICS_INTERVAL_MS},
         )
-        partitions = wait_for_topic(
-            self._reader, results_topic, timeout_s=settings.startup_timeout_s
-        )
-        assigned = [TopicPartition(results_topic, p) for p in sorted(partitions)]
-        self._reader.assign(assigned)
-        for tp, end in self._reader.end_offsets(assigned).items():
-            self._reader.seek(tp, end)
+        try:
+            _partitions(self._producer, self.commands_topic, settings.startup_timeout_s)
+            partitions = _partitions(self._reader, results_topic, settings.startup_timeout_s)
+            assigned = []
+            for partition in partitions:  # from the end, before any command is sent
+                _, end = self._reader.get_watermark_offsets(
+                    TopicPartition(results_topic, partition),
+                    timeout=settings.startup_timeout_s,
+                    cached=False,
+                )
+                assigned.append(TopicPartition(results_topic, partition, end))
+            self._reader.assign(assigned)
+        except BaseException:
+            self._reader.close()
+            raise
         self._last_poll = time.monotonic()
+        self._brokers_up = True
         self._waiters: dict[str, list[asyncio.Future[Answer]]] = {}
         self._lock = threading.Lock()
         self._stop = threading.Event()
@@ -111,13 +114,14 @@ class CommandSubmitter:
             self._waiters.setdefault(command_id, []).append(answer)
         answer.add_done_callback(lambda done: self._forget(command_id, done))
         try:
-            self._producer.send(
+            self._producer.produce(
                 self.commands_topic,
-                key=key,
-                value=value,
+                value,
+                key,
                 partition=partition_for(str(envelope["aggregate_id"]), self.settings.partitions),
+                on_delivery=_undelivered,
             )
-        except KafkaTimeoutError:
+        except (BufferError, KafkaException):  # the local queue is full: the broker is away
             answer.cancel()  # nobody will wait for it: forgotten at once
             raise KafkaUnavailableError("the commands topic cannot be reached now") from None
         return answer
@@ -133,23 +137,37 @@ class CommandSubmitter:
     def _route(self) -> None:
         while not self._stop.is_set():
             try:
-                polled = self._reader.poll(timeout_ms=200)
-            except Exception as exc:  # keep serving: the reader reconnects by itself
+                polled = self._poll()
+                self._producer.poll(0)  # failure reports of sent commands
+            except Exception as exc:  # keep serving: the clients reconnect by themselves
                 log.warning("results poll failed", error=type(exc).__name__)
                 self._stop.wait(0.5)
                 continue
             self._last_poll = time.monotonic()
             answers: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future[Answer], Answer]]]
             answers = {}
-            for records in polled.values():
-                for record in records:
-                    for future, answer in self._answers(record.value, record.headers):
-                        answers.setdefault(future.get_loop(), []).append((future, answer))
+            for record in polled:
+                if record.error() is not None:
+                    _log_record_error(record)
+                    continue
+                for future, answer in self._answers(
+                    record.value(), cast(Headers, record.headers())
+                ):
+                    answers.setdefault(future.get_loop(), []).append((future, answer))
             for loop, ready in answers.items():
                 try:
                     loop.call_soon_threadsafe(_resolve, ready)
                 except RuntimeError:  # that loop is closed: nobody waits there any more
                     continue
+
+    def _poll(self) -> list[Message]:
+        """The records there are: waits for the first (up to :data:`POLL_TIMEOUT_S`), then
+        takes whatever else has arrived without waiting (``consume`` with a timeout waits for
+        its whole count: at 500 results/s, 100 ms on average for every answer)."""
+        first = self._reader.poll(POLL_TIMEOUT_S)
+        if first is None:
+            return []
+        return [first, *self._reader.consume(POLL_RECORDS, 0)]
 
     def _answers(
         self, value: bytes | None, headers: list[tuple[str, bytes]] | None
@@ -171,16 +189,70 @@ class CommandSubmitter:
         answer = Answer(result, is_replayed(headers))
         return [(future, answer) for future in waiting]
 
+    def _record_statistics(self, statistics: str) -> None:
+        """librdkafka's statistics (from ``consume``): whether any broker of the cluster is up."""
+        try:
+            brokers = orjson.loads(statistics).get("brokers", {})
+        except (orjson.JSONDecodeError, AttributeError):
+            return
+        self._brokers_up = any(
+            broker.get("nodeid", -1) >= 0 and broker.get("state") == "UP"
+            for broker in brokers.values()
+        )
+
     def connected(self) -> bool:
         """Whether the results reader polled in the last few seconds and holds a connection
         to a broker."""
         if time.monotonic() - self._last_poll >= READY_WITHIN_S:
             return False
-        return broker_connected(self._reader) is not False
+        return self._brokers_up
 
     def close(self) -> None:
-        """Stop routing and release the clients."""
+        """Stop routing and release the clients (commands still queued get 5 s to go out)."""
         self._stop.set()
         self._thread.join(timeout=5)
-        self._producer.close(timeout=5)
+        self._producer.flush(5)
         self._reader.close()
+
+
+def _partitions(client: Any, topic: str, timeout_s: float) -> list[int]:
+    """The partitions of ``topic`` once the cluster's metadata has them; ConfigError naming the
+    topic when it has none within ``timeout_s``."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            metadata = client.list_topics(topic, timeout=max(0.1, deadline - time.monotonic()))
+            described = metadata.topics.get(topic)
+            if described is not None and described.error is None and described.partitions:
+                return sorted(described.partitions)
+        except KafkaException:
+            pass
+        if time.monotonic() >= deadline:
+            raise ConfigError(
+                f"topic {topic} has no partitions after {timeout_s:g}s (is SUPPORTES_TOPIC_PREFIX "
+                "right? `supportes stack up` creates the topics)"
+            )
+        time.sleep(0.2)
+
+
+def _undelivered(error: KafkaError | None, record: Message) -> None:
+    """A command the producer gave up on (its delivery timeout passed): its request got 202 and
+    its result will not come; the client's retry with the same key sends it again."""
+    if error is None:
+        return
+    key = record.key()
+    log.warning(
+        "command not delivered",
+        error=error.name(),
+        case_id=key.decode("utf-8", "replace") if key else None,
+        partition=record.partition(),
+    )
+
+
+def _log_record_error(record: Message) -> None:
+    error = record.error()
+    log.warning(
+        "results read failed",
+        error=error.name() if error is not None else None,
+        partition=record.partition(),
+    )

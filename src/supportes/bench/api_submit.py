@@ -19,6 +19,7 @@ import orjson
 
 from supportes.bench.api_corner import Corner, api_corner, last_line, timed_us
 from supportes.bench.http_load import HttpLoad, HttpRequest, Sample, post_request
+from supportes.bench.machine import process_cpu_s
 from supportes.bench.progress import Progress
 from supportes.bench.results import Result
 from supportes.bench.stats import percentile
@@ -187,6 +188,9 @@ class Run:
     costs: dict[str, float] = field(default_factory=dict)
     phases: dict[str, dict[str, tuple[float, float]]] = field(default_factory=dict)
     """Per path, p50/p99 (ms) of each phase of :mod:`supportes.bench.submit_phases`."""
+    cpu_s: dict[tuple[str, str], float] = field(default_factory=dict)
+    """(path, process) -> CPU seconds the API or the writer process used in that path's
+    windows."""
 
     @property
     def total(self) -> int:
@@ -274,6 +278,7 @@ def _alternate(
         per_window = run.per_window
         for path, index in segments(run.windows):
             began = time.monotonic()
+            cpu_before = _cpu(corner)
             window = slice(index * per_window, (index + 1) * per_window)
             if path == "http":
                 run.http_samples[index] = load.paced(
@@ -287,11 +292,21 @@ def _alternate(
                 )
                 run.client_windows[index] = (began, time.monotonic())
                 run.offered["client"] += time.monotonic() - began
+            for process, used in _cpu(corner).items():
+                if process in cpu_before:
+                    key = (path, process)
+                    run.cpu_s[key] = run.cpu_s.get(key, 0.0) + used - cpu_before[process]
         done.wait(max(30.0, window_s))
     finally:
         gc.unfreeze()
         done.set()  # the results reader stops within a poll
         reader.join(30)
+
+
+def _cpu(corner: Corner) -> dict[str, float]:
+    """CPU seconds the API and the writer process have used so far."""
+    figures = {"api": process_cpu_s(corner.api.pid), "writer": process_cpu_s(corner.serve.pid)}
+    return {process: used for process, used in figures.items() if used is not None}
 
 
 def _phases(settings: Settings, run: Run) -> dict[str, dict[str, tuple[float, float]]]:
@@ -421,6 +436,17 @@ def _latency_report(
         "us",
         "actor, policy, command parse and checks before sending, median, idle",
     )
+    for process in ("api", "writer"):
+        used = {path: run.cpu_s.get((path, process)) for path in ("client", "http")}
+        if used["client"] is None or used["http"] is None:
+            continue
+        result.add(
+            f"where: {process} CPU per command",
+            used["http"] / total * 1e6,
+            "us",
+            f"its CPU in the http windows / commands; in the client windows "
+            f"{used['client'] / total * 1e6:.0f} us",
+        )
     for phase in PHASES:
         figures = {path: run.phases.get(path, {}).get(phase) for path in ("client", "http")}
         if figures["client"] is None or figures["http"] is None:

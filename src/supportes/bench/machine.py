@@ -122,3 +122,20 @@ def machine_info(settings: Settings) -> list[tuple[str, str]]:
             f" {settings.projector_batch:,} events (SUPPORTES_PROJECTOR_*)",
         ),
     ]
+
+
+def process_cpu_s(pid: int) -> float | None:
+    """User + system CPU seconds ``pid`` has used so far (``/proc/<pid>/stat``; None when it is
+    gone or the file cannot be read)."""
+    try:
+        text = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return parse_proc_stat_cpu_s(text, os.sysconf("SC_CLK_TCK"))
+
+
+def parse_proc_stat_cpu_s(text: str, ticks_per_s: int) -> float:
+    """utime + stime of a ``/proc/<pid>/stat`` line, in seconds (fields 14 and 15; the command
+    name in parentheses may hold spaces, so fields are counted after its closing one)."""
+    fields = text.rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / ticks_per_s
