@@ -116,4 +116,22 @@ async def submit_attested(
             status_code=202,
             headers={"Location": location},
         )
+    if not answer.replayed:  # a replay answers another envelope with the same id
+        remember_opened_case(context, attested, answer.result)
     return result_response(answer.result, if_match=if_match, replayed=answer.replayed)
+
+
+def remember_opened_case(
+    context: ApiContext, attested: AttestedCommand, result: dict[str, Any]
+) -> None:
+    """The customer of a case this command opened (its own result, not a replay's), kept in
+    ``context.case_owners``: the customer's next command on it is then checked without asking
+    the event index."""
+    if attested.command.type != "OpenCase" or result.get("status") != "accepted":
+        return
+    events = result.get("events") or []
+    if not events or events[0].get("version") != 1:  # opened by an earlier command
+        return
+    customer = (attested.envelope.get("payload") or {}).get("customer_id")
+    if isinstance(customer, str) and customer:
+        context.case_owners.remember(attested.command.aggregate_id, customer)

@@ -7,6 +7,7 @@ shared machine falls on both paths alike."""
 from __future__ import annotations
 
 import gc
+import os
 import threading
 import time
 from collections.abc import Sequence
@@ -304,8 +305,12 @@ def _alternate(
 
 
 def _cpu(corner: Corner) -> dict[str, float]:
-    """CPU seconds the API and the writer process have used so far."""
-    figures = {"api": process_cpu_s(corner.api.pid), "writer": process_cpu_s(corner.serve.pid)}
+    """CPU seconds the API, the writer and this (the load's) process have used so far."""
+    figures = {
+        "api": process_cpu_s(corner.api.pid),
+        "writer": process_cpu_s(corner.serve.pid),
+        "load": process_cpu_s(os.getpid()),
+    }
     return {process: used for process, used in figures.items() if used is not None}
 
 
@@ -436,7 +441,7 @@ def _latency_report(
         "us",
         "actor, policy, command parse and checks before sending, median, idle",
     )
-    for process in ("api", "writer"):
+    for process in ("api", "writer", "load"):
         used = {path: run.cpu_s.get((path, process)) for path in ("client", "http")}
         if used["client"] is None or used["http"] is None:
             continue

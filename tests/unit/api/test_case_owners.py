@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+from types import SimpleNamespace
+from typing import Any
 from uuid import UUID, uuid4
 
 import pytest
@@ -46,3 +49,51 @@ def test_never_holds_more_than_its_capacity_nor_a_wrong_customer(
         assert len(owners) <= 5
     for case_id, name in truth.items():
         assert owners.get(case_id) in (None, name)
+
+
+def _opened(customer: str, *, version: int = 1, status: str = "accepted") -> tuple[Any, Any]:
+    from supportes.auth import Principal
+    from supportes.auth.principal import Role
+    from supportes.ops.submission import CommandRequest, attest
+
+    agent = Principal("agent:maria", frozenset({Role.AGENT}))
+    request = CommandRequest(
+        type="OpenCase",
+        aggregate_id=uuid4(),
+        payload={
+            "customer_id": customer,
+            "channel": "email",
+            "subject": "Printer on fire",
+            "description": "It smokes.",
+        },
+    )
+    attested = attest(agent, request, command_id=uuid4(), now=datetime.now(UTC))
+    result = {
+        "status": status,
+        "aggregate_id": str(request.aggregate_id),
+        "events": [{"event_id": "e", "type": "CaseOpened", "version": version}],
+    }
+    return attested, result
+
+
+def test_a_case_this_api_opened_is_remembered_with_its_customer() -> None:
+    from supportes.api.commanding import remember_opened_case
+
+    context = SimpleNamespace(case_owners=CaseOwners())
+    attested, result = _opened("customer:00042")
+    remember_opened_case(context, attested, result)  # type: ignore[arg-type]
+    assert context.case_owners.get(attested.command.aggregate_id) == "customer:00042"
+
+
+@pytest.mark.parametrize(
+    ("version", "status"), [(2, "accepted"), (1, "rejected")], ids=["not-the-opening", "rejected"]
+)
+def test_nothing_is_remembered_unless_this_command_opened_the_case(
+    version: int, status: str
+) -> None:
+    from supportes.api.commanding import remember_opened_case
+
+    context = SimpleNamespace(case_owners=CaseOwners())
+    attested, result = _opened("customer:00042", version=version, status=status)
+    remember_opened_case(context, attested, result)  # type: ignore[arg-type]
+    assert len(context.case_owners) == 0
