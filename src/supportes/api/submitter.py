@@ -37,6 +37,10 @@ STATISTICS_INTERVAL_MS = 1000
 POLL_TIMEOUT_S = 0.2
 """How long one poll of the results reader waits for a record (outside the GIL)."""
 POLL_RECORDS = 1000
+REPORTS_EVERY_S = 1.0
+"""How often the producer's failure reports are served (they are only logged). Each call into
+librdkafka from the reader thread gives the GIL up and waits to get it back (up to the switch
+interval while the event loop is busy), so the reader makes as few as it can per poll."""
 Headers = list[tuple[str, bytes]] | None
 
 
@@ -135,10 +139,13 @@ class CommandSubmitter:
                     del self._waiters[command_id]
 
     def _route(self) -> None:
+        next_report = time.monotonic()
         while not self._stop.is_set():
             try:
                 polled = self._poll()
-                self._producer.poll(0)  # failure reports of sent commands
+                if time.monotonic() >= next_report:  # failure reports of sent commands
+                    self._producer.poll(0)
+                    next_report = time.monotonic() + REPORTS_EVERY_S
             except Exception as exc:  # keep serving: the clients reconnect by themselves
                 log.warning("results poll failed", error=type(exc).__name__)
                 self._stop.wait(0.5)
