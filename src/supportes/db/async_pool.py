@@ -97,12 +97,15 @@ class AsyncConnectionPool:
         if self._slots is None:
             self._slots = asyncio.Semaphore(self.size)
         slots = self._slots
-        try:
-            await asyncio.wait_for(slots.acquire(), self._wait_s)
-        except TimeoutError:
-            raise PoolExhaustedError(
-                f"all {self.size} PostgreSQL connections stayed busy for {self._wait_s:g}s"
-            ) from None
+        if slots.locked():  # every connection busy: wait, bounded
+            try:
+                await asyncio.wait_for(slots.acquire(), self._wait_s)
+            except TimeoutError:
+                raise PoolExhaustedError(
+                    f"all {self.size} PostgreSQL connections stayed busy for {self._wait_s:g}s"
+                ) from None
+        else:  # a free one: taken at once (wait_for would make a task and a loop turn of it)
+            await slots.acquire()
         conn: psycopg2.extensions.connection | None = None
         try:
             while self._idle and conn is None:
