@@ -22,9 +22,8 @@ from confluent_kafka import KafkaError, KafkaException, Message, TopicPartition
 
 from supportes.client import encode_command
 from supportes.consumers.records import is_replayed
-from supportes.errors import ConfigError
 from supportes.logs import get_logger
-from supportes.messaging.native import native_producer, native_reader
+from supportes.messaging.native import native_partitions, native_producer, native_reader
 from supportes.messaging.routing import partition_for
 from supportes.messaging.security import Component
 from supportes.settings import Settings
@@ -86,8 +85,8 @@ class CommandSubmitter:
             **{"statistics.interval.ms": STATISTICS_INTERVAL_MS},
         )
         try:
-            _partitions(self._producer, self.commands_topic, settings.startup_timeout_s)
-            partitions = _partitions(self._reader, results_topic, settings.startup_timeout_s)
+            native_partitions(self._producer, self.commands_topic, settings.startup_timeout_s)
+            partitions = native_partitions(self._reader, results_topic, settings.startup_timeout_s)
             assigned = []
             for partition in partitions:  # from the end, before any command is sent
                 _, end = self._reader.get_watermark_offsets(
@@ -220,26 +219,6 @@ class CommandSubmitter:
         self._thread.join(timeout=5)
         self._producer.flush(5)
         self._reader.close()
-
-
-def _partitions(client: Any, topic: str, timeout_s: float) -> list[int]:
-    """The partitions of ``topic`` once the cluster's metadata has them; ConfigError naming the
-    topic when it has none within ``timeout_s``."""
-    deadline = time.monotonic() + timeout_s
-    while True:
-        try:
-            metadata = client.list_topics(topic, timeout=max(0.1, deadline - time.monotonic()))
-            described = metadata.topics.get(topic)
-            if described is not None and described.error is None and described.partitions:
-                return sorted(described.partitions)
-        except KafkaException:
-            pass
-        if time.monotonic() >= deadline:
-            raise ConfigError(
-                f"topic {topic} has no partitions after {timeout_s:g}s (is SUPPORTES_TOPIC_PREFIX "
-                "right? `supportes stack up` creates the topics)"
-            )
-        time.sleep(0.2)
 
 
 def _undelivered(error: KafkaError | None, record: Message) -> None:

@@ -25,6 +25,7 @@ __all__ = [
     "connection_config",
     "group_consumer",
     "group_membership",
+    "missing_topic",
     "plain_producer",
     "request_rejoin",
     "subscribe_known",
@@ -146,11 +147,16 @@ def wait_for_topic(consumer: KafkaConsumer, topic: str, *, timeout_s: float) -> 
         if partitions:
             return partitions
         if time.monotonic() >= deadline:
-            raise ConfigError(
-                f"topic {topic} has no partitions after {timeout_s:g}s (is SUPPORTES_TOPIC_PREFIX "
-                "right? `supportes stack up` creates the topics)"
-            )
+            raise missing_topic(topic, timeout_s)
         time.sleep(0.2)
+
+
+def missing_topic(topic: str, timeout_s: float) -> ConfigError:
+    """The error of a topic whose partitions did not show within ``timeout_s``."""
+    return ConfigError(
+        f"topic {topic} has no partitions after {timeout_s:g}s (is SUPPORTES_TOPIC_PREFIX "
+        "right? `supportes stack up` creates the topics)"
+    )
 
 
 def subscribe_known(

@@ -13,14 +13,14 @@ built and tested on it).
 from __future__ import annotations
 
 import logging
+import time
 from typing import Any
 
-from confluent_kafka import Consumer, KafkaError, Producer
+from confluent_kafka import Consumer, KafkaError, KafkaException, Producer
 
-from supportes.errors import ConfigError
 from supportes.logs import get_logger
-from supportes.messaging.clients import CLIENT_LINGER_MS
-from supportes.messaging.security import Component, credentials_for, security_protocol
+from supportes.messaging.clients import CLIENT_LINGER_MS, missing_topic
+from supportes.messaging.security import Component, sasl_credentials, security_protocol
 from supportes.settings import Settings
 
 log = get_logger("messaging.native")
@@ -52,13 +52,8 @@ def native_config(settings: Settings, component: Component, client_id: str) -> d
         "logger": _StructlogBridge(client_id),
         "error_cb": _error_logger(client_id),
     }
-    if protocol.startswith("SASL_"):
-        credentials = credentials_for(settings, component)
-        if credentials is None:
-            raise ConfigError(
-                f"SUPPORTES_KAFKA_SECURITY_PROTOCOL is {protocol} but no credentials are set "
-                "(SUPPORTES_KAFKA_USERNAME/_PASSWORD or SUPPORTES_KAFKA_CREDENTIALS_FILE)"
-            )
+    credentials = sasl_credentials(settings, component)
+    if credentials is not None:
         config.update(
             {
                 "sasl.mechanism": settings.kafka_sasl_mechanism,
@@ -115,3 +110,20 @@ def native_reader(
             **extra,
         }
     )
+
+
+def native_partitions(client: Any, topic: str, timeout_s: float) -> list[int]:
+    """The partitions of ``topic`` once the cluster's metadata has them; ConfigError naming the
+    topic when it has none within ``timeout_s``."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            metadata = client.list_topics(topic, timeout=max(0.1, deadline - time.monotonic()))
+            described = metadata.topics.get(topic)
+            if described is not None and described.error is None and described.partitions:
+                return sorted(described.partitions)
+        except KafkaException:
+            pass
+        if time.monotonic() >= deadline:
+            raise missing_topic(topic, timeout_s)
+        time.sleep(0.2)

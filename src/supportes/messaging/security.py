@@ -118,17 +118,27 @@ def legacy_local_broker(settings: Settings) -> bool:
     return "sasl." not in text
 
 
+def sasl_credentials(settings: Settings, component: Component) -> Credentials | None:
+    """``component``'s credentials when the clients speak SASL (None otherwise); ConfigError
+    when they speak SASL and none are set."""
+    protocol = security_protocol(settings)
+    if not protocol.startswith("SASL_"):
+        return None
+    credentials = credentials_for(settings, component)
+    if credentials is None:
+        raise ConfigError(
+            f"SUPPORTES_KAFKA_SECURITY_PROTOCOL is {protocol} but no credentials are set "
+            "(SUPPORTES_KAFKA_USERNAME/_PASSWORD or SUPPORTES_KAFKA_CREDENTIALS_FILE)"
+        )
+    return credentials
+
+
 def security_config(settings: Settings, component: Component) -> dict[str, Any]:
     """kafka-python settings authenticating as ``component`` (empty for a PLAINTEXT cluster)."""
     protocol = security_protocol(settings)
     config: dict[str, Any] = {"security_protocol": protocol}
-    if protocol.startswith("SASL_"):
-        credentials = credentials_for(settings, component)
-        if credentials is None:
-            raise ConfigError(
-                f"SUPPORTES_KAFKA_SECURITY_PROTOCOL is {protocol} but no credentials are set "
-                "(SUPPORTES_KAFKA_USERNAME/_PASSWORD or SUPPORTES_KAFKA_CREDENTIALS_FILE)"
-            )
+    credentials = sasl_credentials(settings, component)
+    if credentials is not None:
         config.update(
             sasl_mechanism=settings.kafka_sasl_mechanism,
             sasl_plain_username=credentials.username,
