@@ -1,11 +1,14 @@
-"""The asynchronous pool (queries waited for on the event loop) against the real PostgreSQL."""
+"""The asynchronous pool (asyncpg: queries waited for on the event loop) against the real
+PostgreSQL."""
 
 from __future__ import annotations
 
 import asyncio
 import time
+import uuid
+from decimal import Decimal
 
-import psycopg2
+import asyncpg
 import pytest
 
 from supportes.db.async_pool import AsyncConnectionPool
@@ -35,7 +38,12 @@ def test_queries_run_concurrently_on_one_thread_and_connections_are_reused(
                     *(pool.fetch_dicts("SELECT pg_backend_pid() AS pid") for _ in range(8))
                 )
             }
-            typed = await pool.fetch_dicts("SELECT %s::int AS n, now() AS at, 'x'::text AS s", (7,))
+            typed = await pool.fetch_dicts(
+                "SELECT %s::int AS n, now() AS at, 'x'::text AS s, %s::uuid AS id,"
+                " '{\"a\": [1]}'::jsonb AS doc, 1.5::numeric AS amount, ARRAY['t'] AS tags,"
+                " '100%%' AS percent",
+                (7, "0f83449b-59ee-4d04-aae0-4f4e5368d67d"),
+            )
             return took, pids, typed
         finally:
             pool.close()
@@ -45,6 +53,12 @@ def test_queries_run_concurrently_on_one_thread_and_connections_are_reused(
     assert len(pids) <= 4  # no connection beyond the pool's size
     assert typed[0]["n"] == 7
     assert typed[0]["at"].tzinfo is not None  # type: ignore[attr-defined]
+    # the types psycopg2 gives, so rows encode alike whichever driver read them
+    assert type(typed[0]["id"]) is uuid.UUID
+    assert typed[0]["doc"] == {"a": [1]}
+    assert typed[0]["amount"] == Decimal("1.5")
+    assert typed[0]["tags"] == ["t"]
+    assert typed[0]["percent"] == "100%"
 
 
 def test_bounded_a_query_waits_then_gives_up(stack: Settings) -> None:
@@ -67,9 +81,9 @@ def test_read_only_and_usable_after_a_query_error(stack: Settings) -> None:
     async def scenario() -> None:
         pool = AsyncConnectionPool(stack.dsn, 1)
         try:
-            with pytest.raises(psycopg2.errors.ReadOnlySqlTransaction):
+            with pytest.raises(asyncpg.exceptions.ReadOnlySQLTransactionError):
                 await pool.fetch_dicts("CREATE TABLE nope (x int)")
-            with pytest.raises(psycopg2.errors.UndefinedTable):
+            with pytest.raises(asyncpg.exceptions.UndefinedTableError):
                 await pool.fetch_dicts("SELECT * FROM no_such_table")
             assert await pool.fetch_dicts("SELECT 2 AS two") == [{"two": 2}]
         finally:
@@ -84,14 +98,22 @@ def test_a_broken_connection_is_replaced(stack: Settings) -> None:
         admin = connect(stack.dsn)
         admin.autocommit = True
         try:
-            victim = (await pool.fetch_dicts("SELECT pg_backend_pid() AS pid"))[0]["pid"]
+            # an idle connection whose backend went away is noticed and not handed out
+            idle = (await pool.fetch_dicts("SELECT pg_backend_pid() AS pid"))[0]["pid"]
             with admin.cursor() as cur:
-                cur.execute("SELECT pg_terminate_backend(%s)", (victim,))
+                cur.execute("SELECT pg_terminate_backend(%s)", (idle,))
             await asyncio.sleep(0.2)
-            with pytest.raises(psycopg2.OperationalError):
-                await pool.fetch_dicts("SELECT 1")
+            busy = (await pool.fetch_dicts("SELECT pg_backend_pid() AS pid"))[0]["pid"]
+            assert busy != idle
+            # a link lost during a query is DatabaseUnavailableError (503), then replaced
+            slow = asyncio.create_task(pool.fetch_dicts("SELECT pg_sleep(5)"))
+            await asyncio.sleep(0.3)
+            with admin.cursor() as cur:
+                cur.execute("SELECT pg_terminate_backend(%s)", (busy,))
+            with pytest.raises(DatabaseUnavailableError, match="lost the connection"):
+                await slow
             fresh = (await pool.fetch_dicts("SELECT pg_backend_pid() AS pid"))[0]["pid"]
-            assert fresh != victim
+            assert fresh not in (idle, busy)
         finally:
             admin.close()
             pool.close()

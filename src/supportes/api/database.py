@@ -1,7 +1,7 @@
 """The API's PostgreSQL access, with failures answered 503: a bounded pool of read-only
 autocommit sessions for work done in the threadpool (the service layer's functions, the
-API-token check), and one of asynchronous sessions for single queries answered on the event
-loop (no thread hand-off: the hot reads)."""
+API-token check), and one of asyncpg sessions for single queries answered on the event loop
+(no thread hand-off: the hot reads)."""
 
 from __future__ import annotations
 
@@ -63,11 +63,8 @@ class Database:
         PostgreSQL cannot be reached)."""
         try:
             return await self.async_pool.fetch_dicts(query, params)
-        except DatabaseUnavailableError as exc:
+        except DatabaseUnavailableError as exc:  # the pool's name for a lost or refused link
             log.warning("database unavailable", error=str(exc))
-            raise ApiError(503, "unavailable", "PostgreSQL is unavailable; retry later") from None
-        except (psycopg2.OperationalError, psycopg2.InterfaceError) as exc:
-            log.warning("database error", error=type(exc).__name__)
             raise ApiError(503, "unavailable", "PostgreSQL is unavailable; retry later") from None
 
     @contextmanager
