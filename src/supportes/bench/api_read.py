@@ -99,6 +99,7 @@ def _read_costs(corner: Corner, token: str, case_id: str) -> dict[str, float]:
             began = time.perf_counter()
             await run_in_threadpool(lambda: None)
             hops.append(time.perf_counter() - began)
+        database.close()  # on the loop its connections belong to
         return percentile(reads, 50) * 1e6, percentile(hops, 50) * 1e6, row
 
     try:

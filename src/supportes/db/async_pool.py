@@ -227,7 +227,10 @@ class AsyncConnectionPool:
         """Close the idle connections (those in use are closed when handed back)."""
         idle, self._idle = self._idle, []
         for conn in idle:
-            conn.terminate()
+            try:
+                conn.terminate()
+            except RuntimeError:  # its event loop is already closed: the socket goes with it
+                pass
 
     async def _open(self) -> asyncpg.Connection:
         try:
