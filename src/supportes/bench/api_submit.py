@@ -1,5 +1,6 @@
 """``api-submit-latency``: after the writer benchmark's warm-up, commands at a steady rate
-through ``POST /v1/commands`` (several keep-alive HTTP connections, open loop) and through the
+through ``POST /v1/commands`` (several keep-alive HTTP connections, open loop, from a process of
+its own: :mod:`supportes.bench.http_load_process`) and through the
 Kafka client (:class:`~supportes.client.SupportesClient`, timed from send to the result read,
 as ``writer-latency``), in alternating windows of the same run so that a slow moment of this
 shared machine falls on both paths alike."""
@@ -19,7 +20,8 @@ from uuid import UUID
 import orjson
 
 from supportes.bench.api_corner import Corner, api_corner, last_line, timed_us
-from supportes.bench.http_load import HttpLoad, HttpRequest, Sample, post_request
+from supportes.bench.http_load import HttpRequest, Sample, post_request
+from supportes.bench.http_load_process import HttpLoadProcess
 from supportes.bench.machine import process_cpu_s
 from supportes.bench.progress import Progress
 from supportes.bench.results import Result
@@ -28,6 +30,7 @@ from supportes.bench.submit_phases import PHASES, Timed, phases, record_times, s
 from supportes.bench.writer_bench import (
     LATENCY_WINDOWS,
     WARM_UP_COMMANDS,
+    ReaderGate,
     _collect_results,
     _warm_up,
 )
@@ -151,7 +154,7 @@ def _paced_client(
 
 
 def _warm_http(
-    load: HttpLoad, commands: Sequence[HttpRequest], rate_per_s: float, corner: Corner
+    load: HttpLoadProcess, commands: Sequence[HttpRequest], rate_per_s: float, corner: Corner
 ) -> None:
     """Send the HTTP warm-up (connections opened, pools filled); RuntimeError when the API
     accepted none of it."""
@@ -190,7 +193,7 @@ class Run:
     phases: dict[str, dict[str, tuple[float, float]]] = field(default_factory=dict)
     """Per path, p50/p99 (ms) of each phase of :mod:`supportes.bench.submit_phases`."""
     cpu_s: dict[tuple[str, str], float] = field(default_factory=dict)
-    """(path, process) -> CPU seconds the API or the writer process used in that path's
+    """(path, process) -> CPU seconds each process (see :func:`_cpu`) used in that path's
     windows."""
 
     @property
@@ -222,7 +225,7 @@ def api_submit_latency(settings: Settings, rate_per_s: int, duration_s: float) -
             principal: corner.token(principal, principal_roles(principal))
             for principal in sorted({c.principal for c in [*warm_http, *http_commands]})
         }
-        load = HttpLoad(
+        load = HttpLoadProcess(
             corner.base_url,
             HTTP_CONNECTIONS,
             timeout_s=HTTP_TIMEOUT_S,
@@ -259,16 +262,19 @@ def _alternate(
     *,
     client: SupportesClient,
     client_envelopes: Sequence[dict[str, Any]],
-    load: HttpLoad,
+    load: HttpLoadProcess,
     http_requests: Sequence[HttpRequest],
     window_s: float,
 ) -> None:
-    """The alternating windows, the client's results read by a thread of their own."""
+    """The alternating windows, the client's results read by a thread of their own that
+    stops through the HTTP windows (once the client window's results are in): the Kafka
+    client path idles then as the HTTP client does through the client windows."""
     done = threading.Event()
+    gate = ReaderGate()
     reader = threading.Thread(
         target=_collect_results,
         args=(corner.settings, run.sent_at, run.answered, run.total, done),
-        kwargs={"answered_ids": run.answered_ids},
+        kwargs={"answered_ids": run.answered_ids, "gate": gate},
         daemon=True,
     )
     reader.start()
@@ -279,7 +285,7 @@ def _alternate(
         per_window = run.per_window
         for path, index in segments(run.windows):
             began = time.monotonic()
-            cpu_before = _cpu(corner)
+            cpu_before = _cpu(corner, load)
             window = slice(index * per_window, (index + 1) * per_window)
             if path == "http":
                 run.http_samples[index] = load.paced(
@@ -288,12 +294,15 @@ def _alternate(
                 sent = [sample.sent for sample in run.http_samples[index]]
                 run.offered["http"] += max(sent) - min(sent) + 1.0 / run.rate_per_s
             else:
+                gate.resume()
                 _paced_client(
                     client, client_envelopes[window], run.rate_per_s, run.sent_at, progress
                 )
                 run.client_windows[index] = (began, time.monotonic())
                 run.offered["client"] += time.monotonic() - began
-            for process, used in _cpu(corner).items():
+                _all_answered(run, (index + 1) * per_window)
+                gate.pause()
+            for process, used in _cpu(corner, load).items():
                 if process in cpu_before:
                     key = (path, process)
                     run.cpu_s[key] = run.cpu_s.get(key, 0.0) + used - cpu_before[process]
@@ -304,12 +313,21 @@ def _alternate(
         reader.join(30)
 
 
-def _cpu(corner: Corner) -> dict[str, float]:
-    """CPU seconds the API, the writer and this (the load's) process have used so far."""
+def _all_answered(run: Run, sent: int, within_s: float = 30.0) -> None:
+    """Wait (bounded) until the results of the ``sent`` client commands so far are read."""
+    deadline = time.monotonic() + within_s
+    while len(run.answered) < sent and time.monotonic() < deadline:
+        time.sleep(0.01)
+
+
+def _cpu(corner: Corner, load: HttpLoadProcess) -> dict[str, float]:
+    """CPU seconds the API, the writer, this process (the Kafka client path) and the HTTP
+    load generator have used so far."""
     figures = {
         "api": process_cpu_s(corner.api.pid),
         "writer": process_cpu_s(corner.serve.pid),
-        "load": process_cpu_s(os.getpid()),
+        "kafka client": process_cpu_s(os.getpid()),
+        "http client": process_cpu_s(load.pid),
     }
     return {process: used for process, used in figures.items() if used is not None}
 
@@ -441,7 +459,7 @@ def _latency_report(
         "us",
         "actor, policy, command parse and checks before sending, median, idle",
     )
-    for process in ("api", "writer", "load"):
+    for process in ("api", "writer", "kafka client", "http client"):
         used = {path: run.cpu_s.get((path, process)) for path in ("client", "http")}
         if used["client"] is None or used["http"] is None:
             continue

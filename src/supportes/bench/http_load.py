@@ -19,6 +19,8 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
+import uvloop
+
 from supportes.bench.progress import Progress
 
 READ_LIMIT = 1 << 20
@@ -138,7 +140,7 @@ class HttpLoad:
         self._connections = [
             _Connection(address.hostname, address.port) for _ in range(connections)
         ]
-        self.loop = asyncio.new_event_loop()
+        self.loop = uvloop.new_event_loop()  # libuv's loop: about half asyncio's CPU per request
         self.thread = threading.Thread(target=self.loop.run_forever, name="bench-http", daemon=True)
         self.thread.start()
         self._free: asyncio.Queue[_Connection] = self._call(self._make_queue(), 10)

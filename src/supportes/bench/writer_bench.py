@@ -303,6 +303,42 @@ def writer_latency(settings: Settings, rate_per_s: int, duration_s: float) -> Re
     return result
 
 
+class ReaderGate:
+    """Stops :func:`_collect_results` between its path's windows (``pause``) and has it read on
+    from the end of the results topic before the next (``resume`` returns once it has)."""
+
+    def __init__(self) -> None:
+        self._paused = threading.Event()
+        self._reading = threading.Event()
+        self._reading.set()
+
+    @property
+    def paused(self) -> bool:
+        """Whether the reader is asked to stop reading."""
+        return self._paused.is_set()
+
+    def pause(self) -> None:
+        """Ask the reader to stop reading (it does within one poll)."""
+        self._reading.clear()
+        self._paused.set()
+
+    def resume(self, within_s: float = 30.0) -> None:
+        """Let the reader read again; returns once it reads from the end of the topic
+        (TimeoutError when it does not within ``within_s``)."""
+        self._paused.clear()
+        if not self._reading.wait(within_s):
+            raise TimeoutError(f"the results reader did not resume within {within_s:g} s")
+
+    def wait_resumed(self, done: threading.Event) -> None:
+        """The reader's side: wait while paused (or until ``done``)."""
+        while self._paused.is_set() and not done.is_set():
+            done.wait(0.05)
+
+    def reading(self) -> None:
+        """The reader's side: it reads from the end again."""
+        self._reading.set()
+
+
 def _collect_results(
     settings: Settings,
     sent_at: dict[str, float],
@@ -311,9 +347,11 @@ def _collect_results(
     done: threading.Event,
     *,
     answered_ids: list[str] | None = None,
+    gate: ReaderGate | None = None,
 ) -> None:
     """Read results until ``total`` of those in ``sent_at`` are in ``answered`` (sent at,
-    latency), or ``done``; ``answered_ids`` gets their command ids in the same order."""
+    latency), or ``done``; ``answered_ids`` gets their command ids in the same order. While
+    ``gate`` is paused nothing is read; afterwards reading goes on from the topic's end."""
     reader = committed_reader(settings, Component.ADMIN, fetch_max_wait_ms=10)
     try:
         tps = [TopicPartition(settings.topic("results"), p) for p in range(settings.partitions)]
@@ -322,6 +360,13 @@ def _collect_results(
         for tp in tps:
             reader.position(tp)
         while not done.is_set() and len(answered) < total:
+            if gate is not None and gate.paused:
+                gate.wait_resumed(done)
+                reader.seek_to_end(*tps)
+                for tp in tps:
+                    reader.position(tp)
+                gate.reading()
+                continue
             for records in reader.poll(timeout_ms=100).values():
                 now = time.monotonic()
                 for record in records:
