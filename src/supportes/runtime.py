@@ -41,6 +41,17 @@ def tune_for_batches() -> None:
     sys.setswitchinterval(SWITCH_INTERVAL_S)
 
 
+def tune_for_serving() -> None:
+    """The API's settings: :data:`GC_THRESHOLDS` (a request allocates hundreds of containers,
+    nearly all freed by reference counting; at 500 commands/s the default young threshold ran
+    a collection every few requests, and the older generations' after them) and
+    :data:`SWITCH_INTERVAL_S`: the results reader thread takes the GIL back after each poll of
+    librdkafka, and with the default 5 ms it waited up to that long behind the event loop
+    before it could hand an answer over."""
+    tune_gc()
+    sys.setswitchinterval(SWITCH_INTERVAL_S)
+
+
 def settle_heap() -> int:
     """Collect, then move what survived to the permanent generation (``gc.freeze``); the number
     of objects frozen. For the API, once start-up is complete: its heap is mostly what lives as

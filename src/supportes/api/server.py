@@ -9,7 +9,7 @@ import uvicorn
 from supportes.api.app import create_app
 from supportes.errors import ConfigError
 from supportes.logs import get_logger
-from supportes.runtime import settle_heap
+from supportes.runtime import settle_heap, tune_for_serving
 from supportes.settings import Settings
 
 log = get_logger("api")
@@ -29,6 +29,7 @@ class ApiServer:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
+        tune_for_serving()  # process-wide, as the projector's and the writer's settings are
         host, port = listen_address(settings)
         config = uvicorn.Config(
             create_app(settings),

@@ -48,7 +48,7 @@ def serve_main(argv: Sequence[str] | None = None) -> int:
 
     from supportes.api.app import create_app
     from supportes.logs import configure_logging
-    from supportes.runtime import settle_heap
+    from supportes.runtime import settle_heap, tune_for_serving
     from supportes.settings import load_settings
 
     parser = argparse.ArgumentParser(prog="python -m supportes.bench.api_bench serve")
@@ -58,6 +58,7 @@ def serve_main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     settings = load_settings()
     configure_logging(settings.log_level, settings.log_format)
+    tune_for_serving()  # as ApiServer does
     app: FastAPI = create_app(settings)
     bare: list[bytes] = []
 

@@ -22,6 +22,7 @@ client went away), is closed, never reused; a lost link is raised as
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import re
 import uuid
@@ -227,10 +228,8 @@ class AsyncConnectionPool:
         """Close the idle connections (those in use are closed when handed back)."""
         idle, self._idle = self._idle, []
         for conn in idle:
-            try:
+            with contextlib.suppress(RuntimeError):  # its loop is closed: the socket goes with it
                 conn.terminate()
-            except RuntimeError:  # its event loop is already closed: the socket goes with it
-                pass
 
     async def _open(self) -> asyncpg.Connection:
         try:
