@@ -5,11 +5,12 @@ from __future__ import annotations
 import typing
 
 import pytest
+from starlette.requests import Request
 
 from supportes.api.cursors import decode_cursor, encode_cursor
 from supportes.api.errors import ApiError, result_status
+from supportes.api.headers import expected_version, idempotency_key, if_match
 from supportes.api.ratelimit import RateLimiter
-from supportes.api.routes.commands import expected_version
 from supportes.api.routes.reads import FollowUpKind, RepeatBy
 from supportes.ops.intake import SUBJECT_CHARS, subject_of
 from supportes.ops.reports import FOLLOW_UP_KINDS, REPEAT_ISSUES
@@ -57,6 +58,31 @@ def test_if_match_accepts_quoted_versions_only() -> None:
         with pytest.raises(ApiError) as refused:
             expected_version(bad)
         assert refused.value.field == "If-Match"
+
+
+def _with_headers(*headers: tuple[str, str]) -> Request:
+    raw = [(name.lower().encode(), value.encode("latin-1")) for name, value in headers]
+    return Request({"type": "http", "method": "POST", "path": "/", "headers": raw})
+
+
+def test_idempotency_key_is_printable_ascii_of_at_most_200_characters() -> None:
+    assert idempotency_key(_with_headers()) is None
+    assert idempotency_key(_with_headers(("Idempotency-Key", "order-42/a"))) == "order-42/a"
+    assert idempotency_key(_with_headers(("Idempotency-Key", "k" * 200))) == "k" * 200
+    for bad in ("", "has space", "k" * 201, "caf\xe9"):
+        with pytest.raises(ApiError) as refused:
+            idempotency_key(_with_headers(("Idempotency-Key", bad)))
+        assert refused.value.status == 422
+        assert refused.value.field == "Idempotency-Key"
+        assert "printable ASCII" in refused.value.message
+
+
+def test_if_match_header_is_at_most_20_characters() -> None:
+    assert if_match(_with_headers()) is None
+    assert if_match(_with_headers(("If-Match", '"3"'))) == '"3"'
+    with pytest.raises(ApiError) as refused:
+        if_match(_with_headers(("If-Match", '"' + "1" * 20 + '"')))
+    assert refused.value.field == "If-Match"
 
 
 def test_rate_limiter_allows_the_burst_then_says_how_long_to_wait() -> None:

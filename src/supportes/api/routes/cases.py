@@ -17,6 +17,7 @@ from supportes.api.context import ApiContext, context_of
 from supportes.api.cursors import decode_cursor, encode_cursor
 from supportes.api.encoding import etag, json_response
 from supportes.api.errors import ApiError
+from supportes.api.headers import IF_NONE_MATCH_PARAMETER
 from supportes.api.instants import utc_instant
 from supportes.api.schemas import ERRORS, Page
 from supportes.api.security import Caller, allow
@@ -113,20 +114,11 @@ async def list_cases(
     return await run_in_threadpool(query)
 
 
-IF_NONE_MATCH = {
-    "name": "If-None-Match",
-    "in": "header",
-    "required": False,
-    "description": "The case's `ETag`: 304 without a body while the case is at that version.",
-    "schema": {"type": "string", "maxLength": 100},
-}
-
-
 @router.get(
     "/{case}",
     responses={**ERRORS, 304: {"description": "Not modified"}},
     summary="One case",
-    openapi_extra={"parameters": [IF_NONE_MATCH]},
+    openapi_extra={"parameters": [IF_NONE_MATCH_PARAMETER]},
 )
 async def get_case(
     case: Annotated[str, Path(max_length=100)],

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import re
 from datetime import UTC, datetime
-from typing import Annotated
 from uuid import UUID
 
-from fastapi import APIRouter, Header, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
@@ -16,6 +14,13 @@ from supportes.api.access import customer_of, not_found, require_visible
 from supportes.api.commanding import rejection_error, result_response, submit_attested
 from supportes.api.context import context_of
 from supportes.api.errors import ApiError
+from supportes.api.headers import (
+    IDEMPOTENCY_KEY_PARAMETER,
+    IF_MATCH_PARAMETER,
+    expected_version,
+    idempotency_key,
+    if_match,
+)
 from supportes.api.schemas import ERRORS, CommandBody, CommandResult, Pending
 from supportes.api.security import Caller, allow
 from supportes.auth.policy import Action, Forbidden
@@ -23,37 +28,6 @@ from supportes.ops.queries import dict_rows
 from supportes.ops.submission import CommandRequest, attest, command_id_for
 
 router = APIRouter(prefix="/v1/commands", tags=["commands"])
-
-_IF_MATCH = re.compile(r'^\s*(?:W/)?"(\d{1,9})"\s*$')
-IdempotencyKey = Annotated[
-    str | None,
-    Header(
-        alias="Idempotency-Key",
-        min_length=1,
-        max_length=200,
-        pattern=r"^[\x21-\x7e]+$",
-        description="Your key for this command (printable ASCII): a retry answers the first "
-        "result with `Idempotent-Replayed: true`.",
-    ),
-]
-IfMatch = Annotated[
-    str | None,
-    Header(
-        alias="If-Match",
-        max_length=20,
-        description='`"<version>"` the aggregate must be at (412 otherwise).',
-    ),
-]
-
-
-def expected_version(if_match: str | None) -> int | None:
-    """The version an ``If-Match`` header names (422 naming the header when malformed)."""
-    if if_match is None:
-        return None
-    found = _IF_MATCH.match(if_match)
-    if found is None:
-        raise ApiError(422, "invalid", 'If-Match: must be a quoted version, e.g. "3"', "If-Match")
-    return int(found.group(1))
 
 
 @router.post(
@@ -69,18 +43,15 @@ def expected_version(if_match: str | None) -> int | None:
         **ERRORS,
     },
     summary="Submit a command as the caller",
+    openapi_extra={"parameters": [IDEMPOTENCY_KEY_PARAMETER, IF_MATCH_PARAMETER]},
 )
-async def submit_command(
-    body: CommandBody,
-    caller: Caller,
-    request: Request,
-    idempotency_key: IdempotencyKey = None,
-    if_match: IfMatch = None,
-) -> Response:
+async def submit_command(body: CommandBody, caller: Caller, request: Request) -> Response:
     """Submit a command; the actor is the caller (an integration may act ``on_behalf_of`` a
     customer) and the time is the server's. Waits for the result."""
     allow(caller, Action.SUBMIT)
     context = context_of(request)
+    key = idempotency_key(request)
+    version_header = if_match(request)
     wanted = CommandRequest(
         type=body.type,
         aggregate_id=body.aggregate_id,
@@ -89,13 +60,13 @@ async def submit_command(
         on_behalf_of=body.on_behalf_of,
         actor_id=body.actor.id if body.actor is not None else None,
         correlation_id=body.correlation_id,
-        expected_version=expected_version(if_match),
+        expected_version=expected_version(version_header),
     )
     try:
         attested = attest(
             caller,
             wanted,
-            command_id=command_id_for(caller, idempotency_key),
+            command_id=command_id_for(caller, key),
             now=datetime.now(UTC),
         )
     except Forbidden as exc:
@@ -106,8 +77,8 @@ async def submit_command(
         context,
         caller,
         attested,
-        if_match=if_match is not None,
-        idempotent=idempotency_key is not None,
+        if_match=version_header is not None,
+        idempotent=key is not None,
     )
 
 

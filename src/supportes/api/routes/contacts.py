@@ -13,7 +13,7 @@ from supportes.aggregates import Rejection
 from supportes.api.commanding import rejection_error, submit_attested
 from supportes.api.context import context_of
 from supportes.api.errors import ApiError
-from supportes.api.routes.commands import IdempotencyKey
+from supportes.api.headers import IDEMPOTENCY_KEY_PARAMETER, idempotency_key
 from supportes.api.schemas import ERRORS, ContactAnswer, ContactBody
 from supportes.api.security import Caller, allow
 from supportes.auth.policy import Action, Forbidden, require_intake
@@ -34,17 +34,18 @@ router = APIRouter(prefix="/v1/contacts", tags=["intake"])
     status_code=200,
     responses={201: {"model": ContactAnswer, "description": "A new case was opened"}, **ERRORS},
     summary="Take in a customer's message",
+    openapi_extra={"parameters": [IDEMPOTENCY_KEY_PARAMETER]},
 )
 async def take_contact(
     body: ContactBody,
     caller: Caller,
     request: Request,
-    idempotency_key: IdempotencyKey = None,
 ) -> JSONResponse:
     """Route a customer's inbound message: a contact on the open case, a reopening of a resolved
     one, or a new case (``follow_up_of`` a closed one, its owner suggested)."""
     allow(caller, Action.INTAKE)
     context = context_of(request)
+    key = idempotency_key(request)
     acting_for = body.customer_id or caller.customer_id
     if acting_for is None:
         raise ApiError(422, "invalid", "customer_id: is required", "customer_id")
@@ -84,7 +85,7 @@ async def take_contact(
                 payload=decided.payload,
                 on_behalf_of=on_behalf_of,
             ),
-            command_id=command_id_for(caller, idempotency_key),
+            command_id=command_id_for(caller, key),
             now=datetime.now(UTC),
         )
     except Forbidden as exc:
@@ -92,7 +93,7 @@ async def take_contact(
     except Rejection as rejection:
         raise rejection_error(rejection) from None
     answered = await submit_attested(
-        context, caller, attested, if_match=False, idempotent=idempotency_key is not None
+        context, caller, attested, if_match=False, idempotent=key is not None
     )
     result = json.loads(bytes(answered.body))
     document = {
