@@ -31,7 +31,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from typing import Annotated, Any
 from uuid import UUID
 
 from eventsourcing.domain import Aggregate
@@ -60,6 +60,7 @@ from supportes.aggregates.commands import (
     WaiveFollowUp,
 )
 from supportes.aggregates.errors import ErrorCode
+from supportes.aggregates.personal import PERSONAL
 from supportes.aggregates.reference import case_reference
 from supportes.aggregates.values import (
     ActorKind,
@@ -195,8 +196,8 @@ class Case(SupportAggregate):
 
         customer_id: str
         channel: Channel
-        subject: str
-        description: str
+        subject: Annotated[str, PERSONAL]
+        description: Annotated[str, PERSONAL]
         priority: Priority
         category: str | None
         product: str | None
@@ -222,7 +223,7 @@ class Case(SupportAggregate):
     class ContactRecorded(Event):
         direction: Direction
         channel: Channel
-        summary: str
+        summary: Annotated[str, PERSONAL]
 
         def apply(self, aggregate: Case) -> None:
             if self.direction == Direction.INBOUND:
@@ -232,7 +233,7 @@ class Case(SupportAggregate):
                 aggregate.last_customer_update_at = self.timestamp
 
     class CaseReopened(Event):
-        reason: str
+        reason: Annotated[str, PERSONAL]
         suggested_owner_id: str | None
 
         def apply(self, aggregate: Case) -> None:
@@ -252,7 +253,7 @@ class Case(SupportAggregate):
     class CaseAcknowledged(Event):
         reference: str
         channel: Channel
-        message: str | None
+        message: Annotated[str | None, PERSONAL]
 
         def apply(self, aggregate: Case) -> None:
             aggregate.acknowledged_at = self.timestamp
@@ -262,7 +263,7 @@ class Case(SupportAggregate):
 
     class CaseAssigned(Event):
         agent_id: str
-        reason: str | None
+        reason: Annotated[str | None, PERSONAL]
         previous_owner_id: str | None
 
         def apply(self, aggregate: Case) -> None:
@@ -272,7 +273,7 @@ class Case(SupportAggregate):
         """``owner_id`` is the owner after the event (the agent if there was none)."""
 
         agent_id: str
-        note: str | None
+        note: Annotated[str | None, PERSONAL]
         previous_responsible_id: str | None
         owner_id: str
 
@@ -282,8 +283,8 @@ class Case(SupportAggregate):
 
     class CaseEscalated(Event):
         to_agent_id: str
-        reason: str
-        authority: str | None
+        reason: Annotated[str, PERSONAL]
+        authority: Annotated[str | None, PERSONAL]
         previous_owner_id: str | None
         previous_responsible_id: str | None
 
@@ -294,7 +295,7 @@ class Case(SupportAggregate):
 
     class CustomerUpdated(Event):
         channel: Channel
-        message: str
+        message: Annotated[str, PERSONAL]
 
         def apply(self, aggregate: Case) -> None:
             aggregate.last_customer_update_at = self.timestamp
@@ -310,7 +311,7 @@ class Case(SupportAggregate):
     class CallbackCompleted(Event):
         """``due_at`` is the due time of the callback completed (null if none was pending)."""
 
-        outcome: str
+        outcome: Annotated[str, PERSONAL]
         due_at: datetime | None
 
         def apply(self, aggregate: Case) -> None:
@@ -320,7 +321,7 @@ class Case(SupportAggregate):
 
     class FixApplied(Event):
         kind: FixKind
-        summary: str
+        summary: Annotated[str, PERSONAL]
         known_answer_id: str | None
 
         def apply(self, aggregate: Case) -> None:
@@ -331,7 +332,7 @@ class Case(SupportAggregate):
     class CaseResolved(Event):
         """``owner_id`` is the owner credited with the resolution."""
 
-        resolution: str
+        resolution: Annotated[str, PERSONAL]
         owner_id: str
 
         def apply(self, aggregate: Case) -> None:
@@ -357,7 +358,7 @@ class Case(SupportAggregate):
 
     class FollowUpRecorded(Event):
         outcome: FollowUpOutcome
-        note: str | None
+        note: Annotated[str | None, PERSONAL]
 
         def apply(self, aggregate: Case) -> None:
             aggregate.follow_up_due_at = None
@@ -368,7 +369,7 @@ class Case(SupportAggregate):
             # not_resolved: followed by CaseReopened in the same decision.
 
     class FollowUpWaived(Event):
-        reason: str
+        reason: Annotated[str, PERSONAL]
 
         def apply(self, aggregate: Case) -> None:
             aggregate.follow_up = FollowUpState.WAIVED
@@ -378,7 +379,7 @@ class Case(SupportAggregate):
         """``owner_id`` is the owner credited with the score (owner at rating time)."""
 
         score: int
-        comment: str | None
+        comment: Annotated[str | None, PERSONAL]
         owner_id: str | None
 
         def apply(self, aggregate: Case) -> None:
@@ -392,7 +393,7 @@ class Case(SupportAggregate):
             aggregate.closed_at = self.timestamp
 
     class SuggestionNoted(Event):
-        suggestion: str
+        suggestion: Annotated[str, PERSONAL]
 
         def apply(self, aggregate: Case) -> None:
             aggregate.suggestions += 1

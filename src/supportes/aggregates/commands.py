@@ -27,6 +27,7 @@ from pydantic import (
 from pydantic_core import ErrorDetails, PydanticCustomError
 
 from supportes.aggregates.errors import ErrorCode, Rejection
+from supportes.aggregates.personal import PERSONAL
 from supportes.aggregates.storable import describe, first_unstorable
 from supportes.aggregates.values import (
     MAX_ID,
@@ -107,8 +108,8 @@ class OpenCase(CommandPayload):
 
     customer_id: Id
     channel: Channel
-    subject: ShortText
-    description: Text
+    subject: Annotated[ShortText, PERSONAL]
+    description: Annotated[Text, PERSONAL]
     priority: Priority | None = None
     category: Id | None = None
     product: Id | None = None
@@ -122,42 +123,42 @@ class RecordContact(CommandPayload):
 
     direction: Direction
     channel: Channel
-    summary: Text
+    summary: Annotated[Text, PERSONAL]
 
 
 class Acknowledge(CommandPayload):
     """Acknowledge the case to the customer, giving its reference."""
 
     channel: Channel | None = None
-    message: Text | None = None
+    message: Annotated[Text | None, PERSONAL] = None
 
 
 class Assign(CommandPayload):
     """Make an agent the case owner."""
 
     agent_id: Id
-    reason: ShortText | None = None
+    reason: Annotated[ShortText | None, PERSONAL] = None
 
 
 class TakeResponsibility(CommandPayload):
     """The issuing agent takes responsibility (and ownership if the case has no owner)."""
 
-    note: Text | None = None
+    note: Annotated[Text | None, PERSONAL] = None
 
 
 class Escalate(CommandPayload):
     """Pass the case, with ownership and responsibility, to someone with more authority."""
 
     to_agent_id: Id
-    reason: Text
-    authority: ShortText | None = None
+    reason: Annotated[Text, PERSONAL]
+    authority: Annotated[ShortText | None, PERSONAL] = None
 
 
 class UpdateCustomer(CommandPayload):
     """Tell the customer where things stand."""
 
     channel: Channel
-    message: Text
+    message: Annotated[Text, PERSONAL]
 
 
 class ScheduleCallback(CommandPayload):
@@ -172,21 +173,21 @@ class ScheduleCallback(CommandPayload):
 class CompleteCallback(CommandPayload):
     """Record that the promised callback happened."""
 
-    outcome: Text
+    outcome: Annotated[Text, PERSONAL]
 
 
 class ApplyFix(CommandPayload):
     """Record the quick fix given to the customer."""
 
     kind: FixKind
-    summary: Text
+    summary: Annotated[Text, PERSONAL]
     known_answer_id: Id | None = None
 
 
 class Resolve(CommandPayload):
     """Resolve the case."""
 
-    resolution: Text
+    resolution: Annotated[Text, PERSONAL]
 
 
 class LinkRootCause(CommandPayload):
@@ -207,26 +208,26 @@ class RecordFollowUp(CommandPayload):
     """Record the follow-up after resolution."""
 
     outcome: FollowUpOutcome
-    note: Text | None = None
+    note: Annotated[Text | None, PERSONAL] = None
 
 
 class WaiveFollowUp(CommandPayload):
     """Skip the follow-up, with a reason."""
 
-    reason: Text
+    reason: Annotated[Text, PERSONAL]
 
 
 class RateSatisfaction(CommandPayload):
     """The customer's satisfaction score, credited to the owner at that moment."""
 
     score: Score
-    comment: Text | None = None
+    comment: Annotated[Text | None, PERSONAL] = None
 
 
 class Reopen(CommandPayload):
     """Reopen a resolved or closed case."""
 
-    reason: Text
+    reason: Annotated[Text, PERSONAL]
 
 
 class Close(CommandPayload):
@@ -236,7 +237,7 @@ class Close(CommandPayload):
 class NoteSuggestion(CommandPayload):
     """Note an improvement suggestion raised by the case."""
 
-    suggestion: Text
+    suggestion: Annotated[Text, PERSONAL]
 
 
 # --- Root-cause commands -------------------------------------------------------------------
