@@ -1,0 +1,136 @@
+"""Field encryption for crypto-shredding (design section 9): one AES-256-GCM data key per data
+subject, random 96-bit nonces, and associated data binding each ciphertext to where it belongs.
+
+A sealed field is ``{"$enc": "v1", "kid": ..., "nonce": ..., "ct": ...}`` (base64). Its
+associated data is the field's :class:`FieldContext` (aggregate, command, field path, subject)
+and the key id, so a ciphertext copied into another event, field or case, or relabelled with
+another key id, fails to open (:class:`UnreadableFieldError`) instead of yielding wrong plaintext.
+Data keys are stored wrapped by a key-encryption key (RFC 3394 AES key wrap). Primitives are
+``cryptography``'s; nothing here is hand-rolled beyond the encoding.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import json
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.keywrap import InvalidUnwrap, aes_key_unwrap, aes_key_wrap
+
+SEALED_MARK = "$enc"
+SEALED_VERSION = "v1"
+KEY_BYTES = 32
+NONCE_BYTES = 12
+_AAD_LABEL = "supportes-field-v1"
+_FINGERPRINT_LABEL = b"supportes-subject-key-fingerprint-v1\x00"
+
+
+class UnreadableFieldError(Exception):
+    """A sealed field that cannot be opened: malformed, another key, or moved elsewhere."""
+
+
+@dataclass(frozen=True)
+class FieldContext:
+    """Where a personal field belongs; its bytes are the ciphertext's associated data."""
+
+    aggregate_id: str
+    command_id: str
+    path: str
+    """The field's path in the payload, e.g. ``payload.summary``."""
+    subject: str
+    """The data subject (the case's customer id)."""
+
+    def associated_data(self, kid: str) -> bytes:
+        """Canonical bytes of this context and the key id (a JSON array: unambiguous)."""
+        parts = [_AAD_LABEL, kid, self.aggregate_id, self.command_id, self.path, self.subject]
+        return json.dumps(parts, ensure_ascii=False, separators=(",", ":")).encode()
+
+
+def new_data_key() -> bytes:
+    """A fresh AES-256 data key."""
+    return AESGCM.generate_key(bit_length=KEY_BYTES * 8)
+
+
+def is_sealed(value: object) -> bool:
+    """Whether ``value`` has the shape of a sealed field."""
+    return isinstance(value, Mapping) and value.get(SEALED_MARK) == SEALED_VERSION
+
+
+def seal(key: bytes, kid: str, plaintext: str, context: FieldContext) -> dict[str, str]:
+    """``plaintext`` encrypted under ``key`` (id ``kid``), bound to ``context``."""
+    nonce = os.urandom(NONCE_BYTES)
+    ciphertext = AESGCM(key).encrypt(nonce, plaintext.encode(), context.associated_data(kid))
+    return {
+        SEALED_MARK: SEALED_VERSION,
+        "kid": kid,
+        "nonce": _b64(nonce),
+        "ct": _b64(ciphertext),
+    }
+
+
+def sealed_kid(sealed: Mapping[str, Any]) -> str:
+    """The key id a sealed field names (UnreadableFieldError when it has none)."""
+    kid = sealed.get("kid")
+    if not isinstance(kid, str) or not kid:
+        raise UnreadableFieldError("sealed field without a key id")
+    return kid
+
+
+def unseal(key: bytes, sealed: Mapping[str, Any], context: FieldContext) -> str:
+    """The plaintext of ``sealed`` under ``key`` in ``context`` (UnreadableFieldError otherwise)."""
+    if not is_sealed(sealed):
+        raise UnreadableFieldError("not a sealed field")
+    kid = sealed_kid(sealed)
+    try:
+        nonce = _unb64(sealed.get("nonce"))
+        ciphertext = _unb64(sealed.get("ct"))
+    except ValueError:
+        raise UnreadableFieldError("sealed field with malformed base64") from None
+    if len(nonce) != NONCE_BYTES:
+        raise UnreadableFieldError("sealed field with a nonce of the wrong size")
+    try:
+        plain = AESGCM(key).decrypt(nonce, ciphertext, context.associated_data(kid))
+    except InvalidTag:
+        raise UnreadableFieldError(
+            "sealed field does not open here (another key, or moved from elsewhere)"
+        ) from None
+    return plain.decode()
+
+
+def wrap_key(kek: bytes, key: bytes) -> bytes:
+    """``key`` wrapped by the key-encryption key (RFC 3394)."""
+    return aes_key_wrap(kek, key)
+
+
+def unwrap_key(kek: bytes, wrapped: bytes) -> bytes:
+    """The data key ``wrapped`` holds (UnreadableFieldError when ``kek`` is not the one)."""
+    try:
+        return aes_key_unwrap(kek, wrapped)
+    except InvalidUnwrap:
+        raise UnreadableFieldError("a wrapped data key does not open under this KEK") from None
+
+
+def key_fingerprint(key: bytes) -> str:
+    """A one-way fingerprint of a data key: kept after erasure, so that a key restored from an
+    old backup is recognised (and destroyed again) without keeping the key."""
+    return hashlib.sha256(_FINGERPRINT_LABEL + key).hexdigest()
+
+
+def _b64(data: bytes) -> str:
+    return base64.b64encode(data).decode("ascii")
+
+
+def _unb64(value: object) -> bytes:
+    if not isinstance(value, str):
+        raise ValueError("not a string")
+    try:
+        return base64.b64decode(value, validate=True)
+    except binascii.Error as exc:
+        raise ValueError(str(exc)) from None
