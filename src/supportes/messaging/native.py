@@ -36,7 +36,7 @@ class _StructlogBridge(logging.Logger):
 
     def log(self, level: int, msg: object, *args: object, **kwargs: Any) -> None:
         text = str(msg) % args if args else str(msg)
-        self._structlog.warning("librdkafka", level=level, message=text)
+        self._structlog.warning("librdkafka", level=level, text=text)  # not a personal field name
 
 
 def native_config(settings: Settings, component: Component, client_id: str) -> dict[str, Any]:
