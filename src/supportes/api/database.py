@@ -56,9 +56,7 @@ class Database:
         self.pool = pool
         self.async_pool = async_pool
 
-    async def fetch(
-        self, query: str, params: Sequence[Any] | dict[str, Any] = ()
-    ) -> list[dict[str, Any]]:
+    async def fetch(self, query: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
         """Every row of one read-only ``query``, waited for on the event loop (503 when
         PostgreSQL cannot be reached)."""
         try:

@@ -167,17 +167,13 @@ class AsyncConnectionPool:
         self._idle: list[asyncpg.Connection] = []
         self._slots: asyncio.Semaphore | None = None  # made on first use, on the serving loop
 
-    async def fetch_dicts(
-        self, query: str, params: Sequence[Any] | dict[str, Any] = ()
-    ) -> list[dict[str, Any]]:
+    async def fetch_dicts(self, query: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
         """Every row of ``query`` (``%s`` placeholders) as a column-name -> value dict.
 
         Raises :class:`~supportes.errors.DatabaseUnavailableError` (PostgreSQL unreachable or
         the link lost, or every connection busy for ``wait_s``) and asyncpg's
         ``PostgresError`` subclasses for errors of the query itself.
         """
-        if isinstance(params, dict):
-            raise TypeError("named parameters are not supported on the event loop")
         async with self.connection() as conn:
             try:
                 rows = await conn.fetch(numbered(query), *params)
