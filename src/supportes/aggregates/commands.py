@@ -27,7 +27,7 @@ from pydantic import (
 from pydantic_core import ErrorDetails, PydanticCustomError
 
 from supportes.aggregates.errors import ErrorCode, Rejection
-from supportes.aggregates.personal import PERSONAL
+from supportes.aggregates.personal import PERSONAL, is_sealed, personal_fields, sealed_shape_problem
 from supportes.aggregates.storable import describe, first_unstorable
 from supportes.aggregates.values import (
     MAX_ID,
@@ -417,10 +417,13 @@ def parse_command(raw: Mapping[str, Any]) -> AnyCommand:
         raise Rejection(
             ErrorCode.UNKNOWN_COMMAND, f"unknown command type {envelope.type!r}", "type"
         )
+    raw_payload, sealed = _lift_sealed(model, envelope.payload or {})
     try:
-        payload = model.model_validate(envelope.payload or {})
+        payload = model.model_validate(raw_payload)
     except ValidationError as exc:
         raise _rejection_from(exc, prefix=("payload",)) from None
+    if sealed:
+        payload = payload.model_copy(update=sealed)
     for name in model.FUTURE_FIELDS:
         moment = getattr(payload, name)
         if moment is not None and moment <= envelope.issued_at:
@@ -440,6 +443,28 @@ def parse_command(raw: Mapping[str, Any]) -> AnyCommand:
         payload=payload,
         via=envelope.via,
     )
+
+
+SEALED_STAND_IN = "sealed"
+"""What a sealed field is validated as: its plaintext was checked where it was sealed."""
+
+
+def _lift_sealed(
+    model: type[CommandPayload], payload: Mapping[str, Any]
+) -> tuple[Mapping[str, Any], dict[str, Any]]:
+    """The payload to validate, with each sealed personal field (its shape checked) replaced by
+    a stand-in text, and those sealed fields, to put back into the validated payload."""
+    sealed: dict[str, Any] = {}
+    for name in personal_fields(model):
+        value = payload.get(name)
+        if isinstance(value, Mapping) and is_sealed(value):
+            problem = sealed_shape_problem(value)
+            if problem is not None:
+                raise Rejection(ErrorCode.INVALID, f"payload.{name}: {problem}", f"payload.{name}")
+            sealed[name] = dict(value)
+    if not sealed:
+        return payload, sealed
+    return {**payload, **dict.fromkeys(sealed, SEALED_STAND_IN)}, sealed
 
 
 def salvage_uuid(raw: object, field: str) -> UUID | None:

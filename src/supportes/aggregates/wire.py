@@ -28,6 +28,7 @@ from supportes.aggregates.case import Case
 from supportes.aggregates.commands import CommandPayload, ParsedCommand
 from supportes.aggregates.errors import EnvelopeError
 from supportes.aggregates.hashchain import seal
+from supportes.aggregates.personal import is_sealed, personal_fields, sealed_shape_problem
 from supportes.aggregates.root_cause import RootCause
 from supportes.aggregates.upcasting import upcast
 from supportes.aggregates.values import jsonable, parse_rfc3339
@@ -212,8 +213,12 @@ def from_envelope(envelope: Mapping[str, Any]) -> SupportAggregate.Event:
     absent = sorted(set(fields) - set(payload))
     if unknown or absent:
         raise EnvelopeError(f"{registered.name} payload: unknown {unknown}, missing {absent}")
+    personal = personal_fields(registered.event_class)
     kwargs = {
-        name: _decode(payload[name], hint, f"payload.{name}") for name, hint in fields.items()
+        name: _personal(payload[name], f"payload.{name}")
+        if name in personal and is_sealed(payload[name])
+        else _decode(payload[name], hint, f"payload.{name}")
+        for name, hint in fields.items()
     }
     version = envelope["version"]
     if not isinstance(version, int) or isinstance(version, bool) or version < 1:
@@ -224,6 +229,14 @@ def from_envelope(envelope: Mapping[str, Any]) -> SupportAggregate.Event:
     if issubclass(registered.event_class, CanInitAggregate):
         kwargs["originator_topic"] = get_topic(registered.aggregate_class)
     return cast(SupportAggregate.Event, cast(Any, registered.event_class)(**kwargs))
+
+
+def _personal(sealed: Mapping[str, Any], where: str) -> dict[str, Any]:
+    """A sealed personal field, kept as it is (the domain never opens one)."""
+    problem = sealed_shape_problem(sealed)
+    if problem is not None:
+        raise EnvelopeError(f"{where}: {problem}")
+    return dict(sealed)
 
 
 def _decode(value: Any, hint: Any, where: str) -> Any:

@@ -1,5 +1,12 @@
 """Field encryption for crypto-shredding (design section 9): one AES-256-GCM data key per data
-subject, random 96-bit nonces, and associated data binding each ciphertext to where it belongs.
+subject, 96-bit synthetic nonces, and associated data binding each ciphertext to where it belongs.
+
+Nonces are not drawn at random but derived (HMAC-SHA-256 under a key derived from the data key by
+HKDF) from the associated data and the plaintext, as SIV constructions do (RFC 5297's idea on
+GCM): two different fields never share a nonce (up to a 2^-96 collision, as for random ones), and
+the same field of the same command sealed again gives the same bytes, so a command resent after a
+timeout is the same command (its digest, hence its idempotency check, holds). The field context
+holds the command id, so equal texts of different commands stay unlinkable.
 
 A sealed field is ``{"$enc": "v1", "kid": ..., "nonce": ..., "ct": ...}`` (base64). Its
 associated data is the field's :class:`FieldContext` (aggregate, command, field path, subject)
@@ -15,21 +22,39 @@ import base64
 import binascii
 import hashlib
 import json
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives import hashes, hmac
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+from supportes.aggregates.personal import SEALED_MARK, SEALED_VERSION, is_sealed
+
+__all__ = [
+    "FieldContext",
+    "UnreadableFieldError",
+    "is_sealed",
+    "key_fingerprint",
+    "new_data_key",
+    "seal",
+    "sealed_kid",
+    "unseal",
+    "unwrap_key",
+    "wrap_key",
+]
 from cryptography.hazmat.primitives.keywrap import InvalidUnwrap, aes_key_unwrap, aes_key_wrap
 
-SEALED_MARK = "$enc"
-SEALED_VERSION = "v1"
 KEY_BYTES = 32
 NONCE_BYTES = 12
 _AAD_LABEL = "supportes-field-v1"
 _FINGERPRINT_LABEL = b"supportes-subject-key-fingerprint-v1\x00"
+_NONCE_KEY_INFO = b"supportes-field-nonce-v1"
+CIPHERS_KEPT = 4096
+"""Data keys whose AES-GCM and nonce keys are kept ready per process."""
 
 
 class UnreadableFieldError(Exception):
@@ -58,15 +83,38 @@ def new_data_key() -> bytes:
     return AESGCM.generate_key(bit_length=KEY_BYTES * 8)
 
 
-def is_sealed(value: object) -> bool:
-    """Whether ``value`` has the shape of a sealed field."""
-    return isinstance(value, Mapping) and value.get(SEALED_MARK) == SEALED_VERSION
+class _KeyCipher:
+    """One data key, ready: its AES-GCM and its nonce-derivation key."""
+
+    __slots__ = ("aead", "nonce_key")
+
+    def __init__(self, key: bytes) -> None:
+        self.aead = AESGCM(key)
+        self.nonce_key = HKDF(
+            algorithm=hashes.SHA256(), length=32, salt=None, info=_NONCE_KEY_INFO
+        ).derive(key)
+
+    def nonce(self, associated_data: bytes, plaintext: bytes) -> bytes:
+        mac = hmac.HMAC(self.nonce_key, hashes.SHA256())
+        mac.update(len(associated_data).to_bytes(8, "big"))
+        mac.update(associated_data)
+        mac.update(plaintext)
+        return mac.finalize()[:NONCE_BYTES]
+
+
+@lru_cache(maxsize=CIPHERS_KEPT)
+def _cipher(key: bytes) -> _KeyCipher:
+    return _KeyCipher(key)
 
 
 def seal(key: bytes, kid: str, plaintext: str, context: FieldContext) -> dict[str, str]:
-    """``plaintext`` encrypted under ``key`` (id ``kid``), bound to ``context``."""
-    nonce = os.urandom(NONCE_BYTES)
-    ciphertext = AESGCM(key).encrypt(nonce, plaintext.encode(), context.associated_data(kid))
+    """``plaintext`` encrypted under ``key`` (id ``kid``), bound to ``context``; the same
+    arguments always give the same sealed field (a synthetic nonce: see the module's doc)."""
+    cipher = _cipher(key)
+    associated = context.associated_data(kid)
+    data = plaintext.encode()
+    nonce = cipher.nonce(associated, data)
+    ciphertext = cipher.aead.encrypt(nonce, data, associated)
     return {
         SEALED_MARK: SEALED_VERSION,
         "kid": kid,
@@ -96,7 +144,7 @@ def unseal(key: bytes, sealed: Mapping[str, Any], context: FieldContext) -> str:
     if len(nonce) != NONCE_BYTES:
         raise UnreadableFieldError("sealed field with a nonce of the wrong size")
     try:
-        plain = AESGCM(key).decrypt(nonce, ciphertext, context.associated_data(kid))
+        plain = _cipher(key).aead.decrypt(nonce, ciphertext, context.associated_data(kid))
     except InvalidTag:
         raise UnreadableFieldError(
             "sealed field does not open here (another key, or moved from elsewhere)"

@@ -69,9 +69,20 @@ def test_another_key_or_key_id_or_a_changed_byte_does_not_open() -> None:
             unseal(KEY, broken, CONTEXT)
 
 
-def test_every_seal_takes_a_fresh_nonce() -> None:
-    nonces = {seal(KEY, "k1", "same text", CONTEXT)["nonce"] for _ in range(200)}
-    assert len(nonces) == 200
+def test_every_different_field_takes_another_nonce() -> None:
+    texts = {seal(KEY, "k1", f"text {n}", CONTEXT)["nonce"] for n in range(200)}
+    places = {
+        seal(KEY, "k1", "same text", dataclasses.replace(CONTEXT, command_id=str(n)))["nonce"]
+        for n in range(200)
+    }
+    assert len(texts) == 200
+    assert len(places) == 200
+
+
+@given(texts)
+def test_the_same_field_sealed_again_is_the_same_bytes(plaintext: str) -> None:
+    assert seal(KEY, "k1", plaintext, CONTEXT) == seal(KEY, "k1", plaintext, CONTEXT)
+    assert seal(KEY, "k1", plaintext, CONTEXT) != seal(new_data_key(), "k1", plaintext, CONTEXT)
 
 
 def test_wrapped_data_keys_open_only_under_their_kek() -> None:
