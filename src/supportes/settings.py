@@ -151,6 +151,12 @@ class Settings(BaseSettings):
         description="Create the ACLs of design section 8 whenever topics are ensured (turn off "
         "when the cluster's operator manages ACLs).",
     )
+    # Personal data (design section 9; supportes.privacy)
+    kek_file: Path | None = Field(
+        default=None,
+        description="File holding the key-encryption key that wraps every data subject's key "
+        "(32 random bytes, base64; mode 0600). Unset: <home>/secrets/kek, made by `stack up`.",
+    )
     # HTTP API
     api_listen: str = Field(
         default="127.0.0.1:8080",
@@ -317,6 +323,14 @@ class Settings(BaseSettings):
     def pg_passfile(self) -> Path:
         """The local stack's libpq password file (written by ``stack up``, mode 0600)."""
         return self.home_dir / "secrets" / "pgpass"
+
+    @property
+    def kek_path(self) -> Path:
+        """The key-encryption key's file: ``SUPPORTES_KEK_FILE``, else the local stack's
+        ``<home>/secrets/kek`` (created by ``stack up``, mode 0600)."""
+        if self.kek_file is not None:
+            return self.kek_file.expanduser()
+        return self.home_dir / "secrets" / "kek"
 
     def _local_dsn(self, user: str) -> str:
         passfile = quote(str(self.pg_passfile), safe="/")

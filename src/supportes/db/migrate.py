@@ -4,7 +4,8 @@ Files live in ``supportes/db/migrations`` as ``NNNN_description.sql``. Each one 
 transaction under an advisory lock, so concurrent starters apply it once. An applied file whose
 text has since changed is an error: ship a new migration instead of editing an old one.
 After every run the component roles' grants are applied again (``supportes_apply_grants()``,
-migration 0008), idempotently: roles created since, and schemas added since, are covered.
+migration 0008, and ``supportes_apply_privacy_grants()``, migration 0010), idempotently: roles
+created since, and schemas added since, are covered.
 """
 
 from __future__ import annotations
@@ -21,6 +22,10 @@ from supportes.errors import ConfigError
 
 _FILE_NAME = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
 _LOCK_KEY = 0x5355_5050  # "SUPP": one advisory lock for all migration runs
+_GRANT_FUNCTIONS = (
+    "public.supportes_apply_grants()",  # 0008: schemas event_index, proj, auth
+    "public.supportes_apply_privacy_grants()",  # 0010: schema privacy, table by table
+)
 
 _CREATE_LEDGER = """
 CREATE TABLE IF NOT EXISTS public.schema_migrations (
@@ -103,10 +108,11 @@ def apply_migrations(conn: psycopg2.extensions.connection) -> list[Migration]:
 
 def _apply_grants(conn: psycopg2.extensions.connection) -> None:
     with conn.cursor() as cur:
-        cur.execute("SELECT to_regprocedure('public.supportes_apply_grants()') IS NOT NULL")
-        row = cur.fetchone()
-        if row is not None and row[0]:
-            cur.execute("SELECT public.supportes_apply_grants()")
+        for function in _GRANT_FUNCTIONS:
+            cur.execute("SELECT to_regprocedure(%s) IS NOT NULL", (function,))
+            row = cur.fetchone()
+            if row is not None and row[0]:
+                cur.execute(f"SELECT {function}")
     conn.commit()
 
 

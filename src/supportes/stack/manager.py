@@ -1,5 +1,8 @@
 """``supportes stack up|down|status``: bring Kafka, topics, PostgreSQL and migrations to a state.
 
+``up`` also creates the local key-encryption key (``<home>/secrets/kek``, design section 9) when
+``SUPPORTES_KEK_FILE`` is unset and there is none; a configured KEK file is never made here.
+
 For each part, a configured external service (``SUPPORTES_KAFKA_BOOTSTRAP``/``SUPPORTES_PG_DSN``)
 replaces the local one: nothing is started for it, but topics and migrations are still ensured.
 A background ``supportes serve --detach`` is part of the stack too: ``status`` shows it (it is
@@ -18,6 +21,7 @@ from supportes.errors import ConfigError
 from supportes.logs import get_logger
 from supportes.messaging.security import legacy_local_broker
 from supportes.ops.parked_records import parked_counts
+from supportes.privacy.kek import create_kek_file
 from supportes.settings import Settings
 from supportes.stack import kafka_local, postgres_local, serve_health, serve_process
 from supportes.stack.kafka_admin import (
@@ -26,6 +30,7 @@ from supportes.stack.kafka_admin import (
     require_broker,
     security_summary,
 )
+from supportes.stack.secrets import secrets_dir
 
 log = get_logger("stack")
 
@@ -69,6 +74,10 @@ def up(settings: Settings) -> list[str]:
         changes.append(f"created topics {', '.join(created)}")
     if acls:
         changes.append(f"created {acls} kafka ACLs for prefix {settings.topic_prefix}")
+    if settings.kek_file is None:  # the local KEK; a configured one is the operator's to make
+        secrets_dir(settings)
+        if create_kek_file(settings.kek_path):
+            changes.append(f"created the key-encryption key {settings.kek_path}")
     if settings.pg_is_local and postgres_local.start(settings):
         changes.append(f"started postgres on {redact_dsn(settings.dsn)}")
     applied = migrate_database(settings.dsn, timeout_s=settings.connect_timeout_s)

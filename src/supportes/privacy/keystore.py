@@ -1,0 +1,468 @@
+"""Subject keys (design section 9): one AES-256 data key per data subject, in PostgreSQL
+``privacy.subject_keys`` (migration 0010), wrapped by the key-encryption key.
+
+A key is made on first use (:meth:`KeyStore.key_for`). Erasing a subject records it in
+``privacy.erased_subjects``, records each of its keys' fingerprint (``cipher.key_fingerprint`` of
+the unwrapped data key) and kid in ``privacy.erased_keys`` (the fence), and deletes the keys:
+whatever was sealed under them can no longer be read. A ``subject_keys`` row restored from an
+old backup keeps its kid, so reads leave it out at once (fenced by kid, or by its subject being
+erased); :meth:`KeyStore.reconcile` destroys it again, and also finds a destroyed key restored
+under another kid, by the fingerprint of the unwrapped key. Keys and wrapped keys are never
+logged.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import threading
+import time
+import uuid
+from collections import OrderedDict
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Protocol
+
+import psycopg2
+import psycopg2.extensions
+
+from supportes.db.pool import Connect, ConnectionPool
+from supportes.privacy.cipher import KEY_BYTES, key_fingerprint, new_data_key
+from supportes.privacy.kek import KeyUnwrapError, KeyWrapper
+
+MAX_SUBJECT = 200
+MAX_REASON = 500
+_LOCK_CLASS = 0x5052_5659  # "PRVY": advisory locks of key creation and erasure, per subject
+
+Cursor = psycopg2.extensions.cursor
+
+
+@dataclass(frozen=True)
+class SubjectKey:
+    """A data subject's unwrapped data key (its ``repr`` leaves the key out)."""
+
+    kid: str
+    """Canonical UUID text; sealed fields name it."""
+    subject: str
+    """The data subject (the customer id)."""
+    key: bytes = field(repr=False)
+    """The 32-byte AES-256 data key."""
+
+
+class SubjectErasedError(Exception):
+    """The data subject was erased: no key is made or handed out for it."""
+
+    def __init__(self, subject: str) -> None:
+        super().__init__("the data subject was erased; its personal data is no longer kept")
+        self.subject = subject
+
+
+@dataclass(frozen=True)
+class ErasureStatus:
+    """Where a subject's erasure stands."""
+
+    subject: str
+    erased_at: datetime | None
+    live_keys: int
+    fenced_keys: int
+
+    @property
+    def complete(self) -> bool:
+        """Erased, and no key of the subject is left (nothing of it can be read)."""
+        return self.erased_at is not None and self.live_keys == 0
+
+
+class KeyStore(Protocol):
+    """Where subjects' data keys live."""
+
+    def key_for(self, subject: str) -> SubjectKey:
+        """The subject's key, made on first use; SubjectErasedError for an erased subject."""
+        ...
+
+    def keys_by_kid(self, kids: Iterable[str]) -> dict[str, SubjectKey]:
+        """The live keys among ``kids``; absent, fenced or erased ones are left out."""
+        ...
+
+    def erased(self, subjects: Iterable[str]) -> set[str]:
+        """Which of ``subjects`` are erased."""
+        ...
+
+    def erase(self, subject: str, reason: str) -> bool:
+        """Erase the subject (destroy its keys); False when it was erased already."""
+        ...
+
+    def status(self, subject: str) -> ErasureStatus:
+        """Where the subject's erasure stands."""
+        ...
+
+    def reconcile(self) -> list[str]:
+        """Destroy keys that must not exist (restored from a backup); their kids, sorted."""
+        ...
+
+
+_KEY_OF_SUBJECT = """
+SELECT k.kid::text, k.wrapped, k.kek_id,
+       EXISTS (SELECT 1 FROM privacy.erased_subjects AS e WHERE e.subject = s.subject)
+       OR EXISTS (SELECT 1 FROM privacy.erased_keys AS f WHERE f.kid = k.kid)
+FROM (SELECT %s::text AS subject) AS s
+LEFT JOIN privacy.subject_keys AS k ON k.subject = s.subject
+"""
+_CREATE_KEY = """
+INSERT INTO privacy.subject_keys (kid, subject, wrapped, kek_id)
+SELECT %s::uuid, %s, %s, %s
+WHERE NOT EXISTS (SELECT 1 FROM privacy.erased_subjects WHERE subject = %s)
+ON CONFLICT (subject) DO NOTHING
+"""
+_LIVE_KEYS_BY_KID = """
+SELECT k.kid::text, k.subject, k.wrapped, k.kek_id
+FROM privacy.subject_keys AS k
+WHERE k.kid = ANY(%s::uuid[])
+  AND NOT EXISTS (SELECT 1 FROM privacy.erased_keys AS f WHERE f.kid = k.kid)
+  AND NOT EXISTS (SELECT 1 FROM privacy.erased_subjects AS e WHERE e.subject = k.subject)
+"""
+_STATUS = """
+SELECT (SELECT erased_at FROM privacy.erased_subjects WHERE subject = %(s)s),
+       (SELECT count(*) FROM privacy.subject_keys WHERE subject = %(s)s),
+       (SELECT count(*) FROM privacy.erased_keys WHERE subject = %(s)s)
+"""
+_EVERY_KEY = """
+SELECT k.kid::text, k.subject, k.wrapped, k.kek_id,
+       EXISTS (SELECT 1 FROM privacy.erased_subjects AS e WHERE e.subject = k.subject)
+       OR EXISTS (SELECT 1 FROM privacy.erased_keys AS f WHERE f.kid = k.kid)
+FROM privacy.subject_keys AS k
+"""
+
+
+class PgKeyStore:
+    """:class:`KeyStore` in PostgreSQL; thread-safe.
+
+    ``connections``: a :class:`~supportes.db.pool.ConnectionPool` to share (a read-only one
+    will do: writes run in ``BEGIN READ WRITE``), or a DSN or a connect function for a pool of
+    its own (``size`` connections). Key creation and erasure of one subject are serialised by a
+    transaction-scoped advisory lock, so a key is never made beside a running erasure.
+    The component roles may read and create keys; only the owner may erase and reconcile.
+    """
+
+    def __init__(
+        self,
+        connections: ConnectionPool | Connect | str,
+        wrapper: KeyWrapper,
+        *,
+        size: int = 4,
+        setting: str = "SUPPORTES_PG_DSN",
+    ) -> None:
+        self.wrapper = wrapper
+        self._owns_pool = not isinstance(connections, ConnectionPool)
+        if isinstance(connections, ConnectionPool):
+            self.pool = connections
+        elif isinstance(connections, str):
+            self.pool = ConnectionPool(connections, size, readonly=False, setting=setting)
+        else:
+            self.pool = ConnectionPool("", size, readonly=False, connect_with=connections)
+
+    def close(self) -> None:
+        """Close the pool when it is this store's own."""
+        if self._owns_pool:
+            self.pool.close()
+
+    def key_for(self, subject: str) -> SubjectKey:
+        """The subject's key; made (and stored wrapped) on first use, once even when several
+        processes ask at the same time. SubjectErasedError for an erased subject."""
+        _check_subject(subject)
+        with self._read() as cur:
+            cur.execute(_KEY_OF_SUBJECT, (subject,))
+            kid, wrapped, kek_id, erased = _one(cur)
+        if erased:
+            raise SubjectErasedError(subject)
+        if kid is not None:
+            return self._unwrapped(kid, subject, wrapped, kek_id)
+        return self._create(subject)
+
+    def _create(self, subject: str) -> SubjectKey:
+        data_key = new_data_key()
+        new_kid = str(uuid.uuid4())
+        with self._write() as cur:
+            _lock(cur, subject)
+            cur.execute(
+                _CREATE_KEY,
+                (new_kid, subject, self.wrapper.wrap(data_key), self.wrapper.kek_id, subject),
+            )
+            cur.execute(_KEY_OF_SUBJECT, (subject,))
+            kid, wrapped, kek_id, erased = _one(cur)
+        if erased:
+            raise SubjectErasedError(subject)
+        if kid is None:  # deleted at once by a reconcile (a fenced key restored under it)
+            raise RuntimeError("a subject's key vanished while it was made; try again")
+        if kid == new_kid:
+            return SubjectKey(kid, subject, data_key)
+        return self._unwrapped(kid, subject, wrapped, kek_id)  # another process made it
+
+    def keys_by_kid(self, kids: Iterable[str]) -> dict[str, SubjectKey]:
+        """The live keys among ``kids`` (one query), by kid. A kid that is absent, not a
+        canonical UUID, fenced, or whose subject is erased is left out: the caller masks."""
+        wanted = sorted({kid for kid in kids if _is_canonical_uuid(kid)})
+        if not wanted:
+            return {}
+        with self._read() as cur:
+            cur.execute(_LIVE_KEYS_BY_KID, (wanted,))
+            rows = cur.fetchall()
+        return {
+            kid: self._unwrapped(kid, subject, wrapped, kek) for kid, subject, wrapped, kek in rows
+        }
+
+    def erased(self, subjects: Iterable[str]) -> set[str]:
+        """Which of ``subjects`` are erased (one query)."""
+        wanted = sorted({s for s in subjects if isinstance(s, str)})
+        if not wanted:
+            return set()
+        with self._read() as cur:
+            cur.execute(
+                "SELECT subject FROM privacy.erased_subjects WHERE subject = ANY(%s::text[])",
+                (wanted,),
+            )
+            return {subject for (subject,) in cur.fetchall()}
+
+    def erase(self, subject: str, reason: str) -> bool:
+        """In one transaction: record the subject as erased (``reason`` must hold no personal
+        data), fence and delete each of its keys. True when this call erased the subject; False
+        when it was erased already (any key that reappeared is destroyed all the same)."""
+        _check_subject(subject)
+        reason = _check_reason(reason)
+        with self._write() as cur:
+            _lock(cur, subject)
+            cur.execute(
+                "INSERT INTO privacy.erased_subjects (subject, reason) VALUES (%s, %s)"
+                " ON CONFLICT (subject) DO NOTHING RETURNING subject",
+                (subject, reason),
+            )
+            erased_now = cur.fetchone() is not None
+            cur.execute(
+                "SELECT kid::text, subject, wrapped, kek_id FROM privacy.subject_keys"
+                " WHERE subject = %s FOR UPDATE",
+                (subject,),
+            )
+            self._destroy(cur, [self._unwrapped(*row) for row in cur.fetchall()])
+        return erased_now
+
+    def status(self, subject: str) -> ErasureStatus:
+        """When the subject was erased (None: not erased), and its live and fenced keys."""
+        _check_subject(subject)
+        with self._read() as cur:
+            cur.execute(_STATUS, {"s": subject})
+            erased_at, live, fenced = _one(cur)
+        return ErasureStatus(subject, erased_at, int(live), int(fenced))
+
+    def reconcile(self) -> list[str]:
+        """Destroy every live key that must not exist: fenced by its kid, of an erased subject,
+        or whose unwrapped key's fingerprint is fenced (a destroyed key restored under another
+        kid); return their kids, sorted. Reads (and unwraps) every key: an operator's command."""
+        with self._read() as cur:
+            cur.execute("SELECT fingerprint FROM privacy.erased_keys")
+            fenced = {fingerprint for (fingerprint,) in cur.fetchall()}
+            cur.execute(_EVERY_KEY)
+            rows = cur.fetchall()
+        doomed = []
+        for kid, subject, wrapped, kek_id, erased in rows:
+            key = self._unwrapped(kid, subject, wrapped, kek_id)
+            if erased or key_fingerprint(key.key) in fenced:
+                doomed.append(key)
+        if not doomed:
+            return []
+        with self._write() as cur:
+            return self._destroy(cur, doomed)
+
+    @staticmethod
+    def _destroy(cur: Cursor, keys: Sequence[SubjectKey]) -> list[str]:
+        """Fence ``keys`` (fingerprint, kid) and delete them; the kids deleted, sorted."""
+        if not keys:
+            return []
+        cur.executemany(
+            "INSERT INTO privacy.erased_keys (fingerprint, kid, subject) VALUES (%s, %s::uuid, %s)"
+            " ON CONFLICT DO NOTHING",
+            [(key_fingerprint(k.key), k.kid, k.subject) for k in keys],
+        )
+        cur.execute(
+            "DELETE FROM privacy.subject_keys WHERE kid = ANY(%s::uuid[]) RETURNING kid::text",
+            ([k.kid for k in keys],),
+        )
+        return sorted(kid for (kid,) in cur.fetchall())
+
+    def _unwrapped(self, kid: str, subject: str, wrapped: Any, kek_id: str) -> SubjectKey:
+        try:
+            key = self.wrapper.unwrap(bytes(wrapped))
+        except KeyUnwrapError as exc:
+            raise KeyUnwrapError(
+                f"data key {kid}, wrapped by KEK {kek_id}, does not unwrap under this process's "
+                f"KEK {self.wrapper.kek_id}: {exc}"
+            ) from None
+        if len(key) != KEY_BYTES:
+            raise KeyUnwrapError(f"data key {kid} unwraps to {len(key)} bytes, not {KEY_BYTES}")
+        return SubjectKey(kid, subject, key)
+
+    @contextlib.contextmanager
+    def _read(self) -> Iterator[Cursor]:
+        with self.pool.connection() as conn, conn.cursor() as cur:
+            yield cur
+
+    @contextlib.contextmanager
+    def _write(self) -> Iterator[Cursor]:
+        """A cursor in a read-write transaction, committed on success (the pool's sessions are
+        in autocommit mode; ``BEGIN READ WRITE`` overrides a read-only default)."""
+        with self.pool.connection() as conn, conn.cursor() as cur:
+            cur.execute("BEGIN READ WRITE")
+            try:
+                yield cur
+            except BaseException:
+                if not conn.closed:
+                    with contextlib.suppress(psycopg2.Error):
+                        cur.execute("ROLLBACK")
+                raise
+            cur.execute("COMMIT")
+
+
+class CachedKeyStore:
+    """A :class:`KeyStore` remembering keys in this process; thread-safe.
+
+    ``key_for`` answers are kept ``ttl_s`` per subject (an erasure elsewhere is seen within
+    it); ``keys_by_kid`` hits are kept until :meth:`forget` (call it when a subject is erased)
+    or evicted, least recently used first, beyond ``max_entries``. Misses, erased subjects and
+    errors are never remembered.
+    """
+
+    def __init__(
+        self,
+        store: KeyStore,
+        ttl_s: float = 1.0,
+        *,
+        max_entries: int = 100_000,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        if max_entries < 1:
+            raise ValueError("max_entries must be at least 1")
+        self.store = store
+        self._ttl_s = ttl_s
+        self._max = max_entries
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._by_subject: OrderedDict[str, tuple[SubjectKey, float]] = OrderedDict()
+        self._by_kid: OrderedDict[str, SubjectKey] = OrderedDict()
+        self._epoch = 0  # bumped by forget: answers fetched across it are not remembered
+
+    def key_for(self, subject: str) -> SubjectKey:
+        """The subject's key, from memory when fetched less than ``ttl_s`` ago."""
+        now = self._clock()
+        with self._lock:
+            hit = self._by_subject.get(subject)
+            if hit is not None and hit[1] > now:
+                self._by_subject.move_to_end(subject)
+                return hit[0]
+            epoch = self._epoch
+        key = self.store.key_for(subject)
+        with self._lock:
+            if epoch == self._epoch:
+                _put(self._by_subject, subject, (key, now + self._ttl_s), self._max)
+                _put(self._by_kid, key.kid, key, self._max)
+        return key
+
+    def keys_by_kid(self, kids: Iterable[str]) -> dict[str, SubjectKey]:
+        """The live keys among ``kids``; the ones not in memory in one query."""
+        found: dict[str, SubjectKey] = {}
+        missing: set[str] = set()
+        with self._lock:
+            for kid in kids:
+                hit = self._by_kid.get(kid)
+                if hit is None:
+                    missing.add(kid)
+                else:
+                    self._by_kid.move_to_end(kid)
+                    found[kid] = hit
+            epoch = self._epoch
+        if missing:
+            fetched = self.store.keys_by_kid(missing)
+            found.update(fetched)
+            with self._lock:
+                if epoch == self._epoch:
+                    for kid, key in fetched.items():
+                        _put(self._by_kid, kid, key, self._max)
+        return found
+
+    def forget(self, subject: str) -> None:
+        """Drop every key of ``subject`` from memory (it was erased)."""
+        with self._lock:
+            self._epoch += 1
+            self._by_subject.pop(subject, None)
+            for kid in [kid for kid, key in self._by_kid.items() if key.subject == subject]:
+                del self._by_kid[kid]
+
+    def erased(self, subjects: Iterable[str]) -> set[str]:
+        """Which of ``subjects`` are erased (never from memory)."""
+        return self.store.erased(subjects)
+
+    def erase(self, subject: str, reason: str) -> bool:
+        """Erase through the store, then forget the subject's keys."""
+        try:
+            return self.store.erase(subject, reason)
+        finally:
+            self.forget(subject)
+
+    def status(self, subject: str) -> ErasureStatus:
+        """The store's answer."""
+        return self.store.status(subject)
+
+    def reconcile(self) -> list[str]:
+        """Reconcile through the store, then forget the keys it destroyed."""
+        destroyed = self.store.reconcile()
+        with self._lock:
+            self._epoch += 1
+            gone = set(destroyed)
+            for kid in gone & self._by_kid.keys():
+                del self._by_kid[kid]
+            for subject in [s for s, (key, _) in self._by_subject.items() if key.kid in gone]:
+                del self._by_subject[subject]
+        return destroyed
+
+
+def _put(cache: OrderedDict[str, Any], key: str, value: Any, limit: int) -> None:
+    cache[key] = value
+    cache.move_to_end(key)
+    while len(cache) > limit:
+        cache.popitem(last=False)
+
+
+def _one(cur: Cursor) -> tuple[Any, ...]:
+    row = cur.fetchone()
+    if row is None:  # every query used with it returns exactly one row
+        raise RuntimeError("expected one row")
+    return tuple(row)
+
+
+def _lock(cur: Cursor, subject: str) -> None:
+    """Serialise key creation and erasure of ``subject`` until the transaction ends."""
+    digest = hashlib.sha256(subject.encode()).digest()
+    cur.execute(
+        "SELECT pg_advisory_xact_lock(%s, %s)",
+        (_LOCK_CLASS, int.from_bytes(digest[:4], "big", signed=True)),
+    )
+
+
+def _is_canonical_uuid(kid: object) -> bool:
+    if not isinstance(kid, str):
+        return False
+    try:
+        return str(uuid.UUID(kid)) == kid
+    except ValueError:
+        return False
+
+
+def _check_subject(subject: str) -> None:
+    if not isinstance(subject, str) or not subject.strip() or len(subject) > MAX_SUBJECT:
+        raise ValueError(f"subject must be a non-blank customer id of at most {MAX_SUBJECT} chars")
+
+
+def _check_reason(reason: str) -> str:
+    if not isinstance(reason, str) or not reason.strip():
+        raise ValueError("reason must not be empty or only whitespace")
+    if len(reason.strip()) > MAX_REASON:
+        raise ValueError(f"reason must be at most {MAX_REASON} characters")
+    return reason.strip()

@@ -1,0 +1,421 @@
+"""Subject keys in a real PostgreSQL (migration 0010): made once, erased for good, a restored
+backup fenced and destroyed again, and each component role limited to what it needs.
+
+One migrated database for the module (no Kafka needed); every test uses its own subjects.
+"""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import psycopg2
+import psycopg2.errors
+import psycopg2.extensions
+import pytest
+
+from supportes.db.connect import connect
+from supportes.db.migrate import apply_migrations
+from supportes.privacy.cipher import key_fingerprint
+from supportes.privacy.kek import FileKeyWrapper, KeyUnwrapError, create_kek_file
+from supportes.privacy.keystore import (
+    CachedKeyStore,
+    PgKeyStore,
+    SubjectErasedError,
+    SubjectKey,
+)
+from supportes.settings import PgComponent, Settings
+from tests.conftest import fresh_database
+
+
+@dataclass(frozen=True)
+class KeyDb:
+    """The module's database: the owner's DSN, each role's, and the KEK."""
+
+    dsn: str
+    role_dsns: dict[PgComponent, str]
+    wrapper: FileKeyWrapper
+
+
+@pytest.fixture(scope="module")
+def key_db(stack: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iterator[KeyDb]:
+    path = tmp_path_factory.mktemp("kek") / "kek"
+    create_kek_file(path)
+    database = f"test_{uuid.uuid4().hex[:12]}"
+    with fresh_database(stack, database) as dsn:
+        roles: dict[PgComponent, str] = {}
+        if stack.pg_is_local:
+            roles = {
+                c: psycopg2.extensions.make_dsn(stack.dsn_for(c), dbname=database)
+                for c in PgComponent
+                if c is not PgComponent.OWNER
+            }
+        yield KeyDb(dsn, roles, FileKeyWrapper(path))
+
+
+@pytest.fixture
+def store(key_db: KeyDb) -> Iterator[PgKeyStore]:
+    owner = PgKeyStore(key_db.dsn, key_db.wrapper)
+    yield owner
+    owner.close()
+
+
+def _subject() -> str:
+    return f"customer:{uuid.uuid4().hex[:10]}"
+
+
+def _rows(dsn: str, query: str, *params: object) -> list[tuple[object, ...]]:
+    conn = connect(dsn)
+    try:
+        with conn.cursor() as cur:
+            cur.execute(query, params)
+            rows = cur.fetchall() if cur.description else []
+        conn.commit()
+        return rows
+    finally:
+        conn.close()
+
+
+def _key_rows(dsn: str, subject: str) -> list[tuple[object, ...]]:
+    return _rows(
+        dsn,
+        "SELECT kid::text, subject, wrapped, kek_id, created_at FROM privacy.subject_keys"
+        " WHERE subject = %s",
+        subject,
+    )
+
+
+def test_a_key_is_made_once_and_stored_wrapped(key_db: KeyDb, store: PgKeyStore) -> None:
+    subject = _subject()
+    first = store.key_for(subject)
+    assert first.subject == subject
+    assert len(first.key) == 32
+    assert str(uuid.UUID(first.kid)) == first.kid
+    assert store.key_for(subject) == first
+    other = PgKeyStore(key_db.dsn, FileKeyWrapper(key_db.wrapper.path))
+    try:
+        assert other.key_for(subject) == first
+    finally:
+        other.close()
+    [(kid, _, wrapped, kek_id, _)] = _key_rows(key_db.dsn, subject)
+    assert kid == first.kid
+    assert kek_id == key_db.wrapper.kek_id
+    assert isinstance(wrapped, memoryview)
+    assert first.key not in bytes(wrapped)
+    assert first.key.hex() not in repr(first)
+
+
+def test_concurrent_first_use_makes_one_key(key_db: KeyDb) -> None:
+    subject = _subject()
+    stores = [PgKeyStore(key_db.dsn, key_db.wrapper) for _ in range(2)]
+    barrier = threading.Barrier(8)
+    found: list[SubjectKey] = []
+    errors: list[BaseException] = []
+
+    def first_use(store: PgKeyStore) -> None:
+        try:
+            barrier.wait()
+            found.append(store.key_for(subject))
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=first_use, args=(stores[i % 2],)) for i in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    for one in stores:
+        one.close()
+    assert not errors
+    assert len(found) == 8
+    assert len(set(found)) == 1
+    assert len(_key_rows(key_db.dsn, subject)) == 1
+
+
+def test_keys_by_kid_and_erased_answer_many_at_once(store: PgKeyStore) -> None:
+    subjects = [_subject() for _ in range(3)]
+    keys = [store.key_for(s) for s in subjects]
+    asked = [k.kid for k in keys] + [str(uuid.uuid4()), "not-a-uuid", keys[0].kid.upper()]
+    assert store.keys_by_kid(asked) == {k.kid: k for k in keys}
+    assert store.keys_by_kid([]) == {}
+    store.erase(subjects[1], "ticket 1")
+    assert store.erased([*subjects, _subject()]) == {subjects[1]}
+    assert store.erased([]) == set()
+    assert store.keys_by_kid(asked) == {k.kid: k for k in (keys[0], keys[2])}
+
+
+def test_erasure_destroys_the_key_for_good(key_db: KeyDb, store: PgKeyStore) -> None:
+    subject, bystander = _subject(), _subject()
+    key = store.key_for(subject)
+    kept = store.key_for(bystander)
+    status = store.status(subject)
+    assert (status.erased_at, status.live_keys, status.fenced_keys) == (None, 1, 0)
+    assert not status.complete
+
+    assert store.erase(subject, "GDPR request 42") is True
+
+    with pytest.raises(SubjectErasedError, match="erased") as caught:
+        store.key_for(subject)
+    assert caught.value.subject == subject
+    assert subject not in str(caught.value)
+    assert store.keys_by_kid([key.kid, kept.kid]) == {kept.kid: kept}
+    status = store.status(subject)
+    assert status.erased_at is not None
+    assert (status.live_keys, status.fenced_keys, status.complete) == (0, 1, True)
+    assert _key_rows(key_db.dsn, subject) == []
+    fence = _rows(key_db.dsn, "SELECT * FROM privacy.erased_keys WHERE subject = %s", subject)
+    assert [(f, k) for f, k, _, _ in fence] == [(key_fingerprint(key.key), key.kid)]
+
+    before = _rows(key_db.dsn, "SELECT * FROM privacy.erased_subjects WHERE subject = %s", subject)
+    assert store.erase(subject, "asked again") is False
+    after = _rows(key_db.dsn, "SELECT * FROM privacy.erased_subjects WHERE subject = %s", subject)
+    assert after == before
+    assert before[0][2] == "GDPR request 42"
+    assert store.status(subject) == status
+
+    assert store.key_for(bystander) == kept
+    assert not store.status(bystander).complete
+
+
+def test_a_restored_key_is_fenced_and_reconciled(key_db: KeyDb, store: PgKeyStore) -> None:
+    subject = _subject()
+    key = store.key_for(subject)
+    [backup] = _key_rows(key_db.dsn, subject)
+    store.erase(subject, "ticket 7")
+    restore = (
+        "INSERT INTO privacy.subject_keys (kid, subject, wrapped, kek_id, created_at)"
+        " VALUES (%s, %s, %s, %s, %s)"
+    )
+    _rows(key_db.dsn, restore, *backup)  # an old backup of subject_keys put back
+
+    assert store.keys_by_kid([key.kid]) == {}
+    with pytest.raises(SubjectErasedError):
+        store.key_for(subject)
+    status = store.status(subject)
+    assert (status.live_keys, status.complete) == (1, False)
+
+    assert store.reconcile() == [key.kid]
+    assert _key_rows(key_db.dsn, subject) == []
+    assert store.status(subject).complete
+    assert store.reconcile() == []
+
+    _rows(key_db.dsn, restore, *backup)  # restored again: erasing again destroys it too
+    assert store.erase(subject, "ticket 7") is False
+    assert store.status(subject).complete
+
+
+def test_a_destroyed_key_restored_under_another_kid_is_found_by_fingerprint(
+    key_db: KeyDb, store: PgKeyStore
+) -> None:
+    subject, alias = _subject(), _subject()
+    key = store.key_for(subject)
+    [(_, _, wrapped, kek_id, _)] = _key_rows(key_db.dsn, subject)
+    store.erase(subject, "ticket 8")
+    relabelled = str(uuid.uuid4())
+    _rows(
+        key_db.dsn,
+        "INSERT INTO privacy.subject_keys (kid, subject, wrapped, kek_id) VALUES (%s, %s, %s, %s)",
+        relabelled,
+        alias,
+        wrapped,
+        kek_id,
+    )
+    bystander = store.key_for(_subject())
+    assert store.reconcile() == [relabelled]
+    assert _key_rows(key_db.dsn, alias) == []
+    assert store.keys_by_kid([bystander.kid]) == {bystander.kid: bystander}
+    assert key.kid not in store.keys_by_kid([key.kid, relabelled])
+
+
+@pytest.mark.parametrize(
+    ("reason", "message"),
+    [("", "reason must not be empty"), ("   ", "reason must not be empty"), ("x" * 501, "500")],
+)
+def test_erase_needs_a_short_reason(store: PgKeyStore, reason: str, message: str) -> None:
+    subject = _subject()
+    with pytest.raises(ValueError, match=message):
+        store.erase(subject, reason)
+    assert store.status(subject).erased_at is None
+    assert store.erase(subject, "x" * 500) is True
+
+
+@pytest.mark.parametrize("subject", ["", "  ", "c" * 201])
+def test_a_bad_subject_is_refused(store: PgKeyStore, subject: str) -> None:
+    with pytest.raises(ValueError, match="subject"):
+        store.key_for(subject)
+
+
+def test_another_kek_is_named_not_guessed(key_db: KeyDb, store: PgKeyStore, tmp_path: Path) -> None:
+    subject = _subject()
+    key = store.key_for(subject)
+    path = tmp_path / "other-kek"
+    create_kek_file(path)
+    stranger = PgKeyStore(key_db.dsn, FileKeyWrapper(path))
+    try:
+        with pytest.raises(KeyUnwrapError) as caught:
+            stranger.key_for(subject)
+        with pytest.raises(KeyUnwrapError):
+            stranger.keys_by_kid([key.kid])
+    finally:
+        stranger.close()
+    message = str(caught.value)
+    assert "SUPPORTES_KEK_FILE" in message
+    assert key.kid in message
+    assert key_db.wrapper.kek_id in message
+    assert key.key.hex() not in message
+
+
+def test_the_cache_remembers_until_forgotten(key_db: KeyDb, store: PgKeyStore) -> None:
+    now = [0.0]
+    calls: list[str] = []
+
+    class Counting(PgKeyStore):
+        def key_for(self, subject: str) -> SubjectKey:
+            calls.append("key_for")
+            return super().key_for(subject)
+
+        def keys_by_kid(self, kids: Iterable[str]) -> dict[str, SubjectKey]:
+            calls.append("keys_by_kid")
+            return super().keys_by_kid(kids)
+
+    inner = Counting(key_db.dsn, key_db.wrapper)
+    cached = CachedKeyStore(inner, ttl_s=1.0, clock=lambda: now[0])
+    try:
+        subject = _subject()
+        key = cached.key_for(subject)
+        assert cached.key_for(subject) == key
+        assert calls == ["key_for"]
+        now[0] = 1.5
+        assert cached.key_for(subject) == key
+        assert calls == ["key_for", "key_for"]
+        assert cached.keys_by_kid([key.kid]) == {key.kid: key}  # remembered by key_for
+        assert calls == ["key_for", "key_for"]
+
+        store.erase(subject, "ticket 9")  # elsewhere: this cache has not heard of it
+        assert cached.keys_by_kid([key.kid]) == {key.kid: key}
+        cached.forget(subject)
+        assert cached.keys_by_kid([key.kid]) == {}
+        assert cached.keys_by_kid([key.kid]) == {}  # misses are not remembered
+        assert calls.count("keys_by_kid") == 2
+        with pytest.raises(SubjectErasedError):
+            cached.key_for(subject)
+    finally:
+        inner.close()
+
+
+def test_the_cache_is_bounded(key_db: KeyDb, store: PgKeyStore) -> None:
+    cached = CachedKeyStore(store, max_entries=2)
+    keys = [store.key_for(_subject()) for _ in range(3)]
+    assert cached.keys_by_kid([k.kid for k in keys]) == {k.kid: k for k in keys}
+    assert len(cached._by_kid) == 2
+
+
+# Grants (local cluster only: its component roles are made by `stack up`).
+
+
+@contextmanager
+def _as(key_db: KeyDb, component: PgComponent) -> Iterator[psycopg2.extensions.cursor]:
+    if component not in key_db.role_dsns:
+        pytest.skip("the component roles are made by `stack up` on the local cluster")
+    conn = connect(key_db.role_dsns[component])
+    try:
+        with conn.cursor() as cur:
+            cur.execute("SELECT current_user")
+            assert cur.fetchone() == (component.role,)
+            yield cur
+    finally:
+        conn.rollback()
+        conn.close()
+
+
+def _refused(key_db: KeyDb, component: PgComponent, statement: str) -> None:
+    with _as(key_db, component) as cur, pytest.raises(psycopg2.errors.InsufficientPrivilege):
+        cur.execute(statement)
+
+
+def _allowed(key_db: KeyDb, component: PgComponent, statement: str) -> None:
+    with _as(key_db, component) as cur:
+        cur.execute(statement)
+
+
+TABLES = ["privacy.subject_keys", "privacy.erased_subjects", "privacy.erased_keys"]
+INSERT_KEY = (
+    "INSERT INTO privacy.subject_keys (kid, subject, wrapped, kek_id)"
+    " VALUES (gen_random_uuid(), 'customer:grant-test', '\\x00', 'kek')"
+)
+ERASE = [
+    "DELETE FROM privacy.subject_keys WHERE false",
+    "UPDATE privacy.subject_keys SET kek_id = kek_id WHERE false",
+    "TRUNCATE privacy.subject_keys",
+    "INSERT INTO privacy.erased_subjects (subject, reason) VALUES ('c', 'r')",
+    "INSERT INTO privacy.erased_keys (fingerprint, kid, subject)"
+    " VALUES (repeat('0', 64), gen_random_uuid(), 'c')",
+    "DELETE FROM privacy.erased_subjects WHERE false",
+    "DELETE FROM privacy.erased_keys WHERE false",
+]
+
+
+def test_the_api_reads_and_makes_keys_but_cannot_erase(key_db: KeyDb) -> None:
+    if PgComponent.API not in key_db.role_dsns:
+        pytest.skip("the component roles are made by `stack up` on the local cluster")
+    for table in TABLES:
+        _allowed(key_db, PgComponent.API, f"SELECT count(*) FROM {table}")
+    _allowed(key_db, PgComponent.API, INSERT_KEY)
+    for statement in ERASE:
+        _refused(key_db, PgComponent.API, statement)
+    api = PgKeyStore(key_db.role_dsns[PgComponent.API], key_db.wrapper)
+    try:
+        subject = _subject()
+        key = api.key_for(subject)
+        assert api.keys_by_kid([key.kid]) == {key.kid: key}
+        assert api.erased([subject]) == set()
+        with pytest.raises(psycopg2.errors.InsufficientPrivilege):
+            api.erase(subject, "not the API's job")
+        assert api.key_for(subject) == key
+    finally:
+        api.close()
+
+
+def test_the_projector_only_reads(key_db: KeyDb) -> None:
+    for table in TABLES:
+        _allowed(key_db, PgComponent.PROJECTOR, f"SELECT count(*) FROM {table}")
+    _refused(key_db, PgComponent.PROJECTOR, INSERT_KEY)
+    for statement in ERASE:
+        _refused(key_db, PgComponent.PROJECTOR, statement)
+
+
+def test_the_writer_reads_erased_subjects_only(key_db: KeyDb) -> None:
+    _allowed(key_db, PgComponent.WRITER, "SELECT count(*) FROM privacy.erased_subjects")
+    _refused(key_db, PgComponent.WRITER, "SELECT count(*) FROM privacy.subject_keys")
+    _refused(key_db, PgComponent.WRITER, "SELECT count(*) FROM privacy.erased_keys")
+    _refused(key_db, PgComponent.WRITER, INSERT_KEY)
+    for statement in ERASE:
+        _refused(key_db, PgComponent.WRITER, statement)
+
+
+def test_analytics_sees_nothing_of_privacy(key_db: KeyDb) -> None:
+    for table in TABLES:
+        _refused(key_db, PgComponent.ANALYTICS, f"SELECT count(*) FROM {table}")
+    _refused(key_db, PgComponent.ANALYTICS, INSERT_KEY)
+    _refused(key_db, PgComponent.ANALYTICS, "SELECT public.supportes_apply_privacy_grants()")
+
+
+def test_migrating_again_restores_exactly_the_grants(key_db: KeyDb) -> None:
+    if PgComponent.API not in key_db.role_dsns:
+        pytest.skip("the component roles are made by `stack up` on the local cluster")
+    _rows(key_db.dsn, "GRANT DELETE ON privacy.subject_keys TO supportes_api")
+    _rows(key_db.dsn, "GRANT SELECT ON privacy.subject_keys TO supportes_analytics")
+    _rows(key_db.dsn, "REVOKE SELECT ON privacy.erased_subjects FROM supportes_writer")
+    _allowed(key_db, PgComponent.API, "DELETE FROM privacy.subject_keys WHERE false")
+    conn = connect(key_db.dsn)
+    try:
+        assert apply_migrations(conn) == []
+    finally:
+        conn.close()
+    _refused(key_db, PgComponent.API, "DELETE FROM privacy.subject_keys WHERE false")
+    _refused(key_db, PgComponent.ANALYTICS, "SELECT count(*) FROM privacy.subject_keys")
+    _allowed(key_db, PgComponent.WRITER, "SELECT count(*) FROM privacy.erased_subjects")
