@@ -16,9 +16,13 @@ import orjson
 from kafka import KafkaConsumer, TopicPartition
 from kafka.errors import KafkaError
 
+from supportes.aggregates import Rejection
+from supportes.aggregates.commands import salvage_uuid
+from supportes.aggregates.dispatch import rejected_result
 from supportes.errors import ConfigError
 from supportes.messaging.clients import Component, committed_reader, plain_producer
 from supportes.messaging.routing import key_of, partition_for
+from supportes.privacy.edge import CommandSealer
 from supportes.settings import Settings
 
 
@@ -62,10 +66,17 @@ def encode_command(
 
 
 class SupportesClient:
-    """Submits commands and collects results; one instance per thread."""
+    """Submits commands and collects results; one instance per thread.
 
-    def __init__(self, settings: Settings) -> None:
+    With a ``sealer`` (:func:`supportes.privacy.wiring.command_sealer`), each envelope's
+    personal fields are sealed before it is sent (the front doors' rule: no plaintext on a
+    topic); a refusal there (:class:`~supportes.aggregates.Rejection`: ``subject_erased``,
+    ``not_found``) is raised before anything is sent. The client closes its sealer.
+    """
+
+    def __init__(self, settings: Settings, sealer: CommandSealer | None = None) -> None:
         self.settings = settings
+        self.sealer = sealer
         self.commands_topic = settings.topic("commands")
         self.results_topic = settings.topic("results")
         try:
@@ -81,9 +92,11 @@ class SupportesClient:
         self._watched: set[TopicPartition] = set()
 
     def close(self) -> None:
-        """Release the producer and consumer."""
+        """Release the producer, the consumer and the sealer."""
         self._producer.close(timeout=10)
         self._results.close()
+        if self.sealer is not None:
+            self.sealer.close()
 
     def __enter__(self) -> SupportesClient:
         return self
@@ -101,9 +114,12 @@ class SupportesClient:
 
         Every envelope is encoded and its size checked before the first is sent
         (CommandTooLargeError: nothing is sent). With ``flush`` (the default) this returns once
-        the broker has them (acks=all).
+        the broker has them (acks=all). A refusal of the sealer (:class:`Rejection`) is raised
+        before anything is sent.
         """
-        batch = list(envelopes)
+        return self._send_sealed(self._sealed(envelopes), flush=flush)
+
+    def _send_sealed(self, batch: list[Mapping[str, Any]], *, flush: bool = True) -> list[str]:
         records = [self.encode(envelope, position) for position, envelope in enumerate(batch)]
         ids: list[str] = []
         for envelope, (key, value) in zip(batch, records, strict=True):
@@ -119,21 +135,40 @@ class SupportesClient:
             self._producer.flush(timeout=30)
         return ids
 
+    def _sealed(self, envelopes: Iterable[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
+        if self.sealer is None:
+            return list(envelopes)
+        return [self.sealer.seal(envelope) for envelope in envelopes]
+
     def submit(
         self, envelopes: Iterable[Mapping[str, Any]], *, timeout_s: float = 60.0
     ) -> list[dict[str, Any]]:
-        """Send envelopes and return their results in input order.
+        """Send envelopes and return their results in input order (an envelope the sealer
+        refuses is not sent: its result is that rejection).
 
         Raises ResultTimeoutError when some result does not arrive within ``timeout_s``.
         """
-        batch = list(envelopes)
+        batch: list[Mapping[str, Any]] = []
+        refused: dict[int, dict[str, Any]] = {}
+        for position, envelope in enumerate(envelopes):
+            try:
+                batch.append(self.sealer.seal(envelope) if self.sealer else envelope)
+            except Rejection as rejection:
+                refused[position] = rejected_result(
+                    salvage_uuid(envelope, "command_id"),
+                    salvage_uuid(envelope, "aggregate_id"),
+                    None,
+                    rejection,
+                )
         partitions = {
             partition_for(str(e["aggregate_id"]), self.settings.partitions) for e in batch
         }
         self._watch(partitions)
-        ids = self.send(batch)
+        ids = self._send_sealed(batch) if batch else []
         found = self._collect(set(ids), timeout_s)
-        return [found[i] for i in ids]
+        answers = iter(found[i] for i in ids)
+        total = len(batch) + len(refused)
+        return [refused[n] if n in refused else next(answers) for n in range(total)]
 
     def _watch(self, partitions: set[int]) -> None:
         """Read results partitions from their current end (new ones only are added)."""

@@ -20,7 +20,7 @@ import typing
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cache
-from typing import Any
+from typing import Any, TypeGuard
 
 from supportes.aggregates.values import MAX_LONG_TEXT
 
@@ -80,7 +80,7 @@ def personal_fields(schema: type) -> dict[str, PersonalData]:
     return found
 
 
-def is_sealed(value: object) -> bool:
+def is_sealed(value: object) -> TypeGuard[Mapping[str, Any]]:
     """Whether ``value`` is marked as a sealed field (its shape is checked separately)."""
     return isinstance(value, Mapping) and value.get(SEALED_MARK) == SEALED_VERSION
 

@@ -19,6 +19,7 @@ from supportes.auth.policy import case_writable
 from supportes.client import CommandTooLargeError
 from supportes.consumers.records import command_digest
 from supportes.ops.submission import AttestedCommand
+from supportes.privacy.sealing import carries_personal_data
 
 REPLAYED = "Idempotent-Replayed"
 KAFKA_RETRY_AFTER_S = 5
@@ -40,6 +41,18 @@ async def check_case_of_actor(context: ApiContext, attested: AttestedCommand) ->
     owner = await customer_of_case(context.database, command.aggregate_id, context.case_owners)
     if owner is not None and not case_writable(command.actor, case_customer_id=owner):
         raise not_found(f"case {command.aggregate_id}")
+
+
+async def sealed(context: ApiContext, attested: AttestedCommand) -> AttestedCommand:
+    """``attested`` with its personal fields sealed (on a worker thread: the key store and the
+    case's subject may need PostgreSQL); refusals (``subject_erased``, ``not_found``) raise."""
+    if not carries_personal_data(attested.envelope):
+        return attested
+    try:
+        envelope = await asyncio.to_thread(context.sealer.seal, attested.envelope)
+    except Rejection as rejection:
+        raise rejection_error(rejection) from None
+    return AttestedCommand(envelope, attested.command)
 
 
 STORED_ANSWER = "SELECT result, digest FROM event_index.processed_commands WHERE command_id = %s"
@@ -80,6 +93,7 @@ async def submit_attested(
     """Check the case, answer a replayed key from the index, else send and wait for the result
     (202 with ``Location`` when it does not come within ``SUPPORTES_API_RESULT_TIMEOUT_S``)."""
     await check_case_of_actor(context, attested)
+    attested = await sealed(context, attested)
     command_id = attested.command.command_id
     if idempotent:
         stored = await stored_answer(context, command_id)

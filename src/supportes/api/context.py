@@ -1,4 +1,5 @@
-"""What every request shares: settings, database pool, command submitter, authenticator."""
+"""What every request shares: settings, database pool, command submitter and sealer,
+authenticator."""
 
 from __future__ import annotations
 
@@ -14,6 +15,8 @@ from supportes.api.ratelimit import RateLimiter
 from supportes.api.submitter import CommandSubmitter
 from supportes.auth import Authenticator
 from supportes.auth.authenticator import token_cache
+from supportes.privacy.edge import CommandSealer
+from supportes.privacy.wiring import command_sealer
 from supportes.settings import Settings
 
 
@@ -26,6 +29,7 @@ class ApiContext:
     submitter: CommandSubmitter
     authenticator: Authenticator
     limiter: RateLimiter
+    sealer: CommandSealer
     case_owners: CaseOwners = field(default_factory=CaseOwners)
     feed_lock: Lock = field(default_factory=Lock)
     feed_reader: KafkaConsumer | None = None
@@ -40,6 +44,7 @@ class ApiContext:
             submitter=CommandSubmitter(settings),
             authenticator=Authenticator(settings, pool=pool, cache=token_cache(settings)),
             limiter=RateLimiter(settings.api_rate_per_s, settings.api_rate_burst),
+            sealer=command_sealer(settings),
         )
 
     def close(self) -> None:
@@ -49,6 +54,7 @@ class ApiContext:
             self.authenticator.cache.close()
         self.authenticator.close()
         self.database.close()
+        self.sealer.close()
         with self.feed_lock:
             if self.feed_reader is not None:
                 self.feed_reader.close()

@@ -13,6 +13,7 @@ from supportes.cli.output import fail_line
 from supportes.client import CommandTooLargeError, ResultTimeoutError, SupportesClient
 from supportes.errors import UsageError
 from supportes.ops.command_lines import read_numbered_command_lines
+from supportes.privacy.wiring import command_sealer
 from supportes.settings import Settings
 
 EXIT_REJECTED = 3
@@ -41,7 +42,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     )
     envelopes = [envelope for _, envelope in numbered]
     rejected = 0
-    with SupportesClient(settings) as client:
+    with SupportesClient(settings, command_sealer(settings)) as client:
         for where, envelope in numbered:
             try:
                 client.encode(envelope)

@@ -52,6 +52,8 @@ from supportes.messaging.clients import (
     plain_producer,
     subscribe_known,
 )
+from supportes.privacy.opener import EventOpener
+from supportes.privacy.wiring import event_opener
 from supportes.projections.base import LoggedEvent, Projection, ProjectionContext
 from supportes.projections.registry import all_projections
 from supportes.runtime import tune_for_batches
@@ -103,9 +105,11 @@ class Projector:
         schema: str = LIVE_SCHEMA,
         partitions: Sequence[int] | None = None,
         max_poll_records: int | None = None,
+        opener: EventOpener | None = None,
     ) -> None:
         tune_for_batches()
         self.settings = settings
+        self.opener = opener if opener is not None else event_opener(settings)
         self.topic = settings.topic("events")
         self.schema = schema
         self.projections = list(projections if projections is not None else all_projections())
@@ -239,6 +243,7 @@ class Projector:
             ("lanes", self.stop_worker),
             ("consumer", self.consumer.close),
             ("dead letters", self._letters.close),
+            ("keys", self.opener.close),
             *(("connection", conn.close) for conn in {id(c): c for c in self.connections}.values()),
         ]
         for what, step in steps:
@@ -363,8 +368,11 @@ class Projector:
         self, polled: dict[TopicPartition, list[ConsumerRecord]]
     ) -> tuple[list[LoggedEvent], dict[int, int]]:
         """Envelopes of a poll and the next offset per partition; unreadable records are
-        dead-lettered and acknowledged before this returns (see :mod:`.projector_decode`)."""
-        return decode_poll(polled, self._letters)
+        dead-lettered and acknowledged before this returns (see :mod:`.projector_decode`);
+        personal fields are opened, or read as their masks once erased."""
+        events, next_offsets = decode_poll(polled, self._letters)
+        self.opener.open(events)
+        return events, next_offsets
 
     def prepare(self, events: Sequence[LoggedEvent]) -> Prepared:
         """What the projections prepare from their events by type (no database): for

@@ -154,9 +154,9 @@ def park(
                 str(e.aggregate_id),
                 e.version,
                 scrub(e.type),
-                None if first_unstorable(e.envelope) else psycopg2.extras.Json(dict(e.envelope)),
+                None if first_unstorable(e.stored) else psycopg2.extras.Json(dict(e.stored)),
                 scrub(error[:2000]),
-                psycopg2.Binary(raw_bytes(e.envelope)),
+                psycopg2.Binary(raw_bytes(e.stored)),
             )
             for e in events
         ],

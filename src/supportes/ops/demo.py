@@ -32,6 +32,7 @@ from supportes.ops.demo_plan import (
     chunks,
 )
 from supportes.ops.projection_status import wait_until_caught_up
+from supportes.privacy.wiring import command_sealer
 from supportes.settings import PgComponent, Settings
 from supportes.simulation import Envelope
 
@@ -159,7 +160,7 @@ def _submit(
         return 0, 0
     report = progress or (lambda _: None)
     accepted = rejected = answered = 0
-    with SupportesClient(settings) as client:
+    with SupportesClient(settings, command_sealer(settings)) as client:
         for number, batch in enumerate(chunks(pending, BATCH, first=FIRST_BATCH)):
             elapsed = time.monotonic() - began
             report(DemoProgress(answered + len(batch), answered, len(pending), elapsed))

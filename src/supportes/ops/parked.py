@@ -11,6 +11,7 @@ from supportes.db.connect import connect_as
 from supportes.eventstore.index import decode_raw
 from supportes.logs import get_logger
 from supportes.projections.base import LoggedEvent, ProjectionContext
+from supportes.privacy.wiring import event_opener
 from supportes.projections.registry import all_projections
 from supportes.settings import PgComponent, Settings
 
@@ -37,6 +38,7 @@ def retry_parked(settings: Settings, names: Sequence[str]) -> RetryOutcome:
     topic = settings.topic("events")
     retried = applied = 0
     conn = connect_as(settings, PgComponent.PROJECTOR, timeout_s=10.0)
+    opener = event_opener(settings)
     try:
         with conn.cursor() as cur:
             cur.execute("SET LOCAL search_path TO proj")
@@ -58,6 +60,7 @@ def retry_parked(settings: Settings, names: Sequence[str]) -> RetryOutcome:
                 groups[(name, UUID(str(aggregate_id)))].append(
                     LoggedEvent(envelope, partition, offset)
                 )
+            opener.open([event for events in groups.values() for event in events])
             for (name, aggregate_id), events in groups.items():
                 retried += len(events)
                 cur.execute("SAVEPOINT retry")
@@ -77,4 +80,5 @@ def retry_parked(settings: Settings, names: Sequence[str]) -> RetryOutcome:
         conn.commit()
     finally:
         conn.close()
+        opener.close()
     return RetryOutcome(retried, applied, retried - applied)

@@ -42,12 +42,22 @@ class LoggedEvent:
         "offset",
         "partition",
         "payload",
+        "stored",
         "type",
         "version",
     )
 
-    def __init__(self, envelope: Mapping[str, Any], partition: int, offset: int) -> None:
+    def __init__(
+        self,
+        envelope: Mapping[str, Any],
+        partition: int,
+        offset: int,
+        stored: Mapping[str, Any] | None = None,
+    ) -> None:
         self.envelope = envelope
+        """The envelope the projections read: personal fields opened (or masked)."""
+        self.stored = envelope if stored is None else stored
+        """The envelope as the log holds it (sealed fields sealed): what parking keeps."""
         self.partition = partition
         self.offset = offset
         self.type: str = str(envelope["type"])

@@ -7,8 +7,9 @@
 -- roles created later get them. It first revokes everything the component roles hold in this
 -- schema, then grants exactly:
 --   supportes_api        subject_keys: SELECT, INSERT (creates a subject's key on first use);
+--                        case_subjects: SELECT, INSERT (binds an opened case to its customer);
 --                        erased_subjects, erased_keys: SELECT
---   supportes_projector  all three: SELECT (decrypts; never creates nor destroys keys)
+--   supportes_projector  all four: SELECT (decrypts; never creates nor destroys keys)
 --   supportes_writer     erased_subjects: SELECT (rejects personal data of erased subjects)
 --   supportes_analytics  nothing
 -- Erasure (DELETE on subject_keys, INSERT into erased_*) is the owner's alone (admin CLI).
@@ -64,6 +65,21 @@ COMMENT ON COLUMN privacy.erased_keys.kid IS 'Id of the destroyed key.';
 COMMENT ON COLUMN privacy.erased_keys.subject IS 'Whose key it was.';
 COMMENT ON COLUMN privacy.erased_keys.erased_at IS 'When the key was destroyed.';
 
+CREATE TABLE IF NOT EXISTS privacy.case_subjects (
+    case_id     uuid        PRIMARY KEY,
+    subject     text        NOT NULL CHECK (length(subject) BETWEEN 1 AND 200),
+    bound_at    timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX IF NOT EXISTS case_subjects_subject ON privacy.case_subjects (subject);
+COMMENT ON TABLE privacy.case_subjects IS
+    'The data subject (customer) of each case, bound by the front door that seals its OpenCase '
+    'before sending it, so the case''s next command finds whose key to seal with at once (the '
+    'event index is written after the writer''s commit). Cases from before encryption have no '
+    'row (their CaseOpened in the event index names the customer).';
+COMMENT ON COLUMN privacy.case_subjects.case_id IS 'The case (aggregate id).';
+COMMENT ON COLUMN privacy.case_subjects.subject IS 'Its customer id: whose key seals its text.';
+COMMENT ON COLUMN privacy.case_subjects.bound_at IS 'When the binding was made.';
+
 CREATE OR REPLACE FUNCTION public.supportes_apply_privacy_grants() RETURNS void
 LANGUAGE plpgsql AS $$
 DECLARE
@@ -85,9 +101,11 @@ BEGIN
             ('supportes_api',       'privacy.subject_keys',    'SELECT, INSERT'),
             ('supportes_api',       'privacy.erased_subjects', 'SELECT'),
             ('supportes_api',       'privacy.erased_keys',     'SELECT'),
+            ('supportes_api',       'privacy.case_subjects',   'SELECT, INSERT'),
             ('supportes_projector', 'privacy.subject_keys',    'SELECT'),
             ('supportes_projector', 'privacy.erased_subjects', 'SELECT'),
             ('supportes_projector', 'privacy.erased_keys',     'SELECT'),
+            ('supportes_projector', 'privacy.case_subjects',   'SELECT'),
             ('supportes_writer',    'privacy.erased_subjects', 'SELECT')
         ) AS g (role_name, table_name, privileges)
         WHERE EXISTS (SELECT 1 FROM pg_roles WHERE rolname = g.role_name)
