@@ -10,8 +10,8 @@ from uuid import UUID
 from supportes.db.connect import connect_as
 from supportes.eventstore.index import decode_raw
 from supportes.logs import get_logger
-from supportes.projections.base import LoggedEvent, ProjectionContext
 from supportes.privacy.wiring import event_opener
+from supportes.projections.base import LoggedEvent, ProjectionContext
 from supportes.projections.registry import all_projections
 from supportes.settings import PgComponent, Settings
 

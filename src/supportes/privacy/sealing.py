@@ -77,12 +77,15 @@ def seal_command(envelope: Mapping[str, Any], key: SubjectKey) -> dict[str, Any]
     """A copy of the command ``envelope`` whose plaintext personal fields are sealed with
     ``key`` (its subject must be the case's customer); the other fields are unchanged."""
     payload = dict(envelope.get("payload") or {})
+    canonical = {  # as the events will name them (UUIDs in their canonical text)
+        "aggregate_id": str(UUID(str(envelope["aggregate_id"]))),
+        "command_id": str(UUID(str(envelope["command_id"]))),
+    }
     for name in command_personal_fields(envelope["type"]):
         value = payload.get(name)
         if isinstance(value, str):
-            payload[name] = seal(
-                key.key, key.kid, value, field_context(envelope, name, key.subject)
-            )
+            context = field_context(canonical, name, key.subject)
+            payload[name] = seal(key.key, key.kid, value, context)
     return {**envelope, "payload": payload}
 
 

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from supportes.aggregates import Rejection, parse_command
-from supportes.aggregates.dispatch import apply_envelope, decide
+from supportes.aggregates.dispatch import decide
 from supportes.aggregates.personal import is_sealed, personal_fields
 from supportes.aggregates.wire import BY_NAME
 from supportes.privacy.cipher import new_data_key
@@ -134,3 +134,12 @@ def test_a_command_without_personal_text_is_sent_as_it_is() -> None:
     close = {"type": "Close", "aggregate_id": str(uuid.uuid4()), "payload": {}}
     assert sealer.seal(close) == close
     assert not keys.keys
+
+
+def test_ids_in_another_spelling_still_bind_to_the_events_ids() -> None:
+    sealer, keys = _sealer()
+    opening = story(str(uuid.uuid4()), CUSTOMER)[0]
+    shouting = {**opening, "command_id": opening["command_id"].upper()}
+    shouting["aggregate_id"] = opening["aggregate_id"].upper()
+    (event,) = _decided([sealer.seal(shouting)])
+    assert marker_for(CUSTOMER) in open_event(event, keys.by_kid())["payload"]["subject"]
