@@ -89,6 +89,7 @@ class Isolated:
             "SUPPORTES_TOPIC_PREFIX": self.settings.topic_prefix,
             "SUPPORTES_LOG_FORMAT": "json",
             "SUPPORTES_API_LISTEN": "127.0.0.1:0",  # serve's API on a free port
+            "SUPPORTES_KEK_FILE": str(self.settings.kek_path),  # one KEK per deployment
         }
         if self.credentials_file is not None:
             env["SUPPORTES_KAFKA_CREDENTIALS_FILE"] = str(self.credentials_file)

@@ -322,11 +322,12 @@ class PgKeyStore:
 
 
 class CachedKeyStore:
-    """A :class:`KeyStore` remembering keys in this process; thread-safe.
+    """A :class:`KeyStore` remembering the front door's keys in this process; thread-safe.
 
     ``key_for`` answers are kept ``ttl_s`` per subject (an erasure elsewhere is seen within
-    it); ``keys_by_kid`` hits are kept until :meth:`forget` (call it when a subject is erased)
-    or evicted, least recently used first, beyond ``max_entries``. Misses, erased subjects and
+    it), at most ``max_entries``, least recently used first out. Everything else asks the
+    store every time: the read side's ``keys_by_kid`` above all, so a key destroyed by an
+    erasure in any process is never used to open anything again. Misses, erased subjects and
     errors are never remembered.
     """
 
@@ -346,7 +347,6 @@ class CachedKeyStore:
         self._clock = clock
         self._lock = threading.Lock()
         self._by_subject: OrderedDict[str, tuple[SubjectKey, float]] = OrderedDict()
-        self._by_kid: OrderedDict[str, SubjectKey] = OrderedDict()
         self._epoch = 0  # bumped by forget: answers fetched across it are not remembered
 
     def key_for(self, subject: str) -> SubjectKey:
@@ -362,45 +362,24 @@ class CachedKeyStore:
         with self._lock:
             if epoch == self._epoch:
                 _put(self._by_subject, subject, (key, now + self._ttl_s), self._max)
-                _put(self._by_kid, key.kid, key, self._max)
         return key
 
     def keys_by_kid(self, kids: Iterable[str]) -> dict[str, SubjectKey]:
-        """The live keys among ``kids``; the ones not in memory in one query."""
-        found: dict[str, SubjectKey] = {}
-        missing: set[str] = set()
-        with self._lock:
-            for kid in kids:
-                hit = self._by_kid.get(kid)
-                if hit is None:
-                    missing.add(kid)
-                else:
-                    self._by_kid.move_to_end(kid)
-                    found[kid] = hit
-            epoch = self._epoch
-        if missing:
-            fetched = self.store.keys_by_kid(missing)
-            found.update(fetched)
-            with self._lock:
-                if epoch == self._epoch:
-                    for kid, key in fetched.items():
-                        _put(self._by_kid, kid, key, self._max)
-        return found
+        """The live keys among ``kids``, from the store (never from memory)."""
+        return self.store.keys_by_kid(kids)
 
     def forget(self, subject: str) -> None:
-        """Drop every key of ``subject`` from memory (it was erased)."""
+        """Drop ``subject``'s key from memory (it was erased)."""
         with self._lock:
             self._epoch += 1
             self._by_subject.pop(subject, None)
-            for kid in [kid for kid, key in self._by_kid.items() if key.subject == subject]:
-                del self._by_kid[kid]
 
     def erased(self, subjects: Iterable[str]) -> set[str]:
         """Which of ``subjects`` are erased (never from memory)."""
         return self.store.erased(subjects)
 
     def erase(self, subject: str, reason: str) -> bool:
-        """Erase through the store, then forget the subject's keys."""
+        """Erase through the store, then forget the subject's key."""
         try:
             return self.store.erase(subject, reason)
         finally:
@@ -416,8 +395,6 @@ class CachedKeyStore:
         with self._lock:
             self._epoch += 1
             gone = set(destroyed)
-            for kid in gone & self._by_kid.keys():
-                del self._by_kid[kid]
             for subject in [s for s, (key, _) in self._by_subject.items() if key.kid in gone]:
                 del self._by_subject[subject]
         return destroyed
