@@ -1,4 +1,5 @@
-"""The support domain: cases and root causes as event-sourced aggregates (pure Python, no I/O).
+"""The support domain: cases, root causes and data subjects as event-sourced aggregates (pure
+Python, no I/O).
 
 Entry points for the write path::
 
@@ -8,8 +9,10 @@ Entry points for the write path::
 
 Modules: ``errors`` (codes, Rejection), ``values`` (enums, Actor, Via), ``commands`` (payload
 models, envelope parsing), ``clock`` (the ``issued_at`` skew rule the writer applies),
-``reference`` (case references), ``case`` / ``root_cause`` (aggregates), ``wire`` + ``upcasting``
-(event envelopes), ``hashchain`` (audit chain), ``dispatch`` (decide, rebuild, state snapshots).
+``reference`` (case references), ``case`` / ``root_cause`` / ``data_subject`` (aggregates; a
+data subject records a customer's erasure), ``personal`` (personal-data marks), ``wire`` +
+``upcasting`` (event envelopes), ``hashchain`` (audit chain), ``dispatch`` (decide, rebuild,
+state snapshots).
 """
 
 from supportes.aggregates.case import Case, CaseStatus, FollowUpState
@@ -23,6 +26,7 @@ from supportes.aggregates.commands import (
     parse_command,
     salvage_uuid,
 )
+from supportes.aggregates.data_subject import DataSubject, subject_aggregate_id
 from supportes.aggregates.dispatch import (
     ROUTES,
     AnyAggregate,
@@ -56,6 +60,7 @@ __all__ = [
     "ChainReport",
     "CommandEnvelope",
     "CommandPayload",
+    "DataSubject",
     "Decision",
     "EnvelopeError",
     "ErrorCode",
@@ -80,6 +85,7 @@ __all__ = [
     "rejected_result",
     "salvage_uuid",
     "state_of",
+    "subject_aggregate_id",
     "to_envelope",
     "verify_chain",
 ]

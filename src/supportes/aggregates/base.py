@@ -14,7 +14,7 @@ _CONTAINERS = (list, dict)
 
 
 class SupportAggregate(Aggregate):
-    """Common base of :class:`Case` and :class:`RootCause`.
+    """Common base of :class:`Case`, :class:`RootCause` and :class:`DataSubject`.
 
     ``last_hash`` is the ``hash`` of the last event envelope applied (set by
     :mod:`~supportes.aggregates.dispatch`); it is chain metadata, not domain state.

@@ -34,6 +34,7 @@ from supportes.aggregates.values import (
     Actor,
     Channel,
     Direction,
+    Fingerprint,
     FixKind,
     FollowUpOutcome,
     Id,
@@ -47,6 +48,7 @@ from supportes.aggregates.values import (
 )
 
 MAX_TAGS = 50
+MAX_KEY_FINGERPRINTS = 100
 
 
 def _timestamp(value: object) -> datetime:
@@ -287,6 +289,24 @@ class ReopenRootCause(CommandPayload):
     """Reopen a root cause (e.g. the fix did not hold)."""
 
     reason: Text
+
+
+# --- Data-subject commands -----------------------------------------------------------------
+
+
+class EraseSubject(CommandPayload):
+    """Record that a customer's personal data was erased (design section 9): holds none itself.
+
+    The command's ``aggregate_id`` must be
+    :func:`~supportes.aggregates.data_subject.subject_aggregate_id` of ``customer_id``.
+    ``key_fingerprints``: the one-way fingerprints of the customer's destroyed data keys (none
+    when the customer never had one).
+    """
+
+    customer_id: Id
+    key_fingerprints: Annotated[
+        tuple[Fingerprint, ...], Field(max_length=MAX_KEY_FINGERPRINTS)
+    ] = ()
 
 
 # --- Envelope ------------------------------------------------------------------------------

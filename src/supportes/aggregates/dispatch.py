@@ -6,7 +6,8 @@ line here. Cross-aggregate effects are follow-on commands derived from events by
 :data:`POLICIES` (``RootCauseLinked`` -> ``AttachCase``).
 
 Order of checks in :func:`decide`: unknown type (``unknown_command``); create command on an
-existing id (``already_exists`` - also when the id belongs to the other aggregate type); other
+existing id (``already_exists`` - also when the id belongs to another aggregate type, and for a
+second ``EraseSubject`` of a customer); other
 command on no aggregate, or on the wrong aggregate type (``not_found``: there is no such
 ``RootCause`` for ``VerifyFix`` on a case id); ``expected_version`` (``version_conflict``, 0 means
 "does not exist yet"); then the aggregate's own rules.
@@ -26,12 +27,13 @@ from supportes.aggregates.commands import (
     AnyCommand,
     command_envelope,
 )
+from supportes.aggregates.data_subject import DataSubject
 from supportes.aggregates.errors import EnvelopeError, ErrorCode, Rejection
 from supportes.aggregates.root_cause import RootCause
 from supportes.aggregates.values import SYSTEM_ACTOR, jsonable
-from supportes.aggregates.wire import BY_CLASS, from_envelope, to_envelope
+from supportes.aggregates.wire import BY_CLASS, AggregateClass, from_envelope, to_envelope
 
-AnyAggregate = Case | RootCause
+AnyAggregate = Case | RootCause | DataSubject
 
 
 @dataclass(frozen=True)
@@ -42,7 +44,7 @@ class Route:
     and emits events on the aggregate (or raises :class:`Rejection` before emitting any).
     """
 
-    aggregate_class: type[Case] | type[RootCause]
+    aggregate_class: AggregateClass
     handler: Callable[..., Any]
     creates: bool = False
 
@@ -73,6 +75,7 @@ ROUTES: Final[dict[str, Route]] = {
     "CompletePreventiveAction": Route(RootCause, RootCause.complete_preventive_action),
     "VerifyFix": Route(RootCause, RootCause.verify_fix),
     "ReopenRootCause": Route(RootCause, RootCause.reopen),
+    "EraseSubject": Route(DataSubject, DataSubject.erase, creates=True),
 }
 if set(ROUTES) != set(COMMAND_PAYLOADS):  # pragma: no cover - a programming error
     raise RuntimeError(f"routes and payload models differ: {set(ROUTES) ^ set(COMMAND_PAYLOADS)}")
@@ -209,7 +212,7 @@ def apply_envelope(aggregate: AnyAggregate | None, envelope: Mapping[str, Any]) 
         result = event.mutate(aggregate)
     except (AssertionError, TypeError, AttributeError, KeyError) as exc:
         raise EnvelopeError(f"{envelope.get('type')} cannot apply here: {exc!r}") from exc
-    assert isinstance(result, Case | RootCause)
+    assert isinstance(result, Case | RootCause | DataSubject)
     result.last_hash = cast(str | None, envelope.get("hash"))
     return result
 

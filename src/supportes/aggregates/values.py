@@ -30,6 +30,23 @@ ShortText = Annotated[StrictStr, Field(max_length=MAX_SHORT_TEXT), AfterValidato
 Text = Annotated[StrictStr, Field(max_length=MAX_LONG_TEXT), AfterValidator(not_blank)]
 """Non-blank free text (description, summary, message)."""
 
+FINGERPRINT_CHARS = 64
+_HEX_DIGITS = frozenset("0123456789abcdef")
+
+
+def is_fingerprint(value: str) -> str:
+    """Pydantic after-validator: exactly 64 lowercase hexadecimal characters (a SHA-256)."""
+    if len(value) != FINGERPRINT_CHARS or not _HEX_DIGITS.issuperset(value):
+        raise PydanticCustomError(
+            "fingerprint",
+            "must be a key fingerprint: exactly 64 lowercase hexadecimal characters",
+        )
+    return value
+
+
+Fingerprint = Annotated[StrictStr, AfterValidator(is_fingerprint)]
+"""The one-way fingerprint of a destroyed data key (``privacy.cipher.key_fingerprint``)."""
+
 
 class Channel(StrEnum):
     """Where a contact happened."""

@@ -26,6 +26,7 @@ from eventsourcing.utils import get_topic
 from supportes.aggregates.base import SupportAggregate
 from supportes.aggregates.case import Case
 from supportes.aggregates.commands import CommandPayload, ParsedCommand
+from supportes.aggregates.data_subject import DataSubject
 from supportes.aggregates.errors import EnvelopeError
 from supportes.aggregates.hashchain import seal
 from supportes.aggregates.personal import is_sealed, personal_fields, sealed_shape_problem
@@ -57,13 +58,17 @@ _ENVELOPE_KEY_SET = frozenset(ENVELOPE_KEYS)
 _BASE_FIELDS = frozenset({"originator_id", "originator_version", "timestamp", "originator_topic"})
 
 
+AggregateClass = type[Case] | type[RootCause] | type[DataSubject]
+"""One of the aggregate classes."""
+
+
 @dataclass(frozen=True)
 class EventType:
     """One registered event: stable wire name, class, owning aggregate, current schema."""
 
     name: str
     event_class: type[SupportAggregate.Event]
-    aggregate_class: type[Case] | type[RootCause]
+    aggregate_class: AggregateClass
     schema_version: int = 1
 
 
@@ -93,12 +98,14 @@ EVENT_TYPES: tuple[EventType, ...] = (
     EventType("PreventiveActionPlanned", RootCause.PreventiveActionPlanned, RootCause),
     EventType("PreventiveActionCompleted", RootCause.PreventiveActionCompleted, RootCause),
     EventType("FixVerified", RootCause.FixVerified, RootCause),
+    EventType("SubjectErased", DataSubject.SubjectErased, DataSubject),
 )
 BY_NAME: dict[str, EventType] = {t.name: t for t in EVENT_TYPES}
 BY_CLASS: dict[type[SupportAggregate.Event], EventType] = {t.event_class: t for t in EVENT_TYPES}
-AGGREGATE_CLASSES: dict[str, type[Case] | type[RootCause]] = {
+AGGREGATE_CLASSES: dict[str, AggregateClass] = {
     Case.aggregate_type: Case,
     RootCause.aggregate_type: RootCause,
+    DataSubject.aggregate_type: DataSubject,
 }
 
 

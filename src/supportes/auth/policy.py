@@ -20,9 +20,11 @@ from typing import Any, Final, NamedTuple
 
 from supportes.aggregates.case import Case
 from supportes.aggregates.commands import COMMAND_PAYLOADS
+from supportes.aggregates.data_subject import DataSubject
 from supportes.aggregates.dispatch import ROUTES
 from supportes.aggregates.root_cause import RootCause
 from supportes.aggregates.values import Actor, ActorKind, Via
+from supportes.aggregates.wire import AggregateClass
 from supportes.auth.principal import CUSTOMER_PREFIX, Principal, Role
 
 
@@ -79,7 +81,7 @@ class Attested(NamedTuple):
     via: Via | None
 
 
-def _commands_of(aggregate: type[Case] | type[RootCause]) -> frozenset[str]:
+def _commands_of(aggregate: AggregateClass) -> frozenset[str]:
     return frozenset(t for t, route in ROUTES.items() if route.aggregate_class is aggregate)
 
 
@@ -88,6 +90,9 @@ CASE_COMMANDS: Final = _commands_of(Case)
 """Every command on a case."""
 ROOT_CAUSE_COMMANDS: Final = _commands_of(RootCause)
 """The root-cause commands (``IdentifyRootCause`` ... ``ReopenRootCause``)."""
+PRIVACY_COMMANDS: Final = _commands_of(DataSubject)
+"""Personal-data erasure (``EraseSubject``): ``admin`` only, and only with
+:attr:`Action.MANAGE_PRIVACY`."""
 CUSTOMER_COMMANDS: Final = frozenset(
     {"OpenCase", "RecordContact", "RecordFollowUp", "RateSatisfaction"}
 )
@@ -227,7 +232,8 @@ def require_command(
       anyone else is refused.
     - ``on_behalf_of`` (a ``customer:<id>``) only for an ``integration``: the actor is then the
       customer and ``via`` the integration; otherwise ``via`` is None.
-    - The command type must be in the role table for the principal's roles.
+    - The command type must be in the role table for the principal's roles; the
+      :data:`PRIVACY_COMMANDS` (``EraseSubject``) also need :attr:`Action.MANAGE_PRIVACY`.
     - A customer actor (a customer, or an integration on one's behalf) opens cases only for
       itself (``payload.customer_id``) and records only inbound contacts
       (``payload.direction``): pass the raw ``payload``; without it those two are refused.
@@ -239,6 +245,8 @@ def require_command(
     require(principal, Action.SUBMIT)
     if command_type not in ALL_COMMANDS:
         raise Forbidden(f"unknown command type {command_type!r}")
+    if command_type in PRIVACY_COMMANDS:
+        require(principal, Action.MANAGE_PRIVACY)
     if on_behalf_of is not None:
         if not principal.has(Role.INTEGRATION):
             raise Forbidden("only an integration may act on behalf of a customer")

@@ -31,7 +31,7 @@ TITLES = {
     "hash_chain": "hash chain broken",
     "index": "index differs from the log",
 }
-LABELS = {"Case": "case", "RootCause": "root cause"}
+LABELS = {"Case": "case", "RootCause": "root cause", "DataSubject": "data subject"}
 # Index columns that repeat an envelope field.
 _COLUMNS = ("aggregate_id", "version", "aggregate_type", "event_id", "type", "command_id", "hash")
 

@@ -15,6 +15,7 @@ from supportes.aggregates.commands import COMMAND_PAYLOADS
 from supportes.aggregates.values import Actor, ActorKind, Via
 from supportes.auth.policy import (
     CASE_COMMANDS,
+    PRIVACY_COMMANDS,
     ROLE_TABLE,
     ROOT_CAUSE_COMMANDS,
     Action,
@@ -47,7 +48,8 @@ ROOT_CAUSE = {
     "VerifyFix",
     "ReopenRootCause",
 }
-CASE = set(COMMAND_PAYLOADS) - ROOT_CAUSE
+PRIVACY = {"EraseSubject"}
+CASE = set(COMMAND_PAYLOADS) - ROOT_CAUSE - PRIVACY
 CUSTOMER_WRITES = {"OpenCase", "RecordContact", "RecordFollowUp", "RateSatisfaction"}
 STAFF_READS = {A.READ_CASES, A.READ_TIMELINE, A.READ_QUEUES, A.READ_REPORTS, A.READ_ROOT_CAUSES}
 
@@ -91,6 +93,8 @@ PRINCIPALS = {
 
 
 def _payload(command_type: str, customer: str = CUSTOMER) -> dict[str, Any]:
+    if command_type == "EraseSubject":
+        return {"customer_id": customer, "key_fingerprints": ["0" * 64]}
     if command_type == "OpenCase":
         return {"customer_id": customer, "channel": "email", "subject": "s", "description": "d"}
     if command_type == "RecordContact":
@@ -103,8 +107,10 @@ def test_the_table_covers_every_role_and_classifies_every_command() -> None:
     assert set(EXPECTED_ACTIONS) == set(Role) == set(PRINCIPALS)
     assert CASE_COMMANDS == CASE
     assert ROOT_CAUSE_COMMANDS == ROOT_CAUSE
-    assert set(COMMAND_PAYLOADS) == CASE_COMMANDS | ROOT_CAUSE_COMMANDS
+    assert PRIVACY_COMMANDS == PRIVACY
+    assert set(COMMAND_PAYLOADS) == CASE_COMMANDS | ROOT_CAUSE_COMMANDS | PRIVACY_COMMANDS
     assert not CASE_COMMANDS & ROOT_CAUSE_COMMANDS
+    assert not (CASE_COMMANDS | ROOT_CAUSE_COMMANDS) & PRIVACY_COMMANDS
 
 
 @pytest.mark.parametrize(("role", "action"), list(product(Role, Action)))
@@ -250,6 +256,38 @@ def test_staff_open_cases_for_any_customer() -> None:
     )
     assert attested.actor == Actor(id="agent:maria", kind=ActorKind.AGENT)
     assert attested.via is None
+
+
+@pytest.mark.parametrize("role", [r for r in Role if r is not Role.ADMIN])
+def test_only_an_admin_erases_a_subject(role: Role) -> None:
+    for on_behalf_of in (None, CUSTOMER):
+        with pytest.raises(Forbidden):
+            require_command(
+                PRINCIPALS[role],
+                "EraseSubject",
+                on_behalf_of=on_behalf_of,
+                actor_id=None,
+                payload=_payload("EraseSubject"),
+            )
+
+
+def test_an_admin_erases_a_subject_as_itself() -> None:
+    attested = require_command(
+        PRINCIPALS[Role.ADMIN],
+        "EraseSubject",
+        on_behalf_of=None,
+        actor_id=None,
+        payload=_payload("EraseSubject"),
+    )
+    assert attested == (Actor(id="admin:root", kind=ActorKind.AGENT), None)
+
+
+def test_an_erasure_refusal_names_the_privacy_action() -> None:
+    staff = PRINCIPALS[Role.LEAD]
+    assert allows(staff, A.SUBMIT)
+    assert not allows(staff, A.MANAGE_PRIVACY)
+    with pytest.raises(Forbidden, match="manage privacy"):
+        require_command(staff, "EraseSubject", on_behalf_of=None, actor_id=None)
 
 
 def test_unknown_command_types_are_refused() -> None:

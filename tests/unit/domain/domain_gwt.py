@@ -68,6 +68,7 @@ VALID_PAYLOADS: dict[str, dict[str, Any]] = {
     "CompletePreventiveAction": {"action_id": "a1", "evidence": "release 2.2 notes"},
     "VerifyFix": {},
     "ReopenRootCause": {"reason": "seen again"},
+    "EraseSubject": {"customer_id": "cust:42", "key_fingerprints": ["ab" * 32]},
 }
 ROOT_CAUSE_COMMANDS = frozenset(
     {
@@ -79,7 +80,8 @@ ROOT_CAUSE_COMMANDS = frozenset(
         "ReopenRootCause",
     }
 )
-CASE_COMMANDS = frozenset(VALID_PAYLOADS) - ROOT_CAUSE_COMMANDS
+SUBJECT_COMMANDS = frozenset({"EraseSubject"})
+CASE_COMMANDS = frozenset(VALID_PAYLOADS) - ROOT_CAUSE_COMMANDS - SUBJECT_COMMANDS
 
 Step = str | tuple[str, dict[str, Any]] | tuple[str, dict[str, Any], dict[str, Any]]
 """A given step: a command type (valid payload), ``(type, payload)`` or with envelope extras."""

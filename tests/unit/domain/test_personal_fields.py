@@ -43,7 +43,7 @@ def test_every_free_text_field_of_a_case_command_is_personal_and_nothing_else() 
             free_text = {field for field, schema in properties.items() if _is_free_text(schema)}
             assert marked == free_text, name
             checked += len(marked)
-        else:  # a root cause is about many customers' cases, not one customer
+        else:  # a root cause is about many customers' cases; an erasure record holds none
             assert marked == set(), name
     assert checked >= 15
 
