@@ -25,7 +25,8 @@ ROOT_CAUSE_COMMANDS = {
     "IdentifyRootCause", "AttachCase", "PlanPreventiveAction", "CompletePreventiveAction",
     "VerifyFix", "ReopenRootCause",
 }  # fmt: skip
-CASE_COMMANDS = set(COMMAND_PAYLOADS) - ROOT_CAUSE_COMMANDS
+ADMIN_COMMANDS = {"EraseSubject"}
+CASE_COMMANDS = set(COMMAND_PAYLOADS) - ROOT_CAUSE_COMMANDS - ADMIN_COMMANDS
 CUSTOMER_COMMANDS = {"OpenCase", "RecordContact", "RecordFollowUp", "RateSatisfaction"}
 EVERY = set(Role)
 STAFF_READERS = {Role.AGENT, Role.LEAD, Role.AUDITOR, Role.ADMIN}
@@ -47,11 +48,13 @@ READS: dict[str, set[Role]] = {
     "GET /v1/events": {Role.AUDITOR, Role.ANALYST, Role.ADMIN},
     "GET /v1/commands/{command}": WRITERS,
     "POST /v1/contacts": WRITERS,
+    "GET /v1/privacy/subjects/{customer}": {Role.ADMIN},
+    "GET /v1/privacy/subjects/{customer}/export": {Role.ADMIN},
 }
 COMMANDS: dict[Role, set[str]] = {
     Role.CUSTOMER: CUSTOMER_COMMANDS,
     Role.AGENT: CASE_COMMANDS,
-    Role.LEAD: set(COMMAND_PAYLOADS),
+    Role.LEAD: set(COMMAND_PAYLOADS) - ADMIN_COMMANDS,
     Role.INTEGRATION: set(),  # only on behalf of a customer: see ON_BEHALF
     Role.AUDITOR: set(),
     Role.ANALYST: set(),
@@ -87,7 +90,7 @@ def _client(api: Api, role: Role) -> httpx.Client:
 def _read(http: httpx.Client, endpoint: str, case_id: str) -> int:
     method, _, target = endpoint.partition(" ")
     path, _, query = target.partition("?")
-    path = path.format(case=case_id, rc=uuid.uuid4(), command=uuid.uuid4())
+    path = path.format(case=case_id, rc=uuid.uuid4(), command=uuid.uuid4(), customer=CUSTOMER)
     params: dict[str, Any] = {}
     if query == "as_of":
         params["as_of"] = datetime.now(UTC).isoformat()

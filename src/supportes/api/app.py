@@ -15,7 +15,7 @@ from supportes import __version__
 from supportes.api.context import ApiContext
 from supportes.api.errors import install_handlers
 from supportes.api.limits import BodyLimit
-from supportes.api.routes import cases, commands, contacts, health, log, reads
+from supportes.api.routes import cases, commands, contacts, health, log, privacy, reads
 from supportes.api.storable_input import refuse_unstorable_parameters
 from supportes.settings import Settings
 
@@ -53,7 +53,7 @@ def create_app(settings: Settings, context: ApiContext | None = None) -> FastAPI
         telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     install_handlers(app)
-    for module in (commands, contacts, cases, reads, log, health):
+    for module in (commands, contacts, cases, reads, log, privacy, health):
         app.include_router(module.router)
     app.add_middleware(BodyLimit, max_bytes=settings.api_max_body_bytes)
     return app

@@ -20,6 +20,7 @@ from supportes.cli import (
     audit_cmd,
     case_cmd,
     demo_cmd,
+    privacy_cmd,
     projections_cmd,
     queue_cmd,
     report_cmd,
@@ -54,6 +55,7 @@ def build_parser() -> argparse.ArgumentParser:
     audit_cmd.register(subparsers)
     demo_cmd.register(subparsers)
     tokens_cmd.register(subparsers)
+    privacy_cmd.register(subparsers)
     return parser
 
 
