@@ -32,6 +32,7 @@ VALID_PAYLOADS: dict[str, dict[str, Any]] = {
     "RateSatisfaction": {"score": 4},
     "RecordFollowUp": {"outcome": "confirmed"},
     "ScheduleCallback": {"due_at": "2031-01-01T00:00:00Z"},
+    "EraseSubject": {"customer_id": "customer:1"},
 }
 """A valid payload (every required field) for the commands that have required non-text fields;
 the others take ``{}`` plus the text field under test."""

@@ -25,4 +25,8 @@ aggregates (root-cause ``cases_open``, a customer's previous case, daily medians
 the 30-day topic window) are recomputed in SQL for what the batch touched, so every
 interleaving of aggregates across batches and partitions gives the same tables. Each module's
 docstring states its interpretations of the design.
+
+``SubjectErased`` (:mod:`._erasure`): ``case_view``, ``timeline`` and ``responsibility``, the
+projections that store personal text, replace the erased customer's by its masks, as a rebuild
+after the erasure gives them; the others store none.
 """

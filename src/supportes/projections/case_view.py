@@ -8,6 +8,9 @@ owner of the case a follow-up follows, ``follow_up_of``) wins over that until a 
 They are recomputed at the end of each batch for the cases opened in it and for the case right
 after each case opened or re-owned in it (a case's own re-owning changes neither), so the result
 does not depend on the order in which cases' events arrive.
+
+``SubjectErased`` (:mod:`._erasure`): the texts of :data:`PERSONAL_COLUMNS` of the customer's
+cases become their masks, last in the batch.
 """
 
 from __future__ import annotations
@@ -19,6 +22,12 @@ import psycopg2.extensions
 
 from supportes.aggregates.reference import case_reference
 from supportes.projections._common import CASE_EVENTS, Fold, Row, parse_time
+from supportes.projections._erasure import (
+    SUBJECT_ERASED,
+    erased_customers,
+    mask_of,
+    without_erasures,
+)
 from supportes.projections._pg import (
     as_tuples,
     copy_rows,
@@ -48,6 +57,20 @@ STATIC = frozenset({
 MUTABLE = tuple(c for c in COLUMNS if c not in STATIC)
 """What is read back and rewritten for cases opened in earlier batches (``case_id`` first)."""
 OWNER_EVENTS = frozenset({"CaseOpened", "CaseAssigned", "ResponsibilityTaken", "CaseEscalated"})
+PERSONAL_COLUMNS = {
+    "subject": mask_of("CaseOpened", "subject"),
+    "description": mask_of("CaseOpened", "description"),
+    "resolution": mask_of("CaseResolved", "resolution"),
+}
+"""Column -> its mask: the columns holding a personal field's text (each from one field)."""
+_ERASE = (
+    "UPDATE case_view SET "
+    + ", ".join(f"{c} = CASE WHEN {c} IS NULL THEN NULL ELSE %({c})s END" for c in PERSONAL_COLUMNS)
+    + " WHERE customer_id = ANY(%(customers)s) AND ("
+    + " OR ".join(f"{c} <> %({c})s" for c in PERSONAL_COLUMNS)
+    + ")"
+)
+"""Mask the texts of the erased ``customers``' cases (rows already masked are left alone)."""
 
 _SUGGESTIONS = """
 WITH changed AS (
@@ -278,7 +301,7 @@ class CaseViewProjection(Projection):
     name = "case_view"
     weight = 35
     tables = (TABLE,)
-    handles = CASE_EVENTS
+    handles = CASE_EVENTS | {SUBJECT_ERASED}
 
     def apply(
         self,
@@ -286,11 +309,14 @@ class CaseViewProjection(Projection):
         events: Sequence[LoggedEvent],
         context: ProjectionContext,
     ) -> None:
-        """Read the touched cases, fold, write, then refresh the cross-case suggestions.
+        """Read the touched cases, fold, write, refresh the cross-case suggestions, then mask
+        the erased customers' texts.
 
         Cases opened in this batch are inserted whole; the others get their mutable columns
         updated (the long static texts are neither read back nor rewritten).
         """
+        erased = erased_customers(events)
+        events = without_erasures(events)
         ids: set[str] = set()
         created: set[str] = set()
         reowned: set[str] = set()
@@ -312,3 +338,5 @@ class CaseViewProjection(Projection):
             execute_keyed(
                 cur, _SUGGESTIONS, {"created": sorted(created), "reowned": sorted(reowned)}
             )
+        if erased:
+            cur.execute(_ERASE, {"customers": erased, **PERSONAL_COLUMNS})

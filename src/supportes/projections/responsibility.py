@@ -21,6 +21,12 @@ and their kinds: the events' ``via``).
 Who was responsible at ``T``: the ``responsible``/``escalation`` interval with
 ``from_at <= T < to_at`` (``to_at`` null = still open), else the ``assignee`` one
 (:func:`responsible_at`).
+
+``note`` is the text of the opening event's personal fields (reason, note, or an escalation's
+reason and authority). ``SubjectErased`` (:mod:`._erasure`): last in the batch, every note of
+the erased customer's cases (``responsibility_cases.customer_id``, from ``CaseOpened``) becomes
+:data:`NOTE_MASK`, which is also the note a fold of the masked events makes (an escalation whose
+reason and authority are both masked has one mask for a note, not two).
 """
 
 from __future__ import annotations
@@ -34,6 +40,12 @@ import psycopg2.extensions
 from psycopg2 import sql
 
 from supportes.projections._common import Row
+from supportes.projections._erasure import (
+    SUBJECT_ERASED,
+    common_mask,
+    erased_customers,
+    without_erasures,
+)
 from supportes.projections._pg import (
     as_tuples,
     copy_rows,
@@ -54,7 +66,7 @@ COLUMNS = (
 )  # fmt: skip
 STATE_COLUMNS = (
     "case_id", "owner_id", "owner_since", "responsible_id", "responsible_role",
-    "responsible_since", "closed", "version",
+    "responsible_since", "closed", "version", "customer_id",
 )  # fmt: skip
 END_COLUMNS = (
     "case_id", "from_version", "role", "to_at", "to_version", "closed_by", "closed_by_event",
@@ -70,6 +82,16 @@ FROM s
 WHERE r.case_id = s.case_id AND r.from_version = s.from_version AND r.role = s.role
 """
 
+NOTE_MASK = common_mask({
+    "CaseAssigned": ("reason",), "ResponsibilityTaken": ("note",),
+    "CaseEscalated": ("reason", "authority"), "CaseReopened": ("reason",),
+})  # fmt: skip
+"""What a note reads as once its customer is erased (the one mask of the fields notes quote)."""
+_ERASE = """
+UPDATE responsibility AS r SET note = %(mask)s
+FROM responsibility_cases AS c
+WHERE c.customer_id = ANY(%(customers)s) AND r.case_id = c.case_id AND r.note <> %(mask)s
+"""
 
 _NO_VIA = (None, None)
 
@@ -119,6 +141,13 @@ def _join(*parts: Any) -> str | None:
     return text or None
 
 
+def _escalation_note(reason: str | None, authority: str | None) -> str | None:
+    """``reason; authority: <authority>``, or the mask alone when all of it is masked."""
+    if reason == NOTE_MASK and authority in (None, NOTE_MASK):
+        return NOTE_MASK
+    return _join(reason, authority and f"authority: {authority}")
+
+
 def _new_owner(b: _Batch, s: Row, agent: str, e: LoggedEvent, note: str | None) -> None:
     if s["owner_id"] == agent:
         return
@@ -143,13 +172,15 @@ def fold(b: _Batch, s: Row, e: LoggedEvent) -> None:
     """Apply one event to the case state ``s`` and the batch's intervals ``b``."""
     env = e.envelope
     p, kind = env["payload"], env["type"]
-    if kind == "CaseAssigned":
+    if kind == "CaseOpened":
+        s["customer_id"] = p["customer_id"]
+    elif kind == "CaseAssigned":
         _new_owner(b, s, p["agent_id"], e, p.get("reason"))
     elif kind == "ResponsibilityTaken":
         _new_responsible(b, s, p["agent_id"], e, p.get("note"), role="responsible")
         _new_owner(b, s, p.get("owner_id") or s["owner_id"] or p["agent_id"], e, p.get("note"))
     elif kind == "CaseEscalated":
-        note = _join(p.get("reason"), p.get("authority") and f"authority: {p['authority']}")
+        note = _escalation_note(p.get("reason"), p.get("authority"))
         _new_owner(b, s, p["to_agent_id"], e, note)
         _new_responsible(b, s, p["to_agent_id"], e, note, role="escalation")
     elif kind == "CaseClosed" and not s["closed"]:
@@ -176,9 +207,10 @@ class ResponsibilityProjection(Projection):
     name = "responsibility"
     weight = 9
     tables = (TABLE, STATE)
-    handles = frozenset(
-        {"CaseAssigned", "ResponsibilityTaken", "CaseEscalated", "CaseClosed", "CaseReopened"}
-    )
+    handles = frozenset({
+        "CaseOpened", "CaseAssigned", "ResponsibilityTaken", "CaseEscalated", "CaseClosed",
+        "CaseReopened", SUBJECT_ERASED,
+    })  # fmt: skip
 
     def apply(
         self,
@@ -186,7 +218,10 @@ class ResponsibilityProjection(Projection):
         events: Sequence[LoggedEvent],
         context: ProjectionContext,
     ) -> None:
-        """End the intervals of earlier batches, insert this batch's, store the case state."""
+        """End the intervals of earlier batches, insert this batch's, store the case state,
+        then mask the erased customers' notes."""
+        erased = erased_customers(events)
+        events = without_erasures(events)
         ids = {e.envelope["aggregate_id"] for e in events}
         states = fetch_rows(cur, STATE, STATE_COLUMNS, "case_id", ids)
         batch = _Batch()
@@ -205,6 +240,8 @@ class ResponsibilityProjection(Projection):
         upsert_rows(
             cur, STATE, STATE_COLUMNS, ("case_id",), as_tuples(states.values(), STATE_COLUMNS)
         )
+        if erased:
+            execute_keyed(cur, _ERASE, {"customers": erased, "mask": NOTE_MASK})
 
 
 def responsible_at(

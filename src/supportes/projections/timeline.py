@@ -1,8 +1,13 @@
 """``case_timeline`` and ``root_cause_timeline``: one row per event with a human summary.
 
 Root-cause events go to their own table (same columns, keyed by ``root_cause_id``) so that
-``case_timeline.case_id`` is always a case. Both are append-only and written with COPY.
-``via_id``/``via_kind`` name the integration that acted for the actor (null without one).
+``case_timeline.case_id`` is always a case. Both are written with COPY, append-only but for
+erasure. ``via_id``/``via_kind`` name the integration that acted for the actor (null without
+one).
+
+``SubjectErased`` (:mod:`._erasure`) adds no row: last in the batch, every row of the erased
+customer's cases (found by their ``CaseOpened`` rows) gets its personal payload fields masked
+and its summary made again from the masked payload, as a rebuild would make them.
 """
 
 from __future__ import annotations
@@ -14,7 +19,8 @@ import psycopg2.extensions
 
 from supportes.db.copy import escape, to_json
 from supportes.projections._common import CASE_EVENTS, ROOT_CAUSE_EVENTS, clip
-from supportes.projections._pg import copy_buffer
+from supportes.projections._erasure import SUBJECT_ERASED, erased_customers, masked_payload
+from supportes.projections._pg import copy_buffer, execute_keyed, names, stage_rows
 from supportes.projections.base import LoggedEvent, Projection, ProjectionContext
 
 CASE_TABLE = "case_timeline"
@@ -81,9 +87,13 @@ SUMMARIES: dict[str, Summary] = {
 def summary(event: LoggedEvent) -> str:
     """The human line of an event."""
     env = event.envelope
-    make = SUMMARIES.get(env["type"])
-    text = make(env["payload"], env["actor"]["id"]) if make else str(env["type"])
-    return clip(text)
+    return summary_of(env["type"], env["payload"], env["actor"]["id"])
+
+
+def summary_of(event_type: str, payload: Mapping[str, Any], actor_id: str) -> str:
+    """The human line of an event of ``event_type`` with ``payload`` by ``actor_id``."""
+    make = SUMMARIES.get(event_type)
+    return clip(make(payload, actor_id) if make else event_type)
 
 
 def line(event: LoggedEvent) -> str:
@@ -106,13 +116,42 @@ def line(event: LoggedEvent) -> str:
     )) + "\n"  # fmt: skip
 
 
+_SUBJECT_ROWS = """
+SELECT t.case_id, t.version, t.type, t.actor_id, t.payload FROM case_timeline t
+WHERE t.case_id IN (
+    SELECT o.case_id FROM case_timeline o
+    WHERE o.type = 'CaseOpened' AND o.payload->>'customer_id' = ANY(%s)
+)
+"""
+MASKED_COLUMNS = ("case_id", "version", "summary", "payload")
+_MASK = """
+WITH s AS (DELETE FROM {stage} RETURNING {columns})
+UPDATE case_timeline AS t SET summary = s.summary, payload = s.payload
+FROM s WHERE t.case_id = s.case_id AND t.version = s.version
+"""
+
+
+def erase(cur: psycopg2.extensions.cursor, customers: list[str]) -> None:
+    """Mask the personal payload fields of every row of ``customers``' cases and make their
+    summaries again (one read, one update of the rows that change)."""
+    cur.execute(_SUBJECT_ROWS, (customers,))
+    changed = []
+    for case_id, version, event_type, actor_id, payload in cur.fetchall():
+        masked = masked_payload(event_type, payload)
+        if masked != payload:
+            changed.append((case_id, version, summary_of(event_type, masked, actor_id), masked))
+    if changed:
+        stage = stage_rows(cur, CASE_TABLE, MASKED_COLUMNS, changed)
+        execute_keyed(cur, _MASK.format(stage=stage, columns=names(MASKED_COLUMNS)))
+
+
 class TimelineProjection(Projection):
     """``case_timeline`` and ``root_cause_timeline``: every event, append-only."""
 
     name = "timeline"
     weight = 11
     tables = (CASE_TABLE, ROOT_CAUSE_TABLE)
-    handles = CASE_EVENTS | ROOT_CAUSE_EVENTS
+    handles = CASE_EVENTS | ROOT_CAUSE_EVENTS | {SUBJECT_ERASED}
 
     def apply(
         self,
@@ -120,7 +159,8 @@ class TimelineProjection(Projection):
         events: Sequence[LoggedEvent],
         context: ProjectionContext,
     ) -> None:
-        """COPY one row per event into the table of its aggregate type."""
+        """COPY one row per event into the table of its aggregate type, then mask the erased
+        customers' rows."""
         self.apply_prepared(cur, events, context, self.prepare(events))
 
     def prepare(self, events: Sequence[LoggedEvent]) -> tuple[str, str]:
@@ -128,7 +168,10 @@ class TimelineProjection(Projection):
         cases: list[str] = []
         root_causes: list[str] = []
         for event in events:
-            (cases if event.type in CASE_EVENTS else root_causes).append(line(event))
+            if event.type in CASE_EVENTS:
+                cases.append(line(event))
+            elif event.type in ROOT_CAUSE_EVENTS:
+                root_causes.append(line(event))
         return "".join(cases), "".join(root_causes)
 
     def apply_prepared(
@@ -138,8 +181,11 @@ class TimelineProjection(Projection):
         context: ProjectionContext,
         prepared: object,
     ) -> None:
-        """COPY the rows :meth:`prepare` made."""
+        """COPY the rows :meth:`prepare` made, then mask the erased customers' rows."""
         assert isinstance(prepared, tuple)
         cases, root_causes = prepared
         copy_buffer(cur, CASE_TABLE, CASE_COLUMNS, cases)
         copy_buffer(cur, ROOT_CAUSE_TABLE, ROOT_CAUSE_COLUMNS, root_causes)
+        erased = erased_customers(events)
+        if erased:
+            erase(cur, erased)

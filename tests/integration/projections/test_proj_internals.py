@@ -50,15 +50,19 @@ def test_internal_tables(isolated: Isolated) -> None:
     ]  # fmt: skip
     assert table("responsibility_cases") == [
         # the from_version of the open intervals: carol's assignment (20), lead's escalation
-        # interval reopened with the case (19); B's intervals were ended by its closing
+        # interval reopened with the case (19); B's intervals were ended by its closing; the
+        # customer (from CaseOpened) is whose erasure masks the notes
         {"case_id": A, "owner_id": "agent:carol", "owner_since": 20,
          "responsible_id": "agent:lead", "responsible_role": "escalation",
-         "responsible_since": 19, "closed": False, "version": 20},
+         "responsible_since": 19, "closed": False, "version": 20,
+         "customer_id": "customer:ann"},
         {"case_id": B, "owner_id": "agent:dave", "owner_since": None,
          "responsible_id": "agent:dave", "responsible_role": "responsible",
-         "responsible_since": None, "closed": True, "version": 8},
+         "responsible_since": None, "closed": True, "version": 8,
+         "customer_id": "customer:ann"},
         {"case_id": C, "owner_id": "agent:maria", "owner_since": 2, "responsible_id": None,
-         "responsible_role": None, "responsible_since": None, "closed": False, "version": 2},
+         "responsible_role": None, "responsible_since": None, "closed": False, "version": 2,
+         "customer_id": "customer:bob"},
     ]  # fmt: skip
     common = {"callback_due_at": None, "callback_agent_id": None, "callback_since_at": None}
     assert table("follow_up_cases") == [
