@@ -16,7 +16,7 @@ from tests.support.commands import command
 STORY_FIELDS = (
     "subject", "description", "contact", "acknowledge", "assign", "responsibility",
     "escalate", "authority", "update", "callback", "fix", "resolution", "follow-up", "rating",
-    "reopen", "waiver", "suggestion",
+    "reopen", "waiver", "suggestion", "again",
 )  # fmt: skip
 
 
@@ -55,6 +55,9 @@ def story(case_id: str, customer: str, n: int = 0) -> list[dict[str, Any]]:
         ("Resolve", {"resolution": text("resolution")}, "agent:maria"),
         ("WaiveFollowUp", {"reason": text("waiver")}, "agent:maria"),
         ("NoteSuggestion", {"suggestion": text("suggestion")}, "agent:maria"),
+        # the customer writes again: the domain reopens the case with a reason of its own
+        ("RecordContact", {"direction": "inbound", "channel": "email",
+                           "summary": text("again")}, customer),
     ]  # fmt: skip
     return [
         command(kind, case_id, payload, minutes=n * 100 + step, actor=actor)

@@ -88,6 +88,10 @@ class KeyStore(Protocol):
         """Which of ``subjects`` are erased."""
         ...
 
+    def erased_cases(self, case_ids: Iterable[str]) -> set[str]:
+        """Which of these cases belong to an erased subject (by ``privacy.case_subjects``)."""
+        ...
+
     def erase(self, subject: str, reason: str) -> bool:
         """Erase the subject (destroy its keys); False when it was erased already."""
         ...
@@ -222,6 +226,20 @@ class PgKeyStore:
                 (wanted,),
             )
             return {subject for (subject,) in cur.fetchall()}
+
+    def erased_cases(self, case_ids: Iterable[str]) -> set[str]:
+        """Which of ``case_ids`` (canonical UUID text) belong to an erased subject (one query)."""
+        wanted = sorted({c for c in case_ids if _is_canonical_uuid(c)})
+        if not wanted:
+            return set()
+        with self._read() as cur:
+            cur.execute(
+                "SELECT c.case_id::text FROM privacy.case_subjects c"
+                " JOIN privacy.erased_subjects e USING (subject)"
+                " WHERE c.case_id = ANY(%s::uuid[])",
+                (wanted,),
+            )
+            return {case_id for (case_id,) in cur.fetchall()}
 
     def erase(self, subject: str, reason: str) -> bool:
         """In one transaction: record the subject as erased (``reason`` must hold no personal
@@ -377,6 +395,10 @@ class CachedKeyStore:
     def erased(self, subjects: Iterable[str]) -> set[str]:
         """Which of ``subjects`` are erased (never from memory)."""
         return self.store.erased(subjects)
+
+    def erased_cases(self, case_ids: Iterable[str]) -> set[str]:
+        """Which of ``case_ids`` belong to an erased subject (never from memory)."""
+        return self.store.erased_cases(case_ids)
 
     def erase(self, subject: str, reason: str) -> bool:
         """Erase through the store, then forget the subject's key."""

@@ -106,6 +106,27 @@ def sealed_kids(envelopes: Iterable[Mapping[str, Any]]) -> set[str]:
     return kids
 
 
+def holds_plaintext(envelope: Mapping[str, Any]) -> bool:
+    """Whether an event envelope has a personal field in plaintext (written before encryption,
+    or a text the domain wrote itself, such as a reopening's reason)."""
+    payload = envelope.get("payload") or {}
+    return any(
+        isinstance(payload.get(n), str) for n in event_personal_fields(str(envelope["type"]))
+    )
+
+
+def mask_plaintext(envelope: Mapping[str, Any]) -> Mapping[str, Any]:
+    """``envelope`` with its plaintext personal fields read as their masks (its subject was
+    erased); sealed fields are left to :func:`open_event`."""
+    payload = envelope.get("payload") or {}
+    masked = {
+        name: mark.mask
+        for name, mark in event_personal_fields(str(envelope["type"])).items()
+        if isinstance(payload.get(name), str)
+    }
+    return {**envelope, "payload": {**payload, **masked}} if masked else envelope
+
+
 def open_event(envelope: Mapping[str, Any], keys: Mapping[str, SubjectKey]) -> Mapping[str, Any]:
     """``envelope`` with its sealed personal fields opened by ``keys`` (kid -> key), or read as
     their mask (``[erased]``) when the key is gone, or :data:`UNREADABLE` when it does not open

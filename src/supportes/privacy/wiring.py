@@ -82,6 +82,10 @@ class LazyKeyStore:
         """See :meth:`KeyStore.erased`."""
         return self.store.erased(subjects)
 
+    def erased_cases(self, case_ids: Iterable[str]) -> set[str]:
+        """See :meth:`KeyStore.erased_cases`."""
+        return self.store.erased_cases(case_ids)
+
     def erase(self, subject: str, reason: str) -> bool:
         """See :meth:`KeyStore.erase`."""
         return self.store.erase(subject, reason)
