@@ -12,6 +12,7 @@ file order on one erasure.
 
 from __future__ import annotations
 
+import copy
 import json
 import signal
 import subprocess
@@ -25,6 +26,9 @@ import psycopg2
 import pytest
 
 from supportes.client import SupportesClient
+from supportes.messaging.clients import Component, transactional_producer
+from supportes.messaging.guard import guarded
+from supportes.messaging.routing import key_of, partition_for
 from supportes.privacy.wiring import command_sealer
 from supportes.settings import Settings
 from tests.conftest import Isolated, isolated_corner
@@ -190,3 +194,52 @@ def test_a_key_restored_from_an_old_copy_is_fenced_and_destroyed_by_reconcile(
     )
     assert erasure.json("privacy", "reconcile") == {"destroyed": [str(erasure.old_key[0])]}
     assert erasure.json("privacy", "status", erasure.erased, "--json")["complete"] is True
+
+
+def test_a_ciphertext_moved_into_another_event_never_opens_and_audit_names_the_event(
+    erasure: Erasure,
+) -> None:
+    case = erasure.kept_case
+    chain = [r[0] for r in erasure.rows(
+        "SELECT envelope FROM event_index.events WHERE aggregate_id = %s ORDER BY version", case
+    )]  # fmt: skip
+    moved = copy.deepcopy(chain[-1])  # the domain's CaseReopened: a plaintext reason
+    assert moved["type"] == "CaseReopened"
+    moved.update(version=len(chain) + 1, prev_hash=chain[-1]["hash"], event_id=str(uuid.uuid4()))
+    moved["payload"]["reason"] = chain[0]["payload"]["subject"]  # the case's own subject, sealed
+    (position,) = _forge(erasure.corner.settings, [moved])
+    waited = erasure.cli("projections", "wait", "--timeout", "60")
+    assert waited.returncode == 0, erasure.cli("projections", "status", "--by-partition").stdout
+    ((line,),) = erasure.rows(
+        "SELECT summary FROM proj.case_timeline WHERE case_id = %s AND version = %s",
+        case,
+        len(chain) + 1,
+    )
+    assert line == "Reopened: [unreadable] (suggested owner agent:lead)"
+    verified = erasure.cli("audit", "verify", "--json")
+    assert verified.returncode == 4
+    (failure,) = json.loads(verified.stdout)["failures"]
+    assert (failure["partition"], failure["offset"]) == position
+    assert (failure["aggregate_id"], failure["version"]) == (case, len(chain) + 1)
+
+
+def _forge(settings: Settings, forged: list[dict[str, Any]]) -> list[tuple[int, int]]:
+    """Commit ``forged`` envelopes onto the events topic with a rogue transactional producer
+    (bypassing the writer); their positions."""
+    producer = transactional_producer(settings, Component.ADMIN, f"rogue-{uuid.uuid4().hex[:8]}")
+    try:
+        producer.init_transactions()
+        producer.begin_transaction()
+        futures = [
+            producer.send(
+                settings.topic("events"),
+                key=key_of(e["aggregate_id"]),
+                value=json.dumps(e).encode(),
+                partition=partition_for(e["aggregate_id"], settings.partitions),
+            )
+            for e in forged
+        ]
+        guarded(producer.commit_transaction, timeout_s=30, what="commit forged events")
+        return [(f.get(10).partition, f.get(10).offset) for f in futures]
+    finally:
+        producer.close(timeout=10)

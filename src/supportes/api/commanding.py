@@ -24,6 +24,8 @@ from supportes.privacy.sealing import carries_personal_data
 REPLAYED = "Idempotent-Replayed"
 KAFKA_RETRY_AFTER_S = 5
 CUSTOMER_COMMANDS_ON_OPEN = frozenset({"OpenCase"})
+CREATED_AT = {"CaseOpened": "cases", "RootCauseIdentified": "root-causes"}
+"""Where the API serves an aggregate a command created (a data subject's erasure: nowhere)."""
 
 
 def rejection_error(rejection: Rejection) -> ApiError:
@@ -74,8 +76,8 @@ def result_response(result: dict[str, Any], *, if_match: bool, replayed: bool) -
         headers[REPLAYED] = "true"
     if result.get("status") == "accepted" and result.get("version") is not None:
         headers["ETag"] = f'"{result["version"]}"'
-        if status == 201 and result.get("aggregate_id"):
-            kind = "cases" if result["events"][0]["type"] == "CaseOpened" else "root-causes"
+        kind = CREATED_AT.get(result["events"][0]["type"]) if status == 201 else None
+        if kind is not None and result.get("aggregate_id"):
             headers["Location"] = f"/v1/{kind}/{result['aggregate_id']}"
     return Response(
         orjson.dumps(result), status_code=status, headers=headers, media_type="application/json"

@@ -187,6 +187,18 @@ def _swap(
         batch, next_offsets = projector.decode(polled)
         events += projector.apply_batch(batch, next_offsets, commit=False).events
     with conn.cursor() as cur:
+        # Read up to the targets, so what lies between the last applied record and a target
+        # is transaction markers or aborted records: the offsets pass them, or the live
+        # projector (which remembers storing them) would leave its lag above 0 on idle
+        # partitions until their next event.
+        cur.execute(
+            sql.SQL(
+                "UPDATE {} AS s SET next_offset = t.target FROM unnest(%s::int[], %s::bigint[])"
+                " AS t (partition, target) WHERE s.topic = %s AND s.partition = t.partition"
+                " AND s.projection = ANY(%s) AND s.next_offset < t.target"
+            ).format(sql.Identifier(shadow, "offsets")),
+            (list(targets), list(targets.values()), topic, names),
+        )
         for table in _tables(projections):
             # Dropped and replaced in one transaction: a reader waiting on the old table's lock
             # looks the name up again after the commit and reads the new table.
