@@ -23,6 +23,16 @@
 Two points: 10 % of the size, then the full size. Between them the same event stream goes on
 into the same topic, and the full log is replayed again from offset 0 into a new database, so
 the two points differ only in the number of events (memory flat = the same peak RSS).
+
+4. **Encryption on (issue 16), at the first point's size.** The same seed's events again, each
+   command's personal fields sealed before ``decide`` (:class:`Sealing`: per-customer keys in
+   memory, as a front door would seal with the customer's key), into a topic of their own; the
+   keys, wrapped by the KEK, go into the replay database's ``privacy.subject_keys`` after its
+   migration, and the child gets ``SUPPORTES_KEK_FILE``. Plain and sealed are replayed
+   :data:`SEALED_ROUNDS` times each, in alternating order (the first plain replay is the
+   point's own); the ratio is the median of the rounds' ratios. The sealed replays must leave
+   the same case texts as the plain ones (a digest of ``proj.case_view``'s personal columns)
+   and none masked: a replay that cannot open (keys missing) would mask fast, and wrongly.
 """
 
 from __future__ import annotations
@@ -30,10 +40,12 @@ from __future__ import annotations
 import functools
 import itertools
 import os
+import statistics
 import subprocess
 import sys
 import threading
 import time
+import uuid
 from collections import OrderedDict, deque
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -51,6 +63,7 @@ from supportes.aggregates import (
     last_hash_of,
     parse_command,
 )
+from supportes.aggregates.personal import PERSONAL
 from supportes.bench.kafka_ceilings import TXN_TIMEOUT_S, BenchTimeoutError, read_to_end
 from supportes.bench.pg_ceilings import pg_copy_ceiling
 from supportes.bench.progress import Progress
@@ -65,13 +78,22 @@ from supportes.bench.replay_helpers import (
     tenths,
 )
 from supportes.bench.results import Result
-from supportes.bench.scratch import scratch_database, scratch_topics
+from supportes.bench.scratch import child_env, scratch_database, scratch_topics
 from supportes.bench.stats import rate
 from supportes.db.connect import connect
 from supportes.db.migrate import migrate_database
 from supportes.messaging.clients import Component, transactional_producer
 from supportes.messaging.guard import guarded
 from supportes.messaging.routing import key_of, partition_for
+from supportes.privacy.cipher import new_data_key
+from supportes.privacy.kek import FileKeyWrapper
+from supportes.privacy.keystore import SubjectKey
+from supportes.privacy.sealing import (
+    UNREADABLE,
+    carries_personal_data,
+    seal_command,
+    subject_of_new_case,
+)
 from supportes.projections.registry import all_projections
 from supportes.settings import Settings
 from supportes.simulation import TrafficGenerator
@@ -84,6 +106,14 @@ MIN_RATE = 500.0
 """Events/s below which a phase counts as hung: its time bound is 120 s + events / MIN_RATE."""
 SAMPLE_EVERY_S = 0.2
 TARGET = 20_000
+SEALED_ROUNDS = 2
+"""Plain and sealed replays at the first point's size, alternating (plain, sealed, sealed,
+plain: the mean of the two rounds' ratios). Each round adds ~25 s at the default scale; with
+the sealed stream's generation (~40 s) the comparison adds ~1.5 min to the benchmark."""
+SEALED_TARGET_PCT = 90.0
+"""Issue 16: replay with personal fields sealed at >= 90 % of the plaintext speed."""
+MASKS = (PERSONAL.mask, UNREADABLE)
+"""What a personal field reads as when it could not be opened."""
 
 
 def _bound_s(events: int) -> float:
@@ -103,25 +133,77 @@ class DomainStats:
     events: int = 0
 
 
+@dataclass
+class Sealing:
+    """Seals commands' personal fields as a front door does, with per-customer keys kept here.
+
+    An ``OpenCase`` binds its case to its customer; a later command of the case is sealed with
+    that customer's key (made on first use, in memory: :attr:`keys` is what a key store would
+    hold). A case leaves once it is closed (:meth:`forget`), so memory stays bounded by the
+    customers.
+    """
+
+    keys: dict[str, SubjectKey] = field(default_factory=dict)
+    """Subject (customer id) -> its key."""
+    sealed: int = 0
+    """Commands whose personal fields were sealed."""
+    unsealed: int = 0
+    """Commands with personal fields left in plaintext (their case's customer unknown)."""
+    _subjects: dict[str, str] = field(default_factory=dict)
+
+    def seal(self, envelope: dict[str, Any]) -> dict[str, Any]:
+        """``envelope`` with its personal fields sealed with its case customer's key."""
+        case_id = str(envelope["aggregate_id"])
+        subject = subject_of_new_case(envelope)
+        if subject is not None:
+            subject = self._subjects.setdefault(case_id, subject)
+        else:
+            subject = self._subjects.get(case_id)
+        if not carries_personal_data(envelope):
+            return envelope
+        if subject is None:
+            self.unsealed += 1
+            return envelope
+        key = self.keys.get(subject)
+        if key is None:
+            key = self.keys[subject] = SubjectKey(str(uuid.uuid4()), subject, new_data_key())
+        self.sealed += 1
+        return seal_command(envelope, key)
+
+    def forget(self, case_id: UUID) -> None:
+        """The case is closed: its commands are over."""
+        self._subjects.pop(str(case_id), None)
+
+
 class DomainEvents:
     """An endless stream of sealed event envelopes decided from realistic commands.
 
-    Deterministic for a seed. Memory stays bounded: the generator keeps only its active cases,
-    and at most ``cache_size`` aggregates are kept here (a case leaves when it is closed).
+    Deterministic for a seed (but for the keys when ``sealing``). Memory stays bounded: the
+    generator keeps only its active cases, and at most ``cache_size`` aggregates are kept here
+    (a case leaves when it is closed). With ``sealing``, each generated command's personal
+    fields are sealed before it is decided, as a front door seals them (follow-on commands are
+    the domain's: they copy what they carry).
     """
 
     def __init__(
-        self, seed: int = 2026, *, audit_key: bytes | None = None, cache_size: int = CACHE_SIZE
+        self,
+        seed: int = 2026,
+        *,
+        audit_key: bytes | None = None,
+        cache_size: int = CACHE_SIZE,
+        sealing: Sealing | None = None,
     ) -> None:
         self.traffic = TrafficGenerator(seed=seed)
         self.audit_key = audit_key
         self.cache_size = cache_size
+        self.sealing = sealing
         self.stats = DomainStats()
         self._cache: OrderedDict[UUID, AnyAggregate] = OrderedDict()
 
     def __iter__(self) -> Iterator[dict[str, Any]]:
+        seal = self.sealing.seal if self.sealing is not None else None
         for raw in self.traffic.commands(sys.maxsize):
-            pending: deque[dict[str, Any]] = deque([raw])
+            pending: deque[dict[str, Any]] = deque([raw if seal is None else seal(raw)])
             while pending:
                 yield from self._decide(pending.popleft(), pending)
 
@@ -139,6 +221,8 @@ class DomainEvents:
         aggregate = decision.aggregate
         if isinstance(aggregate, Case) and aggregate.status is CaseStatus.CLOSED:
             self._cache.pop(command.aggregate_id, None)
+            if self.sealing is not None:
+                self.sealing.forget(command.aggregate_id)
         else:
             self._cache[command.aggregate_id] = aggregate
             self._cache.move_to_end(command.aggregate_id)
@@ -167,6 +251,7 @@ def publish(
     published: Published,
     *,
     per_transaction: int = PER_TRANSACTION,
+    label: str = "",
 ) -> None:
     """Take ``count`` envelopes from ``events`` and write them to ``<prefix>.events``.
 
@@ -180,7 +265,7 @@ def publish(
     producer = transactional_producer(
         settings, Component.ADMIN, f"{settings.topic_prefix}-generate"
     )
-    progress = Progress(NAME, f"generate+publish {short_count(count)}", count)
+    progress = Progress(NAME, f"generate+publish {short_count(count)}{label}", count)
     deadline = time.monotonic() + _bound_s(count)
     try:
         guarded(producer.init_transactions, timeout_s=TXN_TIMEOUT_S, what="init_transactions")
@@ -235,11 +320,20 @@ class Replay:
     parked: int = 0
     timeline_rows: int = 0
     projection_rows: int = 0
+    reported_rate: float = 0.0
+    """The child's own ``events_per_second`` (``seconds`` is rounded to 0.1 s in its log)."""
+    cpu_s: float = 0.0
+    """CPU seconds (user + system) of the whole child, its start-up included."""
+    cases: int = 0
+    masked: int = 0
+    """Cases whose personal texts in ``proj.case_view`` read as a mask (not opened)."""
+    texts_digest: str = ""
+    """md5 of ``proj.case_view``'s personal texts, by case: equal for equal plaintext."""
 
     @property
     def events_per_s(self) -> float:
         """Replay speed by the child's own clock."""
-        return rate(self.events, self.seconds)
+        return self.reported_rate or rate(self.events, self.seconds)
 
 
 @dataclass
@@ -254,6 +348,7 @@ class _ChildLog:
     report: dict[str, Any] | None = None
     peak_kib: int = 0
     peak_at: int = 0
+    cpu_s: float = 0.0
     tail: deque[str] = field(default_factory=lambda: deque(maxlen=20))
 
     def run(self) -> None:
@@ -280,10 +375,9 @@ class _ChildLog:
 def _child_env(scratch: Settings, dsn: str) -> dict[str, str]:
     return {
         **os.environ,
-        "SUPPORTES_TOPIC_PREFIX": scratch.topic_prefix,
-        "SUPPORTES_PARTITIONS": str(scratch.partitions),
+        **child_env(scratch),
         "SUPPORTES_PG_DSN": dsn,
-        "SUPPORTES_KAFKA_BOOTSTRAP": scratch.bootstrap_servers,
+        "SUPPORTES_KEK_FILE": str(scratch.kek_path),
         "SUPPORTES_LOG_FORMAT": "json",
         "SUPPORTES_LOG_LEVEL": "info",
     }
@@ -304,12 +398,13 @@ def _reap(
     deadline: float,
 ) -> int:
     """Wait for the child, sampling ``(events done, VmRSS)`` and its peak ``VmHWM`` into
-    ``log``; return its exit code."""
+    ``log``; return its exit code (and its CPU seconds, user + system, in ``log.cpu_s``)."""
     while True:
-        pid, status = os.waitpid(process.pid, os.WNOHANG)
+        pid, status, usage = os.wait4(process.pid, os.WNOHANG)
         if pid:
             code = os.waitstatus_to_exitcode(status)
             process.returncode = code  # reaped here: Popen must not wait for it again
+            log.cpu_s = usage.ru_utime + usage.ru_stime
             return code
         memory = _memory_kib(process.pid)
         if memory.get("VmRSS"):
@@ -321,10 +416,10 @@ def _reap(
         time.sleep(SAMPLE_EVERY_S)
 
 
-def replay_in_child(scratch: Settings, dsn: str, events: int) -> Replay:
+def replay_in_child(scratch: Settings, dsn: str, events: int, *, label: str = "") -> Replay:
     """Run ``supportes projections rebuild`` on ``scratch``'s topics into ``dsn``; measure it."""
     command = [str(Path(sys.executable).parent / "supportes"), "projections", "rebuild"]
-    progress = Progress(NAME, f"replay {short_count(events)} (child process)", events)
+    progress = Progress(NAME, f"replay {short_count(events)}{label} (child process)", events)
     samples: list[tuple[int, int]] = []
     began = time.monotonic()
     process = subprocess.Popen(
@@ -360,13 +455,26 @@ def replay_in_child(scratch: Settings, dsn: str, events: int) -> Replay:
         batches=log.batches,
         batch_ms=log.batch_ms,
         peak_at=log.peak_at,
+        reported_rate=float(report.get("events_per_second") or 0.0),
+        cpu_s=log.cpu_s,
     )
     _count_rows(dsn, replay)
     return replay
 
 
+_CASE_TEXTS = """
+SELECT count(*),
+       count(*) FILTER (WHERE subject = ANY(%(masks)s) OR description = ANY(%(masks)s)
+                           OR resolution = ANY(%(masks)s)),
+       coalesce(md5(string_agg(concat_ws(chr(31), case_id::text, subject, description,
+                                         resolution), chr(30) ORDER BY case_id)), '')
+FROM proj.case_view
+"""
+
+
 def _count_rows(dsn: str, replay: Replay) -> None:
-    """Rows the replay left in ``proj``: timeline rows (one per event), all rows, parked."""
+    """Rows the replay left in ``proj``: timeline rows (one per event), all rows, parked; and
+    its cases' personal texts (masked ones, a digest)."""
     conn = connect(dsn)
     try:
         with conn.cursor() as cur:
@@ -375,10 +483,14 @@ def _count_rows(dsn: str, replay: Replay) -> None:
                 cur.execute(f'SELECT count(*) FROM proj."{table}"')
                 row = cur.fetchone()
                 counts[table] = int(row[0]) if row else 0
+            cur.execute(_CASE_TEXTS, {"masks": list(MASKS)})
+            texts = cur.fetchone()
         conn.commit()
     finally:
         conn.close()
     replay.parked = counts.pop("parked_events")
+    if texts is not None:
+        replay.cases, replay.masked, replay.texts_digest = int(texts[0]), int(texts[1]), texts[2]
     replay.timeline_rows = counts["case_timeline"] + counts["root_cause_timeline"]
     replay.projection_rows = sum(counts.values())
 
@@ -439,21 +551,178 @@ def projection_replay(settings: Settings, events: int, *, seed: int = 2026) -> R
         },
     )
     audit_key = settings.audit_key.get_secret_value().encode() if settings.audit_key else None
+    wrapper = FileKeyWrapper.from_settings(settings)  # before the long work: a missing KEK fails
     domain = DomainEvents(seed, audit_key=audit_key)
     stream = iter(domain)
     published = Published()
     points: list[tuple[int, Replay, Ceilings]] = []
+    comparison: SealedComparison | None = None
     with scratch_topics(settings) as scratch:
         for size in sizes:
             publish(scratch, stream, size - published.events, published)
             with scratch_database(settings) as dsn:
                 migrate_database(dsn)
                 replay = replay_in_child(scratch, dsn, size)
+            if comparison is None:  # the first point's log, before it grows
+                comparison = sealed_comparison(
+                    settings, scratch, size, replay, seed=seed, audit_key=audit_key, wrapper=wrapper
+                )
             points.append((size, replay, ceilings(settings, scratch, size)))
     for size, replay, ceiling in points:
         _point_metrics(result, size, replay, ceiling)
     _summary_metrics(result, points, published, domain.stats)
+    if comparison is not None:
+        _sealed_metrics(result, comparison)
     return result
+
+
+# -- 4. encryption on: the same events sealed ----------------------------------------------------
+
+
+@dataclass
+class SealedComparison:
+    """Plain and sealed replays of the same seed's first ``size`` events, round by round."""
+
+    size: int
+    plain: list[Replay]
+    sealed: list[Replay]
+    published: Published
+    keys: int
+    sealing: Sealing
+
+
+def insert_keys(dsn: str, keys: list[SubjectKey], wrapper: FileKeyWrapper) -> None:
+    """Store ``keys`` wrapped by ``wrapper`` in ``privacy.subject_keys`` (as a key store made
+    them on first use)."""
+    conn = connect(dsn)
+    try:
+        with conn.cursor() as cur:
+            cur.executemany(
+                "INSERT INTO privacy.subject_keys (kid, subject, wrapped, kek_id)"
+                " VALUES (%s::uuid, %s, %s, %s)",
+                [(k.kid, k.subject, wrapper.wrap(k.key), wrapper.kek_id) for k in keys],
+            )
+        conn.commit()
+    finally:
+        conn.close()
+
+
+def sealed_comparison(
+    settings: Settings,
+    plain_scratch: Settings,
+    size: int,
+    first_plain: Replay,
+    *,
+    seed: int,
+    audit_key: bytes | None,
+    wrapper: FileKeyWrapper,
+    rounds: int = SEALED_ROUNDS,
+) -> SealedComparison:
+    """Publish the first ``size`` events of ``seed`` sealed to topics of their own; replay them
+    and ``plain_scratch``'s (which holds the same events in plaintext) ``rounds`` times each,
+    alternating; ``first_plain`` is the first round's plain replay. The keys are stored
+    wrapped by ``wrapper`` (the KEK the child reads from ``SUPPORTES_KEK_FILE``)."""
+    sealing = Sealing()
+    domain = DomainEvents(seed, audit_key=audit_key, sealing=sealing)
+    published = Published()
+    plain = [first_plain]
+    sealed: list[Replay] = []
+    with scratch_topics(settings) as scratch:
+        publish(scratch, iter(domain), size, published, label=" sealed")
+        keys = list(sealing.keys.values())
+        for number in range(rounds):
+            order = (False, True) if number % 2 == 0 else (True, False)
+            for with_keys in order:
+                if number == 0 and not with_keys:
+                    continue  # the point's own replay
+                label = f" {'sealed' if with_keys else 'plain'} {number + 1}/{rounds}"
+                with scratch_database(settings) as dsn:
+                    migrate_database(dsn)
+                    if with_keys:
+                        insert_keys(dsn, keys, wrapper)
+                        sealed.append(replay_in_child(scratch, dsn, size, label=label))
+                    else:
+                        plain.append(replay_in_child(plain_scratch, dsn, size, label=label))
+    return SealedComparison(size, plain, sealed, published, len(keys), sealing)
+
+
+def _sealed_check(comparison: SealedComparison) -> str:
+    """``ok``, or what is wrong with the sealed replays (beside the first plain one)."""
+    size, plain = comparison.size, comparison.plain[0]
+    problems = []
+    for replay in comparison.sealed:
+        if replay.events != size or replay.timeline_rows != size or replay.parked:
+            problems.append(
+                f"events {replay.events:,}, timeline rows {replay.timeline_rows:,},"
+                f" parked {replay.parked:,}"
+            )
+        if replay.masked:
+            problems.append(f"{replay.masked:,} of {replay.cases:,} cases masked (keys missing?)")
+        if replay.texts_digest != plain.texts_digest or replay.cases != plain.cases:
+            problems.append("case texts differ from the plain replay's")
+    if comparison.sealing.sealed == 0 or comparison.sealing.unsealed:
+        problems.append(
+            f"{comparison.sealing.sealed:,} commands sealed,"
+            f" {comparison.sealing.unsealed:,} left in plaintext"
+        )
+    return "ok" if not problems else "MISMATCH " + "; ".join(dict.fromkeys(problems))
+
+
+def _sealed_metrics(result: Result, comparison: SealedComparison) -> None:
+    label = short_count(comparison.size)
+    plain = [r.events_per_s for r in comparison.plain]
+    sealed = [r.events_per_s for r in comparison.sealed]
+    runs = ", ".join(f"{v:,.0f}" for v in sealed)
+    result.add(
+        f"replay {label} (sealed)",
+        statistics.median(sealed),
+        "events/s",
+        f"median of {len(sealed)} rebuilds of the same events, personal fields sealed"
+        f" ({comparison.sealing.sealed:,} commands, {comparison.keys:,} customers' keys in"
+        f" privacy.subject_keys); runs {runs}; check {_sealed_check(comparison)}",
+    )
+    result.add(
+        f"replay {label} (plain)",
+        statistics.median(plain),
+        "events/s",
+        f"median of {len(plain)} rebuilds, alternating with the sealed ones (the first is"
+        f" 'replay {label}'); runs {', '.join(f'{v:,.0f}' for v in plain)}",
+    )
+    ratios = [100 * rate(s, p) for p, s in zip(plain, sealed, strict=True)]
+    ratio = statistics.median(ratios)
+    verdict = "met" if ratio >= SEALED_TARGET_PCT else "NOT met"
+    result.add(
+        f"sealed / plain {label}",
+        ratio,
+        "%",
+        f"median of the rounds' ratios ({', '.join(f'{r:.1f}' for r in ratios)});"
+        f" target >= {SEALED_TARGET_PCT:.0f}% (issue 16): {verdict}",
+    )
+    pairs = zip(comparison.plain, comparison.sealed, strict=True)
+    cpu = [100 * rate(p.cpu_s, s.cpu_s) for p, s in pairs]
+    if cpu and all(cpu):
+        result.add(
+            f"sealed / plain CPU {label}",
+            statistics.median(cpu),
+            "%",
+            "plain child's CPU s / sealed child's (user + system, start-up included; less"
+            f" swayed by other load than the rates): {', '.join(f'{c:.1f}' for c in cpu)}",
+        )
+    result.add(
+        f"peak RSS {label} (sealed)",
+        max(r.peak_rss_kib for r in comparison.sealed) / KIB_PER_MIB,
+        "MiB",
+        f"highest VmHWM of the sealed rebuilds; plain:"
+        f" {max(r.peak_rss_kib for r in comparison.plain) / KIB_PER_MIB:.0f} MiB",
+    )
+    published = comparison.published
+    result.add(
+        "generate+publish (sealed)",
+        rate(published.events, published.seconds),
+        "events/s",
+        f"{published.events:,} events; seal (in memory) + decide + canonical_json,"
+        f" avg {published.value_bytes / max(1, published.events):.0f} B",
+    )
 
 
 def _point_metrics(result: Result, size: int, replay: Replay, ceiling: Ceilings) -> None:

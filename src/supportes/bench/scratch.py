@@ -24,6 +24,20 @@ def token() -> str:
     return uuid.uuid4().hex[:10]
 
 
+def child_env(scratch: Settings) -> dict[str, str]:
+    """What a child ``supportes`` process needs to reach ``scratch``'s topics, beside its own
+    environment: the topic prefix, and the bootstrap servers of a configured cluster only (set
+    for the local broker, it would turn the local stack's SASL credentials off)."""
+    env = {
+        "SUPPORTES_TOPIC_PREFIX": scratch.topic_prefix,
+        "SUPPORTES_PARTITIONS": str(scratch.partitions),
+        "SUPPORTES_HOME": str(scratch.home_dir),
+    }
+    if scratch.kafka_bootstrap is not None:
+        env["SUPPORTES_KAFKA_BOOTSTRAP"] = scratch.kafka_bootstrap
+    return env
+
+
 @contextlib.contextmanager
 def scratch_topics(settings: Settings, partitions: int | None = None) -> Iterator[Settings]:
     """Settings whose topic prefix is a fresh ``bench-<hex>`` with the topics created.

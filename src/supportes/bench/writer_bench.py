@@ -4,7 +4,12 @@ Throughput: ``commands`` realistic commands (the traffic generator's lifecycle m
 the commands topic first; then ONE in-process :class:`~supportes.consumers.writer.Writer` on 6
 partitions decides them. The bare consume-transform-produce ceiling runs right after, with the
 same message sizes, poll batch and producer settings, and our figure is printed as a ratio of
-it. Three such pairs; medians are reported (this shared 2-core machine varies +-15 % run to run).
+it. Three such rounds; medians are reported (this shared 2-core machine varies +-15 % run to run).
+Each round also runs the writer over the same commands with their personal fields sealed (issue
+16), plain and sealed in alternating order, and reports the sealed figure as a ratio of the plain
+one of the same round. The commands are sealed once, before the rounds, by the front doors'
+:func:`~supportes.privacy.wiring.command_sealer` on a fresh database (customers' keys made on
+first use), outside any timed window as the rest of the prefill; the writer needs no key.
 
 Latency: a real ``supportes serve --writer`` process, warmed up with a burst of commands; then
 this process submits commands at a steady rate and times each from send to its result arriving
@@ -30,10 +35,11 @@ from kafka import TopicPartition
 from supportes.bench.kafka_ceilings import ProducerTuning, kafka_ctp_ceiling
 from supportes.bench.progress import Progress
 from supportes.bench.results import Result
-from supportes.bench.scratch import scratch_database, scratch_topics
+from supportes.bench.scratch import child_env, scratch_database, scratch_topics
 from supportes.bench.stats import percentile, percentile_by_window
 from supportes.client import SupportesClient
 from supportes.consumers.writer import Writer
+from supportes.db.connect import connect
 from supportes.db.migrate import migrate_database
 from supportes.messaging.clients import (
     TRANSACTION_BATCH_BYTES,
@@ -41,6 +47,8 @@ from supportes.messaging.clients import (
     Component,
     committed_reader,
 )
+from supportes.privacy.sealing import carries_personal_data
+from supportes.privacy.wiring import command_sealer
 from supportes.settings import Settings
 from supportes.simulation import TrafficGenerator
 
@@ -50,6 +58,8 @@ WARM_UP_COMMANDS = 20_000
 """Latency is measured in steady state: a freshly started broker's JVM has not compiled its hot
 paths yet, and right after a broker start p99 at 500/s was 130-170 ms against 60-95 ms once
 ~20-50k commands had passed through it."""
+SEALED_TARGET_PCT = 90.0
+"""Issue 16: the writer with personal fields sealed at >= 90 % of its plaintext throughput."""
 LATENCY_WINDOWS = 3
 """The steady run is reported whole and as this many windows: on this 2-core machine (writer,
 client, broker and PostgreSQL sharing it) one 20 s run's p99 ranged 50-135 ms between runs of
@@ -72,6 +82,8 @@ class _WriterRun:
     open_s: float
     follow_ons: int
     events: int
+    cpu_s: float = 0.0
+    """CPU seconds of this process (all its threads) in the timed window."""
 
 
 def writer_throughput(settings: Settings, commands: int, rounds: int = ROUNDS) -> Result:
@@ -87,11 +99,17 @@ def writer_throughput(settings: Settings, commands: int, rounds: int = ROUNDS) -
     )
     envelopes = list(TrafficGenerator(seed=2026).commands(commands))
     command_size = sum(len(json.dumps(e)) for e in envelopes) / len(envelopes)
+    sealing = _seal(settings, envelopes)
     runs: list[_WriterRun] = []
+    sealed_runs: list[_WriterRun] = []
     ceilings: list[float] = []
     bulk_ceilings: list[float] = []
     for round_number in range(1, rounds + 1):
-        runs.append(_writer_run(settings, envelopes, f"decide (round {round_number}/{rounds})"))
+        # alternate which goes first, so a slow start or a warmed broker favours neither
+        for sealed in (False, True) if round_number % 2 else (True, False):
+            phase = f"decide{' sealed' if sealed else ''} (round {round_number}/{rounds})"
+            run = _writer_run(settings, sealing.envelopes if sealed else envelopes, phase)
+            (sealed_runs if sealed else runs).append(run)
         for bulk, figures in ((False, ceilings), (True, bulk_ceilings)):
             ceiling = kafka_ctp_ceiling(
                 settings,
@@ -143,7 +161,98 @@ def writer_throughput(settings: Settings, commands: int, rounds: int = ROUNDS) -
             f"median of the rounds' ratios ({', '.join(f'{r:.1f}' for r in ratios)}){target}",
         )
     result.add("target", 5000, "cmd/s", "issue 4")
+    _sealed_metrics(result, runs, sealed_runs, sealing)
     return result
+
+
+@dataclass(frozen=True)
+class _Sealing:
+    """The benchmark's commands as a front door sends them, personal fields sealed."""
+
+    envelopes: list[dict[str, Any]]
+    seconds: float
+    keys: int
+    sealed: int
+    """Commands that had personal fields (all of them sealed now)."""
+    plaintext_left: int
+    """Commands still holding a personal field in plaintext (must be 0)."""
+
+    @property
+    def size(self) -> float:
+        """Mean JSON size of the sealed commands."""
+        return sum(len(json.dumps(e)) for e in self.envelopes) / len(self.envelopes)
+
+
+def _seal(settings: Settings, envelopes: list[dict[str, Any]]) -> _Sealing:
+    """``envelopes`` sealed by :func:`command_sealer` on a fresh, migrated database (the
+    customers' keys are made there on first use, the cases bound to their customers)."""
+    with scratch_database(settings) as dsn:
+        # the sealer's connections (the API role's DSN) go to the scratch database too
+        scratch = settings.model_copy(update={"pg_dsn": dsn, "pg_api_dsn": None})
+        migrate_database(dsn)
+        sealer = command_sealer(scratch)
+        progress = Progress("writer-throughput", "seal (command_sealer)", len(envelopes))
+        try:
+            began = time.monotonic()
+            sealed = []
+            for envelope in envelopes:
+                sealed.append(sealer.seal(envelope))
+                progress.advance(1)
+            seconds = time.monotonic() - began
+        finally:
+            sealer.close()
+        progress.finish()
+        keys = _subject_keys(dsn)
+    return _Sealing(
+        envelopes=sealed,
+        seconds=seconds,
+        keys=keys,
+        sealed=sum(1 for e in envelopes if carries_personal_data(e)),
+        plaintext_left=sum(1 for e in sealed if carries_personal_data(e)),
+    )
+
+
+def _sealed_metrics(
+    result: Result, runs: list[_WriterRun], sealed_runs: list[_WriterRun], sealing: _Sealing
+) -> None:
+    """The sealed runs beside the plain ones of the same rounds (issue 16)."""
+    rates = [run.rate for run in sealed_runs]
+    ok = sealing.sealed > 0 and sealing.plaintext_left == 0 and sealing.keys > 0
+    check = "ok" if ok else f"MISMATCH {sealing.plaintext_left:,} left in plaintext"
+    result.add(
+        "commands (sealed)",
+        median(rates),
+        "cmd/s",
+        f"the same commands (+{sealed_runs[-1].follow_ons:,} follow-ons), {sealing.sealed:,}"
+        f" with personal fields sealed (AES-256-GCM, {sealing.keys:,} customers' keys);"
+        f" {_spread(rates)}; check {check}",
+    )
+    ratios = [100 * s.rate / p.rate for p, s in zip(runs, sealed_runs, strict=True)]
+    verdict = "met" if median(ratios) >= SEALED_TARGET_PCT else "NOT met"
+    result.add(
+        "sealed / plain",
+        median(ratios),
+        "%",
+        f"median of the rounds' ratios ({', '.join(f'{r:.1f}' for r in ratios)});"
+        f" target >= {SEALED_TARGET_PCT:.0f}% (issue 16): {verdict}",
+    )
+    cpu = [100 * p.cpu_s / s.cpu_s for p, s in zip(runs, sealed_runs, strict=True) if s.cpu_s]
+    if cpu:
+        result.add(
+            "sealed / plain CPU",
+            median(cpu),
+            "%",
+            "plain run's CPU s / sealed run's (this process, all threads, the timed window;"
+            f" less swayed by other load than the rates): {', '.join(f'{c:.1f}' for c in cpu)}",
+        )
+    result.add("avg command size (sealed)", sealing.size, "B", "the same commands, sealed")
+    result.add(
+        "sealing",
+        len(sealing.envelopes) / sealing.seconds if sealing.seconds > 0 else 0.0,
+        "cmd/s",
+        "command_sealer.seal, one thread, before the rounds: keys made on first use, cases"
+        " bound (PostgreSQL round trips), AES-GCM",
+    )
 
 
 def _spread(values: list[float]) -> str:
@@ -167,6 +276,7 @@ def _writer_run(settings: Settings, envelopes: list[dict[str, Any]], phase: str)
             while not writer.partitions or writer._to_open:
                 writer.run_once(100)  # joins the group and takes the partitions
             started = time.monotonic()
+            cpu_began = time.process_time()
             handled = 0
             idle_polls = 0
             while idle_polls < 3:
@@ -175,6 +285,7 @@ def _writer_run(settings: Settings, envelopes: list[dict[str, Any]], phase: str)
                 progress.advance(done)
                 idle_polls = idle_polls + 1 if done == 0 and _backlog(writer) == 0 else 0
             elapsed = time.monotonic() - started
+            cpu_s = time.process_time() - cpu_began
         finally:
             writer.close()
         events = _count(scratch, "events")
@@ -184,7 +295,21 @@ def _writer_run(settings: Settings, envelopes: list[dict[str, Any]], phase: str)
         open_s=started - opened,
         follow_ons=handled - commands,
         events=events,
+        cpu_s=cpu_s,
     )
+
+
+def _subject_keys(dsn: str) -> int:
+    """Rows in ``privacy.subject_keys``: the keys the sealer made."""
+    conn = connect(dsn)
+    try:
+        with conn.cursor() as cur:
+            cur.execute("SELECT count(*) FROM privacy.subject_keys")
+            row = cur.fetchone()
+        conn.commit()
+    finally:
+        conn.close()
+    return int(row[0]) if row else 0
 
 
 def _count(settings: Settings, topic: str) -> int:
@@ -199,9 +324,8 @@ def _count(settings: Settings, topic: str) -> int:
 def _writer_process(scratch: Settings, dsn: str, log_path: Path) -> subprocess.Popen[bytes]:
     env = {
         **os.environ,
-        "SUPPORTES_TOPIC_PREFIX": scratch.topic_prefix,
+        **child_env(scratch),
         "SUPPORTES_PG_DSN": dsn,
-        "SUPPORTES_KAFKA_BOOTSTRAP": scratch.bootstrap_servers,
         "SUPPORTES_LOG_LEVEL": os.environ.get("BENCH_WRITER_LOG_LEVEL", "warning"),
     }
     supportes = str(Path(sys.executable).parent / "supportes")
