@@ -331,7 +331,7 @@ def _writer_process(scratch: Settings, dsn: str, log_path: Path) -> subprocess.P
     supportes = str(Path(sys.executable).parent / "supportes")
     with log_path.open("ab") as log_file:
         return subprocess.Popen(
-            [supportes, "serve", "--writer", "--group-id", "bench-latency"],
+            [supportes, "serve", "--writer", "--group-id", f"{scratch.topic_prefix}-writer"],
             env=env,
             stdout=log_file,
             stderr=subprocess.STDOUT,
