@@ -21,12 +21,12 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
+import orjson
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes, hmac
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -74,8 +74,13 @@ class FieldContext:
 
     def associated_data(self, kid: str) -> bytes:
         """Canonical bytes of this context and the key id (a JSON array: unambiguous)."""
-        parts = [_AAD_LABEL, kid, self.aggregate_id, self.command_id, self.path, self.subject]
-        return json.dumps(parts, ensure_ascii=False, separators=(",", ":")).encode()
+        return associated_data(kid, self.aggregate_id, self.command_id, self.path, self.subject)
+
+
+def associated_data(kid: str, aggregate_id: str, command_id: str, path: str, subject: str) -> bytes:
+    """The associated data of a field: a compact JSON array (UTF-8) of a label, the key id and
+    the field's context (aggregate id, command id, path, subject)."""
+    return orjson.dumps([_AAD_LABEL, kid, aggregate_id, command_id, path, subject])
 
 
 def new_data_key() -> bytes:
@@ -135,6 +140,27 @@ def unseal(key: bytes, sealed: Mapping[str, Any], context: FieldContext) -> str:
     """The plaintext of ``sealed`` under ``key`` in ``context`` (UnreadableFieldError otherwise)."""
     if not is_sealed(sealed):
         raise UnreadableFieldError("not a sealed field")
+    return unseal_at(
+        key,
+        sealed,
+        aggregate_id=context.aggregate_id,
+        command_id=context.command_id,
+        path=context.path,
+        subject=context.subject,
+    )
+
+
+def unseal_at(
+    key: bytes,
+    sealed: Mapping[str, Any],
+    *,
+    aggregate_id: str,
+    command_id: str,
+    path: str,
+    subject: str,
+) -> str:
+    """:func:`unseal` with the context's parts given one by one (the read side's hot path:
+    no context object per field)."""
     kid = sealed_kid(sealed)
     try:
         nonce = _unb64(sealed.get("nonce"))
@@ -144,7 +170,8 @@ def unseal(key: bytes, sealed: Mapping[str, Any], context: FieldContext) -> str:
     if len(nonce) != NONCE_BYTES:
         raise UnreadableFieldError("sealed field with a nonce of the wrong size")
     try:
-        plain = _cipher(key).aead.decrypt(nonce, ciphertext, context.associated_data(kid))
+        associated = associated_data(kid, aggregate_id, command_id, path, subject)
+        plain = _cipher(key).aead.decrypt(nonce, ciphertext, associated)
     except InvalidTag:
         raise UnreadableFieldError(
             "sealed field does not open here (another key, or moved from elsewhere)"
@@ -179,6 +206,6 @@ def _unb64(value: object) -> bytes:
     if not isinstance(value, str):
         raise ValueError("not a string")
     try:
-        return base64.b64decode(value, validate=True)
+        return binascii.a2b_base64(value, strict_mode=True)
     except binascii.Error as exc:
         raise ValueError(str(exc)) from None

@@ -23,7 +23,7 @@ from supportes.privacy.cipher import (
     is_sealed,
     seal,
     sealed_kid,
-    unseal,
+    unseal_at,
 )
 from supportes.privacy.keystore import SubjectKey
 
@@ -159,6 +159,13 @@ def _open_field(
         key = keys.get(sealed_kid(sealed))
         if key is None:
             return mark.mask
-        return unseal(key.key, sealed, field_context(envelope, name, key.subject))
+        return unseal_at(
+            key.key,
+            sealed,
+            aggregate_id=str(envelope["aggregate_id"]),
+            command_id=str(envelope["command_id"]),
+            path=f"payload.{name}",
+            subject=key.subject,
+        )
     except UnreadableFieldError:
         return UNREADABLE
