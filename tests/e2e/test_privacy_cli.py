@@ -130,6 +130,9 @@ def test_the_history_still_verifies_and_shows_the_masks(erasure: Erasure) -> Non
     for case in erasure.erased_cases:
         checked = erasure.json("case", "history", case, "--from-log", "--json")
         assert checked["log_check"]["differences"] == []
+        assert checked["events"][0]["summary"].endswith("(normal): [erased]")
+    kept = erasure.json("case", "history", erasure.kept_case, "--json")
+    assert marker_for(erasure.kept) in kept["events"][0]["summary"]  # opened, not sealed
     (shown,) = erasure.rows(
         "SELECT subject, description, resolution FROM proj.case_view WHERE case_id = %s",
         erasure.erased_cases[0],

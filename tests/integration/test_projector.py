@@ -120,6 +120,7 @@ def _abandon(projector: Projector) -> None:
     """What a crash leaves: no commit of anything in flight, connections dropped."""
     for conn in projector.connections:
         conn.close()
+    projector.opener.close()  # the key store's connections go with the process too
     projector.consumer.close(autocommit=False)
 
 

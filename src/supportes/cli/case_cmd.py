@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from contextlib import closing
 from typing import Any
 
 from supportes.cli.arguments import parse_time
@@ -11,7 +12,8 @@ from supportes.ops.case_history import HistoryEntry, load_history, state_as_of
 from supportes.ops.case_lookup import case_row, open_follow_ups, resolve_aggregate_id
 from supportes.ops.log_check import compare_with_log
 from supportes.ops.queries import reading
-from supportes.settings import Settings
+from supportes.privacy.wiring import event_opener
+from supportes.settings import PgComponent, Settings
 
 EXIT_LOG_DIFFERS = 4
 TIMELINE_COLUMNS = ["version", "occurred_at", "actor", "type", "summary", "partition", "offset"]
@@ -63,9 +65,10 @@ def _show(args: argparse.Namespace, settings: Settings) -> int:
 
 def _history(args: argparse.Namespace, settings: Settings) -> int:
     at = parse_time(args.as_of, "--as-of")
-    with reading(settings) as conn:
+    opener = event_opener(settings, PgComponent.API)
+    with reading(settings) as conn, closing(opener):
         case_id = resolve_aggregate_id(conn, args.case)
-        history = load_history(conn, case_id)
+        history = load_history(conn, case_id, opener)
     document: dict[str, Any] = {"case_id": str(case_id)}
     shown: list[HistoryEntry] = history
     if at is not None:

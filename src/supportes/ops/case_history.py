@@ -6,8 +6,8 @@ aggregate from the events that had happened by then (never from the current proj
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -19,6 +19,7 @@ from supportes.aggregates.values import parse_rfc3339
 from supportes.errors import UsageError
 from supportes.eventstore.index import decode_raw
 from supportes.ops.queries import dict_rows
+from supportes.privacy.opener import EventOpener
 from supportes.projections.base import LoggedEvent
 from supportes.projections.timeline import summary
 
@@ -41,7 +42,11 @@ class HistoryEntry:
     offset: int
     hash: str
     envelope: dict[str, Any]
+    """As the log holds it (personal fields sealed): what ``--from-log`` compares."""
     via: dict[str, Any] | None = None
+    opened: Mapping[str, Any] | None = field(default=None, repr=False, compare=False)
+    """The envelope with its personal fields opened (or masked), when the history was loaded
+    with an opener: what the summary and the state ``as_of`` are made from."""
 
     @property
     def by(self) -> str:
@@ -65,9 +70,14 @@ class HistoryEntry:
         }
 
 
-def load_history(conn: psycopg2.extensions.connection, aggregate_id: UUID) -> list[HistoryEntry]:
+def load_history(
+    conn: psycopg2.extensions.connection,
+    aggregate_id: UUID,
+    opener: EventOpener | None = None,
+) -> list[HistoryEntry]:
     """Every indexed event of ``aggregate_id`` in version order (those the index keeps as raw
-    bytes, ``parked_records``, included)."""
+    bytes, ``parked_records``, included); with ``opener``, summaries and states read the
+    personal fields opened (``[erased]`` once erased), never sealed."""
     rows = dict_rows(
         conn,
         'SELECT version, type, occurred_at, topic, partition, "offset", hash, envelope'
@@ -92,7 +102,18 @@ def load_history(conn: psycopg2.extensions.connection, aggregate_id: UUID) -> li
                 "envelope": envelope,
             }
         )
-    return [entry_from_row(row) for row in sorted(rows, key=lambda row: int(row["version"]))]
+    entries = [entry_from_row(row) for row in sorted(rows, key=lambda row: int(row["version"]))]
+    return entries if opener is None else opened_entries(entries, opener)
+
+
+def opened_entries(entries: Sequence[HistoryEntry], opener: EventOpener) -> list[HistoryEntry]:
+    """``entries`` with their personal fields opened for the summary and the state."""
+    logged = [LoggedEvent(e.envelope, e.partition, e.offset) for e in entries]
+    opener.open(logged)
+    return [
+        replace(entry, summary=summary(event), opened=event.envelope)
+        for entry, event in zip(entries, logged, strict=True)
+    ]
 
 
 def entry_from_row(row: dict[str, Any]) -> HistoryEntry:
@@ -143,6 +164,6 @@ def state_as_of(history: Sequence[HistoryEntry], at: datetime) -> StateAsOf:
     if not taken:
         first = history[0].occurred_at.isoformat() if history else "never"
         raise UsageError(f"--as-of {at.isoformat()}: the case did not exist yet (opened {first})")
-    aggregate = rebuild(entry.envelope for entry in taken)
+    aggregate = rebuild(entry.opened or entry.envelope for entry in taken)
     assert aggregate is not None
     return StateAsOf(at=at, entries=taken, state=state_of(aggregate))

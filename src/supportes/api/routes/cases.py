@@ -28,6 +28,7 @@ from supportes.ops.case_history import load_history, state_as_of
 from supportes.ops.case_lookup import resolve_aggregate_id
 from supportes.ops.queries import dict_rows
 from supportes.ops.responsibility_audit import load_trail, responsibility_at
+from supportes.privacy.opener import EventOpener
 
 router = APIRouter(prefix="/v1/cases", tags=["cases"])
 
@@ -156,7 +157,7 @@ async def case_history(
     def load() -> Response:
         case_id, row = _case_id(context, caller, case)
         with context.database.connection() as conn:
-            history = load_history(conn, case_id)
+            history = load_history(conn, case_id, EventOpener(context.sealer.keys))
         document: dict[str, Any] = {"case_id": str(case_id)}
         shown = history
         if as_of is not None:
