@@ -136,9 +136,12 @@ class SupportesClient:
         return ids
 
     def _sealed(self, envelopes: Iterable[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
-        if self.sealer is None:
-            return list(envelopes)
-        return [self.sealer.seal(envelope) for envelope in envelopes]
+        return [self.prepared(envelope) for envelope in envelopes]
+
+    def prepared(self, envelope: Mapping[str, Any]) -> Mapping[str, Any]:
+        """``envelope`` as it would be sent: sealed when the client has a sealer (a refusal
+        raises :class:`Rejection`). Sealing is deterministic: the same bytes every time."""
+        return self.sealer.seal(envelope) if self.sealer is not None else envelope
 
     def submit(
         self, envelopes: Iterable[Mapping[str, Any]], *, timeout_s: float = 60.0
@@ -152,7 +155,7 @@ class SupportesClient:
         refused: dict[int, dict[str, Any]] = {}
         for position, envelope in enumerate(envelopes):
             try:
-                batch.append(self.sealer.seal(envelope) if self.sealer else envelope)
+                batch.append(self.prepared(envelope))
             except Rejection as rejection:
                 refused[position] = rejected_result(
                     salvage_uuid(envelope, "command_id"),

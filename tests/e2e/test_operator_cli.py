@@ -187,6 +187,13 @@ def test_case_history_from_log_fails_loudly_on_an_altered_index_row(served: Serv
         "UPDATE event_index.events SET envelope = jsonb_set(envelope, '{payload,reason}', %s)"
         " WHERE aggregate_id = %s AND version = 5"
     )
+    with conn.cursor() as cur:  # the reason as the log holds it (sealed), to put back
+        cur.execute(
+            "SELECT envelope->'payload'->'reason' FROM event_index.events"
+            " WHERE aggregate_id = %s AND version = 5",
+            (CASE_A,),
+        )
+        (original,) = cur.fetchone()
     try:
         with conn.cursor() as cur:
             cur.execute(update, (json.dumps("no authority needed"), CASE_A))
@@ -197,7 +204,7 @@ def test_case_history_from_log_fails_loudly_on_an_altered_index_row(served: Serv
         assert "index and log differ in payload" in line
     finally:
         with conn.cursor() as cur:
-            cur.execute(update, (json.dumps("needs refund authority"), CASE_A))
+            cur.execute(update, (json.dumps(original), CASE_A))
         conn.close()
     assert served.cli("case", "history", CASE_A, "--from-log").returncode == 0
 

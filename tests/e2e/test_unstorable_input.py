@@ -17,6 +17,7 @@ import pytest
 
 from supportes.aggregates import decide, parse_command
 from supportes.aggregates.hashchain import seal
+from supportes.client import SupportesClient
 from supportes.messaging.clients import Component, plain_producer
 from supportes.messaging.routing import key_of, partition_for
 from tests.conftest import Isolated
@@ -134,13 +135,22 @@ def test_an_oversized_command_is_refused_by_submit_naming_the_line_and_nothing_i
     assert "SUPPORTES_MAX_COMMAND_BYTES" in line
     assert read_topic(isolated.settings, "commands") == []
 
-    # Under the record limit but over the field's: invalid naming it, dead-lettered, no stall.
+    # Under the record limit but over the field's: `submit` checks the text before sealing it
+    # and refuses it naming the field; nothing is sent (no plaintext reaches a topic).
     large = open_case(str(uuid.uuid4()))
     large["payload"]["description"] = "y" * 900_000
     answered = run_cli("submit", "-", env=isolated.env(), stdin=jsonl([large]))
     assert answered.returncode == EXIT_REJECTED, answered.stderr
     error = json.loads(answered.stdout)["error"]
     assert (error["code"], error["field"]) == ("invalid", "payload.description")
+    assert read_topic(isolated.settings, "commands") == []
+    # A client that does not seal reaches the writer: invalid naming it, dead-lettered, no stall.
+    with SupportesClient(isolated.settings) as plain:
+        (refused,) = plain.submit([large])
+    assert (refused["error"]["code"], refused["error"]["field"]) == (
+        "invalid",
+        "payload.description",
+    )
     letters = read_topic(isolated.settings, "dead-letters")
     assert len(letters) == 1
     assert len(letters[0][3]["payload"]["description"]) == 900_000

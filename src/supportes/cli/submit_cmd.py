@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from supportes.aggregates import Rejection
 from supportes.cli.output import fail_line
 from supportes.client import CommandTooLargeError, ResultTimeoutError, SupportesClient
 from supportes.errors import UsageError
@@ -45,9 +46,12 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     with SupportesClient(settings, command_sealer(settings)) as client:
         for where, envelope in numbered:
             try:
-                client.encode(envelope)
+                client.encode(envelope)  # as given, then as it will be sent (sealed)
+                client.encode(client.prepared(envelope))
             except CommandTooLargeError as exc:
                 raise UsageError(f"{where}: {exc}") from None
+            except Rejection:
+                continue  # answered as rejected in its place below
         for chunk in _chunks(envelopes):
             try:
                 results = client.submit(chunk, timeout_s=args.timeout)

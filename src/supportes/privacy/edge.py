@@ -6,7 +6,9 @@ case's data subject, its customer, before it is sent: no plaintext reaches a Kaf
 written before the command is sent, so the case's next command finds it at once, whichever
 process makes it); any later command finds the subject there. Refusals are the domain's
 :class:`~supportes.aggregates.Rejection`: ``not_found`` (no case to take the subject from),
-``already_exists`` (a case id bound to another customer), ``subject_erased``.
+``already_exists`` (a case id bound to another customer), ``subject_erased``, and ``invalid``
+for a command the domain would refuse anyway (its plaintext is checked before it is sealed:
+after, nobody can).
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 from uuid import UUID
 
-from supportes.aggregates import Rejection
+from supportes.aggregates import Rejection, parse_command
 from supportes.aggregates.errors import ErrorCode
 from supportes.privacy.keystore import KeyStore, SubjectErasedError
 from supportes.privacy.sealing import carries_personal_data, seal_command, subject_of_new_case
@@ -53,8 +55,8 @@ class CommandSealer:
         none is returned as a copy unchanged). Raises :class:`Rejection`."""
         if not carries_personal_data(envelope):
             return dict(envelope)
+        parse_command(envelope)  # the plaintext's rules: checked here, where it is readable
         case_id = _uuid(envelope, "aggregate_id")
-        _uuid(envelope, "command_id")  # part of every field's context
         subject = self._subject(case_id, envelope)
         try:
             key = self.keys.key_for(subject)

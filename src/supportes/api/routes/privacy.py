@@ -22,7 +22,8 @@ from supportes.ops.privacy import erasure_report, export_subject
 from supportes.privacy.opener import EventOpener
 
 router = APIRouter(prefix="/v1/privacy", tags=["privacy"])
-CustomerId = Annotated[str, Path(min_length=1, max_length=MAX_ID)]
+CustomerId = Annotated[str, Path(min_length=1, max_length=MAX_ID, pattern=r"\S")]
+"""A customer id: 1 to 200 characters, not only whitespace (as the domain's ``Id``)."""
 
 
 @router.get(
