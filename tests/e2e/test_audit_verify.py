@@ -15,13 +15,11 @@ import pytest
 from supportes.aggregates.hashchain import seal
 from supportes.client import SupportesClient
 from supportes.db.connect import connect
-from supportes.messaging.clients import Component, transactional_producer
-from supportes.messaging.guard import guarded
-from supportes.messaging.routing import key_of, partition_for
+from supportes.messaging.routing import partition_for
 from tests.conftest import Isolated
 from tests.e2e.cli import error_line, free_port, run_cli
 from tests.support.commands import command, open_case
-from tests.support.log import read_topic, running_writer
+from tests.support.log import forge_events, read_topic, running_writer
 
 EXIT_BROKEN = 4
 
@@ -142,31 +140,6 @@ def test_unreachable_kafka_is_one_line_exit_1() -> None:
     assert "cannot reach Kafka" in error_line(result)
 
 
-def _forge(trail: Trail, forged: list[dict[str, Any]]) -> list[tuple[int, int]]:
-    """Commit ``forged`` envelopes onto the events topic with a rogue transactional producer
-    (bypassing the writer), keyed and routed like real events; returns their positions."""
-    settings = trail.isolated.settings
-    producer = transactional_producer(  # a forgery that got past the broker
-        settings, Component.ADMIN, f"rogue-{uuid.uuid4().hex[:8]}"
-    )
-    try:
-        producer.init_transactions()
-        producer.begin_transaction()
-        futures = [
-            producer.send(
-                settings.topic("events"),
-                key=key_of(e["aggregate_id"]),
-                value=json.dumps(e).encode(),
-                partition=partition_for(e["aggregate_id"], settings.partitions),
-            )
-            for e in forged
-        ]
-        guarded(producer.commit_transaction, timeout_s=30, what="commit forged events")
-        return [(f.get(10).partition, f.get(10).offset) for f in futures]
-    finally:
-        producer.close(timeout=10)
-
-
 def test_events_forged_on_the_log_are_named(trail: Trail) -> None:
     rewritten, forked, restamped, untouched = (*trail.cases, trail.root_cause)
     # 1. An altered copy of a real event, old hash kept: version 2 appears a second time.
@@ -180,7 +153,7 @@ def test_events_forged_on_the_log_are_named(trail: Trail) -> None:
     stale = copy.deepcopy(chain[-1])
     stale.update(version=len(chain) + 1, prev_hash=chain[-1]["hash"], event_id=str(uuid.uuid4()))
     stale["actor"] = {"id": "agent:mallory", "kind": "agent"}
-    positions = _forge(trail, [altered, fork, stale])
+    positions = forge_events(trail.isolated.settings, [altered, fork, stale])
     expected = {
         positions[0]: (rewritten, 2, "versions", "duplicate or out-of-order version"),
         positions[1]: (forked, len(trail.of(forked)) + 1, "hash_chain", "prev_hash mismatch"),

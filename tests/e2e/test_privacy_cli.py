@@ -26,9 +26,6 @@ import psycopg2
 import pytest
 
 from supportes.client import SupportesClient
-from supportes.messaging.clients import Component, transactional_producer
-from supportes.messaging.guard import guarded
-from supportes.messaging.routing import key_of, partition_for
 from supportes.privacy.wiring import command_sealer
 from supportes.settings import Settings
 from tests.conftest import Isolated, isolated_corner
@@ -37,6 +34,7 @@ from tests.e2e.serving import start_serve
 from tests.support.commands import command
 from tests.support.history import dump_tables
 from tests.support.leaks import files_holding, found_in, pg_dump, topics_holding
+from tests.support.log import forge_events
 from tests.support.personal_story import marker_for, story
 
 
@@ -210,7 +208,7 @@ def test_a_ciphertext_moved_into_another_event_never_opens_and_audit_names_the_e
     assert moved["type"] == "CaseReopened"
     moved.update(version=len(chain) + 1, prev_hash=chain[-1]["hash"], event_id=str(uuid.uuid4()))
     moved["payload"]["reason"] = chain[0]["payload"]["subject"]  # the case's own subject, sealed
-    (position,) = _forge(erasure.corner.settings, [moved])
+    (position,) = forge_events(erasure.corner.settings, [moved])
     waited = erasure.cli("projections", "wait", "--timeout", "60")
     assert waited.returncode == 0, erasure.cli("projections", "status", "--by-partition").stdout
     ((line,),) = erasure.rows(
@@ -224,25 +222,3 @@ def test_a_ciphertext_moved_into_another_event_never_opens_and_audit_names_the_e
     (failure,) = json.loads(verified.stdout)["failures"]
     assert (failure["partition"], failure["offset"]) == position
     assert (failure["aggregate_id"], failure["version"]) == (case, len(chain) + 1)
-
-
-def _forge(settings: Settings, forged: list[dict[str, Any]]) -> list[tuple[int, int]]:
-    """Commit ``forged`` envelopes onto the events topic with a rogue transactional producer
-    (bypassing the writer); their positions."""
-    producer = transactional_producer(settings, Component.ADMIN, f"rogue-{uuid.uuid4().hex[:8]}")
-    try:
-        producer.init_transactions()
-        producer.begin_transaction()
-        futures = [
-            producer.send(
-                settings.topic("events"),
-                key=key_of(e["aggregate_id"]),
-                value=json.dumps(e).encode(),
-                partition=partition_for(e["aggregate_id"], settings.partitions),
-            )
-            for e in forged
-        ]
-        guarded(producer.commit_transaction, timeout_s=30, what="commit forged events")
-        return [(f.get(10).partition, f.get(10).offset) for f in futures]
-    finally:
-        producer.close(timeout=10)

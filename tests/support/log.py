@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import threading
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -11,8 +12,10 @@ from typing import Any
 from kafka import TopicPartition
 
 from supportes.consumers.writer import Writer
-from supportes.messaging.clients import Component, committed_reader
+from supportes.messaging.clients import Component, committed_reader, transactional_producer
+from supportes.messaging.guard import guarded
 from supportes.messaging.log_reader import read_to_end
+from supportes.messaging.routing import key_of, partition_for
 from supportes.settings import Settings
 
 
@@ -47,3 +50,27 @@ def running_writer(settings: Settings, group_id: str, **kwargs: Any) -> Iterator
     finally:
         stop.set()
         thread.join(timeout=60)
+
+
+def forge_events(settings: Settings, forged: list[dict[str, Any]]) -> list[tuple[int, int]]:
+    """Commit ``forged`` envelopes onto the events topic with a rogue transactional producer
+    (bypassing the writer), keyed and routed like real events; returns their positions."""
+    producer = transactional_producer(  # a forgery that got past the broker
+        settings, Component.ADMIN, f"rogue-{uuid.uuid4().hex[:8]}"
+    )
+    try:
+        producer.init_transactions()
+        producer.begin_transaction()
+        futures = [
+            producer.send(
+                settings.topic("events"),
+                key=key_of(e["aggregate_id"]),
+                value=json.dumps(e).encode(),
+                partition=partition_for(e["aggregate_id"], settings.partitions),
+            )
+            for e in forged
+        ]
+        guarded(producer.commit_transaction, timeout_s=30, what="commit forged events")
+        return [(f.get(10).partition, f.get(10).offset) for f in futures]
+    finally:
+        producer.close(timeout=10)
