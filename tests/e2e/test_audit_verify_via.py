@@ -10,9 +10,9 @@ from typing import Any
 from supportes.aggregates import decide, last_hash_of, parse_command, rebuild
 from supportes.client import SupportesClient
 from tests.conftest import Isolated
-from tests.e2e.test_audit_verify import EXIT_BROKEN, Trail, _forge, verify
+from tests.e2e.test_audit_verify import EXIT_BROKEN, Trail, verify
 from tests.support.commands import command, open_case
-from tests.support.log import read_topic, running_writer
+from tests.support.log import forge_events, read_topic, running_writer
 
 MAIL = {"id": "integration:mail", "kind": "integration"}
 
@@ -43,7 +43,7 @@ def test_a_via_changed_on_the_log_breaks_the_hash_chain(isolated: Isolated) -> N
     decision = decide(parse_command(_contact(case_id, 2)), current, last_hash=last_hash_of(current))
     forged = copy.deepcopy(decision.events[0])
     forged["via"] = {"id": "integration:portal", "kind": "integration"}
-    (position,) = _forge(trail, [forged])
+    (position,) = forge_events(trail.isolated.settings, [forged])
 
     result, report = verify(trail, "--case", case_id)
     assert result.returncode == EXIT_BROKEN
