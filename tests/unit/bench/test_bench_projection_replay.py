@@ -7,14 +7,9 @@ from typing import Any
 
 import pytest
 
-from supportes.bench.projection_bench import (
-    Ceilings,
-    DomainEvents,
-    DomainStats,
-    Published,
-    Replay,
-    _summary_metrics,
-)
+from supportes.bench.projection_bench import Ceilings, _summary_metrics
+from supportes.bench.replay_child import Replay
+from supportes.bench.replay_events import DomainEvents, DomainStats, Published
 from supportes.bench.replay_helpers import (
     growth_pct,
     parse_log_line,

@@ -9,17 +9,11 @@ from typing import Any
 import pytest
 
 from supportes.aggregates.personal import is_sealed
-from supportes.bench.projection_bench import (
-    DomainEvents,
-    Published,
-    Replay,
-    SealedComparison,
-    Sealing,
-    _sealed_check,
-    _sealed_metrics,
-)
+from supportes.bench.replay_child import Replay
+from supportes.bench.replay_events import DomainEvents, Published, Sealing
 from supportes.bench.results import Result
 from supportes.bench.scratch import child_env
+from supportes.bench.sealed_replay import SealedComparison, sealed_check, sealed_metrics
 from supportes.bench.writer_bench import _sealed_metrics as writer_sealed_metrics
 from supportes.bench.writer_bench import _Sealing, _WriterRun
 from supportes.privacy.sealing import event_personal_fields, open_event
@@ -84,18 +78,18 @@ def _comparison(plain: list[Replay], sealed: list[Replay]) -> SealedComparison:
 
 
 def test_sealed_check_flags_masked_texts_and_differences() -> None:
-    assert _sealed_check(_comparison([_replay()], [_replay()])) == "ok"
-    masked = _sealed_check(_comparison([_replay()], [_replay(masked=10, digest="other")]))
+    assert sealed_check(_comparison([_replay()], [_replay()])) == "ok"
+    masked = sealed_check(_comparison([_replay()], [_replay(masked=10, digest="other")]))
     assert "10 of 10 cases masked" in masked
     assert "case texts differ" in masked
-    assert "parked 2" in _sealed_check(_comparison([_replay()], [_replay(parked=2)]))
+    assert "parked 2" in sealed_check(_comparison([_replay()], [_replay(parked=2)]))
 
 
 def test_sealed_metrics_ratio_is_the_median_of_the_rounds() -> None:
     plain = [_replay(rate=r) for r in (100.0, 100.0, 100.0)]
     sealed = [_replay(rate=r) for r in (95.0, 80.0, 91.0)]
     result = Result("projection-replay")
-    _sealed_metrics(result, _comparison(plain, sealed))
+    sealed_metrics(result, _comparison(plain, sealed))
     assert result.value("sealed / plain 100") == pytest.approx(91.0)
     verdict = next(m for m in result.metrics if m.name == "sealed / plain 100")
     assert verdict.notes.endswith("(issue 16): met")
