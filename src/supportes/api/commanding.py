@@ -7,6 +7,7 @@ from typing import Any
 from uuid import UUID
 
 import orjson
+import psycopg2
 from fastapi.responses import JSONResponse, Response
 
 from supportes.aggregates import Rejection
@@ -18,6 +19,7 @@ from supportes.auth import Principal
 from supportes.auth.policy import case_writable
 from supportes.client import CommandTooLargeError
 from supportes.consumers.records import command_digest
+from supportes.errors import DatabaseUnavailableError
 from supportes.ops.submission import AttestedCommand
 from supportes.privacy.sealing import carries_personal_data
 
@@ -47,13 +49,21 @@ async def check_case_of_actor(context: ApiContext, attested: AttestedCommand) ->
 
 async def sealed(context: ApiContext, attested: AttestedCommand) -> AttestedCommand:
     """``attested`` with its personal fields sealed (on a worker thread: the key store and the
-    case's subject may need PostgreSQL); refusals (``subject_erased``, ``not_found``) raise."""
+    case's subject may need PostgreSQL); refusals (``subject_erased``, ``not_found``) raise, and
+    PostgreSQL out of reach is 503: nothing is sent, since nothing may be sent unsealed."""
     if not carries_personal_data(attested.envelope):
         return attested
     try:
         envelope = await asyncio.to_thread(context.sealer.seal, attested.envelope)
     except Rejection as rejection:
         raise rejection_error(rejection) from None
+    except (DatabaseUnavailableError, psycopg2.OperationalError, psycopg2.InterfaceError):
+        raise ApiError(
+            503,
+            "unavailable",
+            "PostgreSQL (the customers' keys) is unavailable; the command was not sent. Retry"
+            " later",
+        ) from None
     return AttestedCommand(envelope, attested.command)
 
 
