@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 import stat
 from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import psycopg2
@@ -25,6 +24,7 @@ from supportes.stack.postgres_local import superuser_connect
 from supportes.stack.postgres_roles import COMPONENTS, ensure_roles, role_passwords, scram_matches
 from tests.conftest import Isolated, isolated_corner
 from tests.e2e.cli import run_cli
+from tests.support.roles import as_role, assert_allowed, assert_refused
 
 WRITES = {
     "insert": "INSERT INTO {table} DEFAULT VALUES",
@@ -54,28 +54,12 @@ def isolated(stack: Settings) -> Iterator[Isolated]:
         yield corner
 
 
-@contextmanager
-def _as(isolated: Isolated, component: PgComponent) -> Iterator[psycopg2.extensions.cursor]:
-    """A cursor as ``component``'s role in the test's database (rolled back afterwards)."""
-    conn = connect(isolated.settings.dsn_for(component))
-    try:
-        with conn.cursor() as cur:
-            cur.execute("SELECT current_user")
-            assert cur.fetchone() == (component.role,)
-            yield cur
-    finally:
-        conn.rollback()
-        conn.close()
-
-
 def _refused(isolated: Isolated, component: PgComponent, statement: str) -> None:
-    with _as(isolated, component) as cur, pytest.raises(psycopg2.errors.InsufficientPrivilege):
-        cur.execute(statement)
+    assert_refused(isolated.settings.dsn_for(component), component, statement)
 
 
 def _allowed(isolated: Isolated, component: PgComponent, statement: str) -> None:
-    with _as(isolated, component) as cur:
-        cur.execute(statement)
+    assert_allowed(isolated.settings.dsn_for(component), component, statement)
 
 
 def _writes(tables: list[tuple[str, str]]) -> list[str]:
@@ -108,7 +92,7 @@ def test_analytics_cannot_create_nor_read_beyond_proj(isolated: Isolated, statem
 
 
 def test_analytics_reads_every_projection_table(isolated: Isolated) -> None:
-    with _as(isolated, PgComponent.ANALYTICS) as cur:
+    with as_role(isolated.settings.dsn_for(PgComponent.ANALYTICS), PgComponent.ANALYTICS) as cur:
         cur.execute("SELECT tablename FROM pg_tables WHERE schemaname = 'proj'")
         tables = [name for (name,) in cur.fetchall()]
         assert "case_view" in tables
@@ -132,7 +116,7 @@ def test_api_reads_projections_and_the_event_index(isolated: Isolated) -> None:
 
 
 def test_api_reads_and_writes_auth_when_it_exists(isolated: Isolated) -> None:
-    with _as(isolated, PgComponent.API) as cur:
+    with as_role(isolated.settings.dsn_for(PgComponent.API), PgComponent.API) as cur:
         cur.execute("SELECT tablename FROM pg_tables WHERE schemaname = 'auth'")
         tables = [name for (name,) in cur.fetchall()]
         if not tables:

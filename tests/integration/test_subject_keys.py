@@ -9,7 +9,6 @@ from __future__ import annotations
 import threading
 import uuid
 from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,6 +29,7 @@ from supportes.privacy.keystore import (
 )
 from supportes.settings import PgComponent, Settings
 from tests.conftest import fresh_database
+from tests.support.roles import assert_allowed, assert_refused
 
 
 @dataclass(frozen=True)
@@ -315,29 +315,18 @@ def test_the_cache_is_bounded(key_db: KeyDb, store: PgKeyStore) -> None:
 # Grants (local cluster only: its component roles are made by `stack up`).
 
 
-@contextmanager
-def _as(key_db: KeyDb, component: PgComponent) -> Iterator[psycopg2.extensions.cursor]:
+def _dsn(key_db: KeyDb, component: PgComponent) -> str:
     if component not in key_db.role_dsns:
         pytest.skip("the component roles are made by `stack up` on the local cluster")
-    conn = connect(key_db.role_dsns[component])
-    try:
-        with conn.cursor() as cur:
-            cur.execute("SELECT current_user")
-            assert cur.fetchone() == (component.role,)
-            yield cur
-    finally:
-        conn.rollback()
-        conn.close()
+    return key_db.role_dsns[component]
 
 
 def _refused(key_db: KeyDb, component: PgComponent, statement: str) -> None:
-    with _as(key_db, component) as cur, pytest.raises(psycopg2.errors.InsufficientPrivilege):
-        cur.execute(statement)
+    assert_refused(_dsn(key_db, component), component, statement)
 
 
 def _allowed(key_db: KeyDb, component: PgComponent, statement: str) -> None:
-    with _as(key_db, component) as cur:
-        cur.execute(statement)
+    assert_allowed(_dsn(key_db, component), component, statement)
 
 
 TABLES = ["privacy.subject_keys", "privacy.erased_subjects", "privacy.erased_keys"]
