@@ -54,7 +54,8 @@ async def sealed(context: ApiContext, attested: AttestedCommand) -> AttestedComm
     if not carries_personal_data(attested.envelope):
         return attested
     try:
-        envelope = await asyncio.to_thread(context.sealer.seal, attested.envelope)
+        # attested: parsed already (the command it parsed to travels with it)
+        envelope = await asyncio.to_thread(context.sealer.seal, attested.envelope, checked=True)
     except Rejection as rejection:
         raise rejection_error(rejection) from None
     except (DatabaseUnavailableError, psycopg2.OperationalError, psycopg2.InterfaceError):

@@ -19,7 +19,7 @@ from tests.support.commands import open_case
 
 
 class _Unreachable:
-    def seal(self, envelope: dict[str, Any]) -> dict[str, Any]:
+    def seal(self, envelope: dict[str, Any], *, checked: bool = False) -> dict[str, Any]:
         raise DatabaseUnavailableError("connection refused")
 
 
