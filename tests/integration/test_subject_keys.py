@@ -19,7 +19,7 @@ import pytest
 
 from supportes.db.connect import connect
 from supportes.db.migrate import apply_migrations
-from supportes.privacy.cipher import key_fingerprint
+from supportes.privacy.cipher import key_fingerprint, new_data_key
 from supportes.privacy.kek import FileKeyWrapper, KeyUnwrapError, create_kek_file
 from supportes.privacy.keystore import (
     CachedKeyStore,
@@ -179,6 +179,32 @@ def test_erasure_destroys_the_key_for_good(key_db: KeyDb, store: PgKeyStore) -> 
 
     assert store.key_for(bystander) == kept
     assert not store.status(bystander).complete
+
+
+def test_keys_remembered_by_one_store_die_with_an_erasure_by_another(key_db: KeyDb) -> None:
+    """A reader keeps unwrapped keys in memory, but asks the store which are live every time:
+    an erasure by another process (or a key re-made under the same kid) is seen at once."""
+    reader, eraser = PgKeyStore(key_db.dsn, key_db.wrapper), PgKeyStore(key_db.dsn, key_db.wrapper)
+    try:
+        subject, bystander = _subject(), _subject()
+        key, kept = reader.key_for(subject), reader.key_for(bystander)
+        assert reader.keys_by_kid([key.kid, kept.kid]) == {key.kid: key, kept.kid: kept}
+        assert reader.keys_by_kid([key.kid]) == {key.kid: key}  # from memory now
+
+        assert eraser.erase(subject, "ticket 9") is True
+        assert reader.keys_by_kid([key.kid, kept.kid]) == {kept.kid: kept}
+
+        other = new_data_key()  # the bystander's row rewritten in place: not the old key
+        _rows(
+            key_db.dsn,
+            "UPDATE privacy.subject_keys SET wrapped = %s WHERE kid = %s",
+            key_db.wrapper.wrap(other),
+            kept.kid,
+        )
+        assert reader.keys_by_kid([kept.kid]) == {kept.kid: SubjectKey(kept.kid, bystander, other)}
+    finally:
+        reader.close()
+        eraser.close()
 
 
 def test_a_restored_key_is_fenced_and_reconciled(key_db: KeyDb, store: PgKeyStore) -> None:

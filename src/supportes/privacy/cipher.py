@@ -40,6 +40,8 @@ __all__ = [
     "is_sealed",
     "key_fingerprint",
     "new_data_key",
+    "open_sealed",
+    "opener_for",
     "seal",
     "sealed_kid",
     "unseal",
@@ -159,24 +161,47 @@ def unseal_at(
     path: str,
     subject: str,
 ) -> str:
-    """:func:`unseal` with the context's parts given one by one (the read side's hot path:
-    no context object per field)."""
+    """:func:`unseal` with the context's parts given one by one (no context object per field)."""
     kid = sealed_kid(sealed)
+    return open_sealed(opener_for(key), kid, sealed, aggregate_id, command_id, path, subject)
+
+
+def opener_for(key: bytes) -> AESGCM:
+    """The ready AES-GCM of a data key (kept per process: see :data:`CIPHERS_KEPT`), for
+    :func:`open_sealed`."""
+    return _cipher(key).aead
+
+
+def open_sealed(  # noqa: PLR0917 - positional: one call per field on the read path
+    aead: AESGCM,
+    kid: str,
+    sealed: Mapping[str, Any],
+    aggregate_id: object,
+    command_id: object,
+    path: str,
+    subject: str,
+) -> str:
+    """The plaintext of ``sealed`` (whose key id is ``kid``) under ``aead`` (from
+    :func:`opener_for`) in the given context, or UnreadableFieldError: the read side's hot path,
+    one call per field."""
     try:
-        nonce = _unb64(sealed.get("nonce"))
-        ciphertext = _unb64(sealed.get("ct"))
-    except ValueError:
+        nonce = binascii.a2b_base64(sealed["nonce"], strict_mode=True)
+        ciphertext = binascii.a2b_base64(sealed["ct"], strict_mode=True)
+    except (KeyError, TypeError, ValueError):  # binascii.Error is a ValueError
         raise UnreadableFieldError("sealed field with malformed base64") from None
     if len(nonce) != NONCE_BYTES:
         raise UnreadableFieldError("sealed field with a nonce of the wrong size")
-    try:
-        associated = associated_data(kid, aggregate_id, command_id, path, subject)
-        plain = _cipher(key).aead.decrypt(nonce, ciphertext, associated)
-    except InvalidTag:
+    try:  # ids that are not strings (a forged event) give other bytes: it does not open
+        associated = orjson.dumps([_AAD_LABEL, kid, aggregate_id, command_id, path, subject])
+        plain = aead.decrypt(nonce, ciphertext, associated)
+    except (InvalidTag, orjson.JSONEncodeError):
         raise UnreadableFieldError(
             "sealed field does not open here (another key, or moved from elsewhere)"
         ) from None
-    return plain.decode()
+    try:
+        return plain.decode()
+    except UnicodeDecodeError:
+        raise UnreadableFieldError("sealed field whose plaintext is not UTF-8") from None
 
 
 def wrap_key(kek: bytes, key: bytes) -> bytes:
@@ -200,12 +225,3 @@ def key_fingerprint(key: bytes) -> str:
 
 def _b64(data: bytes) -> str:
     return base64.b64encode(data).decode("ascii")
-
-
-def _unb64(value: object) -> bytes:
-    if not isinstance(value, str):
-        raise ValueError("not a string")
-    try:
-        return binascii.a2b_base64(value, strict_mode=True)
-    except binascii.Error as exc:
-        raise ValueError(str(exc)) from None

@@ -33,6 +33,9 @@ from supportes.privacy.kek import KeyUnwrapError, KeyWrapper
 
 MAX_SUBJECT = 200
 MAX_REASON = 500
+UNWRAPPED_KEPT = 4096
+"""Unwrapped data keys a :class:`PgKeyStore` keeps in memory for :meth:`PgKeyStore.keys_by_kid`
+(each dropped as soon as the store says it is no longer live)."""
 _LOCK_CLASS = 0x5052_5659  # "PRVY": advisory locks of key creation and erasure, per subject
 
 Cursor = psycopg2.extensions.cursor
@@ -157,6 +160,8 @@ class PgKeyStore:
         setting: str = "SUPPORTES_PG_DSN",
     ) -> None:
         self.wrapper = wrapper
+        self._memo: OrderedDict[str, tuple[tuple[bytes, str, str], SubjectKey]] = OrderedDict()
+        self._memo_lock = threading.Lock()
         self._owns_pool = not isinstance(connections, ConnectionPool)
         if isinstance(connections, ConnectionPool):
             self.pool = connections
@@ -211,9 +216,14 @@ class PgKeyStore:
         with self._read() as cur:
             cur.execute(_LIVE_KEYS_BY_KID, (wanted,))
             rows = cur.fetchall()
-        return {
-            kid: self._unwrapped(kid, subject, wrapped, kek) for kid, subject, wrapped, kek in rows
+        live = {
+            kid: self._remembered(kid, subject, wrapped, kek) for kid, subject, wrapped, kek in rows
         }
+        with self._memo_lock:
+            for kid in wanted:
+                if kid not in live:  # destroyed (or never was): out of memory too
+                    self._memo.pop(kid, None)
+        return live
 
     def erased(self, subjects: Iterable[str]) -> set[str]:
         """Which of ``subjects`` are erased (one query)."""
@@ -260,7 +270,8 @@ class PgKeyStore:
                 " WHERE subject = %s FOR UPDATE",
                 (subject,),
             )
-            self._destroy(cur, [self._unwrapped(*row) for row in cur.fetchall()])
+            destroyed = self._destroy(cur, [self._unwrapped(*row) for row in cur.fetchall()])
+        self._forget(destroyed)
         return erased_now
 
     def status(self, subject: str) -> ErasureStatus:
@@ -288,7 +299,14 @@ class PgKeyStore:
         if not doomed:
             return []
         with self._write() as cur:
-            return self._destroy(cur, doomed)
+            destroyed = self._destroy(cur, doomed)
+        self._forget(destroyed)
+        return destroyed
+
+    def _forget(self, kids: Iterable[str]) -> None:
+        with self._memo_lock:
+            for kid in kids:
+                self._memo.pop(kid, None)
 
     @staticmethod
     def _destroy(cur: Cursor, keys: Sequence[SubjectKey]) -> list[str]:
@@ -305,6 +323,23 @@ class PgKeyStore:
             ([k.kid for k in keys],),
         )
         return sorted(kid for (kid,) in cur.fetchall())
+
+    def _remembered(self, kid: str, subject: str, wrapped: Any, kek_id: str) -> SubjectKey:
+        """:meth:`_unwrapped`, from memory when the same row was unwrapped before (an unwrap
+        costs more than the rest of a field's opening; liveness is asked of the store every
+        time all the same). At most :data:`UNWRAPPED_KEPT` keys are kept."""
+        row = (bytes(wrapped), subject, kek_id)
+        with self._memo_lock:
+            kept = self._memo.get(kid)
+            if kept is not None and kept[0] == row:
+                self._memo.move_to_end(kid)
+                return kept[1]
+        key = self._unwrapped(kid, subject, wrapped, kek_id)
+        with self._memo_lock:
+            self._memo[kid] = (row, key)
+            if len(self._memo) > UNWRAPPED_KEPT:
+                self._memo.popitem(last=False)
+        return key
 
     def _unwrapped(self, kid: str, subject: str, wrapped: Any, kek_id: str) -> SubjectKey:
         try:

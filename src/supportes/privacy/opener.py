@@ -12,10 +12,13 @@ masking them when it came (one more lookup, only for batches holding such fields
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any, TypeGuard
 
+from supportes.aggregates.personal import SEALED_MARK, SEALED_VERSION, is_sealed
+from supportes.privacy.cipher import UnreadableFieldError, open_sealed
 from supportes.privacy.keystore import KeyStore
-from supportes.privacy.sealing import holds_plaintext, mask_plaintext, open_event, sealed_kids
+from supportes.privacy.sealing import UNREADABLE, FieldPlan, Openers, event_field_plan, openers
 from supportes.projections.base import LoggedEvent
 
 
@@ -32,17 +35,91 @@ class EventOpener:
             close()
 
     def open(self, events: Sequence[LoggedEvent]) -> None:
-        """Open (or mask) the personal fields of ``events`` in place."""
-        kids = sealed_kids(event.stored for event in events)
-        plain = {str(e.stored["aggregate_id"]) for e in events if holds_plaintext(e.stored)}
-        if not kids and not plain:
+        """Open (or mask) the personal fields of ``events`` in place: one pass to find them,
+        one key lookup, then only the events that hold personal fields are visited again."""
+        found, kids, plain = _personal_fields_of(events)
+        if not found:
             return
-        keys = self._keys.keys_by_kid(kids) if kids else {}
+        ready = openers(self._keys.keys_by_kid(kids)) if kids else {}
         erased = self._keys.erased_cases(plain) if plain else set()
-        for event in events:
+        for event, fields in found:
             stored = event.stored
-            envelope = mask_plaintext(stored) if stored["aggregate_id"] in erased else stored
-            opened = open_event(envelope, keys) if kids else envelope
-            if opened is not stored:
-                event.envelope = opened
-                event.payload = opened.get("payload") or {}
+            aggregate_id, command_id = stored["aggregate_id"], stored["command_id"]
+            erased_case = aggregate_id in erased
+            payload = dict(stored["payload"])
+            changed = False
+            for field, sealed in fields:
+                if sealed is not None:
+                    payload[field.name] = _opened(field, sealed, ready, aggregate_id, command_id)
+                elif erased_case:
+                    payload[field.name] = field.mask
+                else:
+                    continue
+                changed = True
+            if changed:
+                event.envelope = {**stored, "payload": payload}
+                event.payload = payload
+
+
+def _opened(
+    field: FieldPlan,
+    sealed: Mapping[str, Any],
+    ready: Openers,
+    aggregate_id: object,
+    command_id: object,
+) -> str:
+    """A sealed field's text; its mask when its key is gone; :data:`UNREADABLE` when it does
+    not open here (as :func:`~supportes.privacy.sealing.open_field`, without its lookups)."""
+    kid = sealed.get("kid")
+    if not isinstance(kid, str) or not kid:
+        return UNREADABLE
+    found = ready.get(kid)
+    if found is None:
+        return field.mask
+    aead, subject = found
+    try:
+        return open_sealed(aead, kid, sealed, aggregate_id, command_id, field.path, subject)
+    except UnreadableFieldError:
+        return UNREADABLE
+
+
+_Found = list[tuple[LoggedEvent, list[tuple[FieldPlan, Mapping[str, Any] | None]]]]
+
+
+def _personal_fields_of(events: Sequence[LoggedEvent]) -> tuple[_Found, set[str], set[str]]:
+    """The events holding personal fields, each with its fields (the sealed value, or None for
+    plaintext); the key ids named; the cases with a plaintext personal field."""
+    found: _Found = []
+    kids: set[str] = set()
+    plain: set[str] = set()
+    for event in events:
+        stored = event.stored
+        plan = event_field_plan(stored["type"])
+        if not plan:
+            continue
+        payload = stored.get("payload")
+        if not payload:
+            continue
+        fields: list[tuple[FieldPlan, Mapping[str, Any] | None]] = []
+        for field in plan:
+            value = payload.get(field.name)
+            if value is None:
+                continue
+            if isinstance(value, str):
+                plain.add(str(stored["aggregate_id"]))
+                fields.append((field, None))
+            elif _sealed(value):
+                kid = value.get("kid")
+                if isinstance(kid, str):
+                    kids.add(kid)
+                fields.append((field, value))
+        if fields:
+            found.append((event, fields))
+    return found, kids, plain
+
+
+def _sealed(value: object) -> TypeGuard[Mapping[str, Any]]:
+    """:func:`~supportes.aggregates.personal.is_sealed`, a decoded JSON object first (cheap)."""
+    if isinstance(value, dict):
+        return value.get(SEALED_MARK) == SEALED_VERSION
+    return is_sealed(value)

@@ -10,9 +10,12 @@ does not open. Pure functions: the keys come from the caller (a key store).
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from functools import cache
 from typing import Any
 from uuid import UUID
+
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from supportes.aggregates.commands import COMMAND_PAYLOADS
 from supportes.aggregates.personal import PersonalData, personal_fields
@@ -21,9 +24,9 @@ from supportes.privacy.cipher import (
     FieldContext,
     UnreadableFieldError,
     is_sealed,
+    open_sealed,
+    opener_for,
     seal,
-    sealed_kid,
-    unseal_at,
 )
 from supportes.privacy.keystore import SubjectKey
 
@@ -89,30 +92,67 @@ def seal_command(envelope: Mapping[str, Any], key: SubjectKey) -> dict[str, Any]
     return {**envelope, "payload": payload}
 
 
-def sealed_kids(envelopes: Iterable[Mapping[str, Any]]) -> set[str]:
-    """The key ids the personal fields of these event envelopes were sealed with."""
+@dataclass(frozen=True, slots=True)
+class FieldPlan:
+    """One personal field of an event type, as the read side opens it."""
+
+    name: str
+    path: str
+    """``payload.<name>``: the field's place in its associated data."""
+    mask: str
+    """What it reads as once its subject is erased."""
+
+
+@cache
+def event_field_plan(event_type: str) -> tuple[FieldPlan, ...]:
+    """The personal fields of an event type, ready for the read side (none when unknown)."""
+    return tuple(
+        FieldPlan(name, f"payload.{name}", mark.mask)
+        for name, mark in event_personal_fields(event_type).items()
+    )
+
+
+Openers = Mapping[str, tuple[AESGCM, str]]
+"""Live keys ready to open fields: key id -> (its AES-GCM, its subject)."""
+
+
+def openers(keys: Mapping[str, SubjectKey]) -> dict[str, tuple[AESGCM, str]]:
+    """``keys`` (kid -> key, from a key store) ready for :func:`open_fields`."""
+    return {kid: (opener_for(key.key), key.subject) for kid, key in keys.items()}
+
+
+def scan(envelopes: Iterable[Mapping[str, Any]]) -> tuple[set[str], set[str]]:
+    """In one pass over event envelopes: the key ids their sealed personal fields name, and the
+    cases (aggregate ids) of those holding a personal field in plaintext."""
     kids: set[str] = set()
+    plain: set[str] = set()
     for envelope in envelopes:
-        fields = event_personal_fields(str(envelope["type"]))
-        if not fields:
+        plan = event_field_plan(envelope["type"])
+        if not plan:
             continue
         payload = envelope.get("payload") or {}
-        for name in fields:
-            value = payload.get(name)
-            if is_sealed(value):
+        for field in plan:
+            value = payload.get(field.name)
+            if value is None:
+                continue
+            if isinstance(value, str):
+                plain.add(str(envelope["aggregate_id"]))
+            elif is_sealed(value):
                 kid = value.get("kid")
                 if isinstance(kid, str):
                     kids.add(kid)
-    return kids
+    return kids, plain
+
+
+def sealed_kids(envelopes: Iterable[Mapping[str, Any]]) -> set[str]:
+    """The key ids the personal fields of these event envelopes were sealed with."""
+    return scan(envelopes)[0]
 
 
 def holds_plaintext(envelope: Mapping[str, Any]) -> bool:
     """Whether an event envelope has a personal field in plaintext (written before encryption,
     or a text the domain wrote itself, such as a reopening's reason)."""
-    payload = envelope.get("payload") or {}
-    return any(
-        isinstance(payload.get(n), str) for n in event_personal_fields(str(envelope["type"]))
-    )
+    return bool(scan((envelope,))[1])
 
 
 def mask_plaintext(envelope: Mapping[str, Any]) -> Mapping[str, Any]:
@@ -120,9 +160,9 @@ def mask_plaintext(envelope: Mapping[str, Any]) -> Mapping[str, Any]:
     erased); sealed fields are left to :func:`open_event`."""
     payload = envelope.get("payload") or {}
     masked = {
-        name: mark.mask
-        for name, mark in event_personal_fields(str(envelope["type"])).items()
-        if isinstance(payload.get(name), str)
+        field.name: field.mask
+        for field in event_field_plan(str(envelope["type"]))
+        if isinstance(payload.get(field.name), str)
     }
     return {**envelope, "payload": {**payload, **masked}} if masked else envelope
 
@@ -131,41 +171,54 @@ def open_event(envelope: Mapping[str, Any], keys: Mapping[str, SubjectKey]) -> M
     """``envelope`` with its sealed personal fields opened by ``keys`` (kid -> key), or read as
     their mask (``[erased]``) when the key is gone, or :data:`UNREADABLE` when it does not open
     where it is (a ciphertext moved from elsewhere never yields another field's text). Plaintext
-    fields (events
-    written before encryption) are left as they are; ``envelope`` itself is not changed."""
-    fields = event_personal_fields(str(envelope["type"]))
-    if not fields:
+    fields (events written before encryption) are left as they are; ``envelope`` itself is not
+    changed."""
+    return open_fields(envelope, openers(keys))
+
+
+def open_fields(
+    envelope: Mapping[str, Any], ready: Openers, *, erased: bool = False
+) -> Mapping[str, Any]:
+    """:func:`open_event` with keys made ready once per batch (:func:`openers`); with
+    ``erased`` (the case's subject is erased) plaintext personal fields read as their masks
+    too. The read side's hot path: one call per event, ``envelope`` itself unchanged."""
+    plan = event_field_plan(envelope["type"])
+    if not plan:
         return envelope
     payload = envelope.get("payload") or {}
     opened: dict[str, Any] | None = None
-    for name, mark in fields.items():
-        value = payload.get(name)
-        if not is_sealed(value):
+    for field in plan:
+        value = payload.get(field.name)
+        if value is None:
+            continue
+        if isinstance(value, str):
+            if not erased:
+                continue
+            text = field.mask
+        elif is_sealed(value):
+            text = open_field(envelope, field, value, ready)
+        else:
             continue
         if opened is None:
             opened = dict(payload)
-        opened[name] = _open_field(envelope, name, value, keys, mark)
+        opened[field.name] = text
     return envelope if opened is None else {**envelope, "payload": opened}
 
 
-def _open_field(
-    envelope: Mapping[str, Any],
-    name: str,
-    sealed: Mapping[str, Any],
-    keys: Mapping[str, SubjectKey],
-    mark: PersonalData,
+def open_field(
+    envelope: Mapping[str, Any], field: FieldPlan, sealed: Mapping[str, Any], ready: Openers
 ) -> str:
+    """One sealed ``field`` of ``envelope`` opened with ``ready``: its text, its mask when the
+    key is gone, or :data:`UNREADABLE` when it does not open where it is."""
+    kid = sealed.get("kid")
+    if not isinstance(kid, str) or not kid:
+        return UNREADABLE
+    found = ready.get(kid)
+    if found is None:
+        return field.mask
+    aead, subject = found
     try:
-        key = keys.get(sealed_kid(sealed))
-        if key is None:
-            return mark.mask
-        return unseal_at(
-            key.key,
-            sealed,
-            aggregate_id=str(envelope["aggregate_id"]),
-            command_id=str(envelope["command_id"]),
-            path=f"payload.{name}",
-            subject=key.subject,
-        )
+        aggregate_id, command_id = envelope["aggregate_id"], envelope["command_id"]
+        return open_sealed(aead, kid, sealed, aggregate_id, command_id, field.path, subject)
     except UnreadableFieldError:
         return UNREADABLE
