@@ -50,6 +50,7 @@ READS: dict[str, set[Role]] = {
     "POST /v1/contacts": WRITERS,
     "GET /v1/privacy/subjects/{customer}": {Role.ADMIN},
     "GET /v1/privacy/subjects/{customer}/export": {Role.ADMIN},
+    "POST /v1/privacy/subjects/{erasable}/erasure": {Role.ADMIN},
 }
 COMMANDS: dict[Role, set[str]] = {
     Role.CUSTOMER: CUSTOMER_COMMANDS,
@@ -90,12 +91,20 @@ def _client(api: Api, role: Role) -> httpx.Client:
 def _read(http: httpx.Client, endpoint: str, case_id: str) -> int:
     method, _, target = endpoint.partition(" ")
     path, _, query = target.partition("?")
-    path = path.format(case=case_id, rc=uuid.uuid4(), command=uuid.uuid4(), customer=CUSTOMER)
+    path = path.format(
+        case=case_id,
+        rc=uuid.uuid4(),
+        command=uuid.uuid4(),
+        customer=CUSTOMER,
+        erasable=f"customer:z-{uuid.uuid4().hex[:8]}",  # not the module's customer
+    )
     params: dict[str, Any] = {}
     if query == "as_of":
         params["as_of"] = datetime.now(UTC).isoformat()
     if path == "/v1/audit/verify":
         params["case_id"] = case_id
+    if method == "POST" and path.endswith("/erasure"):
+        return http.post(path, json={"reason": "ticket 1"}).status_code
     if method == "POST":
         body = {"customer_id": CUSTOMER, "channel": "web", "message": "hello"}
         return http.post(path, json=body).status_code

@@ -372,7 +372,11 @@ ERASE = [
 ]
 
 
-def test_the_api_reads_and_makes_keys_but_cannot_erase(key_db: KeyDb) -> None:
+ERASE_SIGNATURE = "privacy.erase_subject(text, text, jsonb)"
+ERASE_FUNCTION = "SELECT privacy.erase_subject('customer:grant-test', 'r', '[]'::jsonb)"
+
+
+def test_the_api_reads_makes_and_erases_through_the_function_only(key_db: KeyDb) -> None:
     if PgComponent.API not in key_db.role_dsns:
         pytest.skip("the component roles are made by `stack up` on the local cluster")
     for table in TABLES:
@@ -386,27 +390,59 @@ def test_the_api_reads_and_makes_keys_but_cannot_erase(key_db: KeyDb) -> None:
         key = api.key_for(subject)
         assert api.keys_by_kid([key.kid]) == {key.kid: key}
         assert api.erased([subject]) == set()
-        with pytest.raises(psycopg2.errors.InsufficientPrivilege):
-            api.erase(subject, "not the API's job")
-        assert api.key_for(subject) == key
+        assert api.erase(subject, "ticket 10") is True
+        assert api.keys_by_kid([key.kid]) == {}
+        fence = _rows(
+            key_db.dsn, "SELECT kid::text FROM privacy.erased_keys WHERE subject = %s", subject
+        )
+        assert fence == [(key.kid,)]
+        assert api.erase(subject, "ticket 10") is False
     finally:
         api.close()
+
+
+def test_the_erase_function_never_deletes_a_key_without_its_fence(key_db: KeyDb) -> None:
+    subject = _subject()
+    owner = PgKeyStore(key_db.dsn, key_db.wrapper)
+    try:
+        key = owner.key_for(subject)
+    finally:
+        owner.close()
+    for fences in (
+        "[]",
+        f'[{{"kid": "{uuid.uuid4()}", "fingerprint": "{"0" * 64}"}}]',
+        f'[{{"kid": "{key.kid}", "fingerprint": "not hex"}}]',
+    ):
+        with pytest.raises(psycopg2.errors.SerializationFailure, match="fingerprint"):
+            _rows(key_db.dsn, "SELECT privacy.erase_subject(%s, 'r', %s::jsonb)", subject, fences)
+    assert len(_key_rows(key_db.dsn, subject)) == 1
+    for bad, field in (("''", "subject"), ("repeat('c', 201)", "subject")):
+        with pytest.raises(psycopg2.errors.InvalidParameterValue, match=field):
+            _rows(key_db.dsn, f"SELECT privacy.erase_subject({bad}, 'r', '[]'::jsonb)")
+    with pytest.raises(psycopg2.errors.InvalidParameterValue, match="reason"):
+        _rows(key_db.dsn, "SELECT privacy.erase_subject(%s, '  ', '[]'::jsonb)", subject)
+    with pytest.raises(psycopg2.errors.InvalidParameterValue, match="fences"):
+        _rows(key_db.dsn, "SELECT privacy.erase_subject(%s, 'r', '{}'::jsonb)", subject)
+    assert len(_key_rows(key_db.dsn, subject)) == 1
 
 
 def test_the_projector_only_reads(key_db: KeyDb) -> None:
     for table in TABLES:
         _allowed(key_db, PgComponent.PROJECTOR, f"SELECT count(*) FROM {table}")
     _refused(key_db, PgComponent.PROJECTOR, INSERT_KEY)
-    for statement in ERASE:
+    for statement in [*ERASE, ERASE_FUNCTION]:
         _refused(key_db, PgComponent.PROJECTOR, statement)
 
 
 def test_the_writer_reads_erased_subjects_only(key_db: KeyDb) -> None:
     _allowed(key_db, PgComponent.WRITER, "SELECT count(*) FROM privacy.erased_subjects")
+    _refused(key_db, PgComponent.PROJECTOR, ERASE_FUNCTION)
+    probe = f"SELECT has_function_privilege('supportes_api', '{ERASE_SIGNATURE}', 'EXECUTE')"
+    assert _rows(key_db.dsn, probe) == [(True,)]
     _refused(key_db, PgComponent.WRITER, "SELECT count(*) FROM privacy.subject_keys")
     _refused(key_db, PgComponent.WRITER, "SELECT count(*) FROM privacy.erased_keys")
     _refused(key_db, PgComponent.WRITER, INSERT_KEY)
-    for statement in ERASE:
+    for statement in [*ERASE, ERASE_FUNCTION]:
         _refused(key_db, PgComponent.WRITER, statement)
 
 
@@ -414,7 +450,11 @@ def test_analytics_sees_nothing_of_privacy(key_db: KeyDb) -> None:
     for table in TABLES:
         _refused(key_db, PgComponent.ANALYTICS, f"SELECT count(*) FROM {table}")
     _refused(key_db, PgComponent.ANALYTICS, INSERT_KEY)
+    _refused(key_db, PgComponent.ANALYTICS, ERASE_FUNCTION)
     _refused(key_db, PgComponent.ANALYTICS, "SELECT public.supportes_apply_privacy_grants()")
+    _refused(
+        key_db, PgComponent.ANALYTICS, "SELECT public.supportes_apply_privacy_function_grants()"
+    )
 
 
 def test_migrating_again_restores_exactly_the_grants(key_db: KeyDb) -> None:
@@ -423,6 +463,8 @@ def test_migrating_again_restores_exactly_the_grants(key_db: KeyDb) -> None:
     _rows(key_db.dsn, "GRANT DELETE ON privacy.subject_keys TO supportes_api")
     _rows(key_db.dsn, "GRANT SELECT ON privacy.subject_keys TO supportes_analytics")
     _rows(key_db.dsn, "REVOKE SELECT ON privacy.erased_subjects FROM supportes_writer")
+    _rows(key_db.dsn, f"GRANT EXECUTE ON FUNCTION {ERASE_SIGNATURE} TO supportes_projector")
+    _rows(key_db.dsn, f"REVOKE EXECUTE ON FUNCTION {ERASE_SIGNATURE} FROM supportes_api")
     _allowed(key_db, PgComponent.API, "DELETE FROM privacy.subject_keys WHERE false")
     conn = connect(key_db.dsn)
     try:
@@ -432,3 +474,6 @@ def test_migrating_again_restores_exactly_the_grants(key_db: KeyDb) -> None:
     _refused(key_db, PgComponent.API, "DELETE FROM privacy.subject_keys WHERE false")
     _refused(key_db, PgComponent.ANALYTICS, "SELECT count(*) FROM privacy.subject_keys")
     _allowed(key_db, PgComponent.WRITER, "SELECT count(*) FROM privacy.erased_subjects")
+    _refused(key_db, PgComponent.PROJECTOR, ERASE_FUNCTION)
+    probe = f"SELECT has_function_privilege('supportes_api', '{ERASE_SIGNATURE}', 'EXECUTE')"
+    assert _rows(key_db.dsn, probe) == [(True,)]

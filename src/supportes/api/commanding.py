@@ -14,7 +14,7 @@ from supportes.aggregates import Rejection
 from supportes.api.access import customer_of_case, not_found
 from supportes.api.context import ApiContext
 from supportes.api.errors import ApiError, result_status
-from supportes.api.submitter import KafkaUnavailableError
+from supportes.api.submitter import Answer, KafkaUnavailableError
 from supportes.auth import Principal
 from supportes.auth.policy import case_writable
 from supportes.client import CommandTooLargeError
@@ -121,8 +121,24 @@ async def submit_attested(
                     "Idempotency-Key",
                 )
             return result_response(result, if_match=if_match, replayed=True)
+    answer = await send_and_wait(context, attested.envelope)
+    if answer is None:
+        location = f"/v1/commands/{command_id}"
+        return JSONResponse(
+            {"command_id": str(command_id), "status": "pending"},
+            status_code=202,
+            headers={"Location": location},
+        )
+    if not answer.replayed:  # a replay answers another envelope with the same id
+        remember_opened_case(context, attested, answer.result)
+    return result_response(answer.result, if_match=if_match, replayed=answer.replayed)
+
+
+async def send_and_wait(context: ApiContext, envelope: dict[str, Any]) -> Answer | None:
+    """Send ``envelope`` and wait for its result (None when it does not come within
+    ``SUPPORTES_API_RESULT_TIMEOUT_S``); a command too large is 413, Kafka out of reach 503."""
     try:
-        future = context.submitter.submit(attested.envelope)
+        future = context.submitter.submit(envelope)
     except CommandTooLargeError as exc:
         raise ApiError(413, "too_large", str(exc)) from None
     except KafkaUnavailableError:
@@ -135,17 +151,9 @@ async def submit_attested(
             {"Retry-After": str(KAFKA_RETRY_AFTER_S)},
         ) from None
     try:
-        answer = await asyncio.wait_for(future, timeout=context.settings.api_result_timeout_s)
+        return await asyncio.wait_for(future, timeout=context.settings.api_result_timeout_s)
     except TimeoutError:
-        location = f"/v1/commands/{command_id}"
-        return JSONResponse(
-            {"command_id": str(command_id), "status": "pending"},
-            status_code=202,
-            headers={"Location": location},
-        )
-    if not answer.replayed:  # a replay answers another envelope with the same id
-        remember_opened_case(context, attested, answer.result)
-    return result_response(answer.result, if_match=if_match, replayed=answer.replayed)
+        return None
 
 
 def remember_opened_case(

@@ -4,8 +4,9 @@ Files live in ``supportes/db/migrations`` as ``NNNN_description.sql``. Each one 
 transaction under an advisory lock, so concurrent starters apply it once. An applied file whose
 text has since changed is an error: ship a new migration instead of editing an old one.
 After every run the component roles' grants are applied again (``supportes_apply_grants()``,
-migration 0008, and ``supportes_apply_privacy_grants()``, migration 0010), idempotently: roles
-created since, and schemas added since, are covered.
+migration 0008, ``supportes_apply_privacy_grants()``, migration 0010, and
+``supportes_apply_privacy_function_grants()``, migration 0012), idempotently: roles created
+since, and schemas added since, are covered.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ _LOCK_KEY = 0x5355_5050  # "SUPP": one advisory lock for all migration runs
 _GRANT_FUNCTIONS = (
     "public.supportes_apply_grants()",  # 0008: schemas event_index, proj, auth
     "public.supportes_apply_privacy_grants()",  # 0010: schema privacy, table by table
+    "public.supportes_apply_privacy_function_grants()",  # 0012: who may call erase_subject
 )
 
 _CREATE_LEDGER = """

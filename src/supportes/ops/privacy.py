@@ -20,7 +20,7 @@ from uuid import UUID, uuid4
 
 import psycopg2.extensions
 
-from supportes.aggregates.commands import command_envelope
+from supportes.aggregates.commands import MAX_KEY_FINGERPRINTS, command_envelope
 from supportes.aggregates.data_subject import subject_aggregate_id
 from supportes.aggregates.values import SYSTEM_ACTOR, Actor
 from supportes.ops.queries import dict_rows
@@ -33,6 +33,7 @@ from supportes.projections.timeline import summary
 Submit = Callable[[dict[str, Any]], dict[str, Any]]
 """Sends one command envelope and returns its result."""
 ERASED_ALREADY = "already_exists"
+ERASE_COMMAND = "EraseSubject"
 
 
 class ErasureNotRecordedError(RuntimeError):
@@ -87,6 +88,24 @@ def erase_subject(
     """Erase ``subject``: destroy its keys, record ``SubjectErased``. True when this call
     erased it, False when it was erased already (a no-op, apart from finishing a failed run).
     ``conn`` reads the fence (``privacy.erased_keys``). Raises ErasureNotRecordedError."""
+    first, fingerprints = destroy_keys(keys, conn, subject, reason)
+    envelope = command_envelope(
+        command_id=uuid4(),
+        type=ERASE_COMMAND,
+        aggregate_id=subject_aggregate_id(subject),
+        issued_at=now or datetime.now(UTC),
+        actor=actor,
+        payload=erasure_payload(subject, fingerprints),
+    )
+    check_recorded(submit(envelope))
+    return first
+
+
+def destroy_keys(
+    keys: KeyStore, conn: psycopg2.extensions.connection, subject: str, reason: str
+) -> tuple[bool, list[str]]:
+    """The first step of an erasure: the subject's keys destroyed (fenced first). Whether this
+    call erased it, and the fingerprints of every key of it ever destroyed (read by ``conn``)."""
     first = keys.erase(subject, reason)
     fingerprints = [
         str(row["fingerprint"])
@@ -96,22 +115,23 @@ def erase_subject(
             (subject,),
         )
     ]
-    envelope = command_envelope(
-        command_id=uuid4(),
-        type="EraseSubject",
-        aggregate_id=subject_aggregate_id(subject),
-        issued_at=now or datetime.now(UTC),
-        actor=actor,
-        payload={"customer_id": subject, "key_fingerprints": fingerprints[:100]},
-    )
-    result = submit(envelope)
+    return first, fingerprints
+
+
+def erasure_payload(subject: str, fingerprints: Sequence[str]) -> dict[str, Any]:
+    """The payload of the ``EraseSubject`` that records the erasure (no personal data)."""
+    return {"customer_id": subject, "key_fingerprints": list(fingerprints[:MAX_KEY_FINGERPRINTS])}
+
+
+def check_recorded(result: Mapping[str, Any]) -> None:
+    """Raise ErasureNotRecordedError unless ``result`` (of the ``EraseSubject``) says the
+    erasure is on the log: accepted now, or recorded by an earlier run."""
     code = (result.get("error") or {}).get("code")
     if result.get("status") != "accepted" and code != ERASED_ALREADY:
         raise ErasureNotRecordedError(
             f"the keys are destroyed but SubjectErased was refused ({code}:"
             f" {(result.get('error') or {}).get('message')}); run the erasure again"
         )
-    return first
 
 
 def erasure_report(

@@ -7,14 +7,16 @@ the unwrapped data key) and kid in ``privacy.erased_keys`` (the fence), and dele
 whatever was sealed under them can no longer be read. A ``subject_keys`` row restored from an
 old backup keeps its kid, so reads leave it out at once (fenced by kid, or by its subject being
 erased); :meth:`KeyStore.reconcile` destroys it again, and also finds a destroyed key restored
-under another kid, by the fingerprint of the unwrapped key. Keys and wrapped keys are never
-logged.
+under another kid, by the fingerprint of the unwrapped key. Erasure runs through
+``privacy.erase_subject`` (migration 0012), so the API's role may erase without holding the
+right to delete keys or write the fence. Keys and wrapped keys are never logged.
 """
 
 from __future__ import annotations
 
 import contextlib
 import hashlib
+import json
 import threading
 import time
 import uuid
@@ -25,6 +27,7 @@ from datetime import datetime
 from typing import Any, Protocol
 
 import psycopg2
+import psycopg2.errors
 import psycopg2.extensions
 
 from supportes.db.pool import Connect, ConnectionPool
@@ -33,6 +36,8 @@ from supportes.privacy.kek import KeyUnwrapError, KeyWrapper
 
 MAX_SUBJECT = 200
 MAX_REASON = 500
+ERASE_ATTEMPTS = 3
+"""Tries of an erasure whose keys changed between reading and erasing (SQLSTATE 40001)."""
 UNWRAPPED_KEPT = 4096
 """Unwrapped data keys a :class:`PgKeyStore` keeps in memory for :meth:`PgKeyStore.keys_by_kid`
 (each dropped as soon as the store says it is no longer live)."""
@@ -148,7 +153,8 @@ class PgKeyStore:
     will do: writes run in ``BEGIN READ WRITE``), or a DSN or a connect function for a pool of
     its own (``size`` connections). Key creation and erasure of one subject are serialised by a
     transaction-scoped advisory lock, so a key is never made beside a running erasure.
-    The component roles may read and create keys; only the owner may erase and reconcile.
+    The component roles may read and create keys; the API's may also erase, through
+    ``privacy.erase_subject`` only; reconciling is the owner's.
     """
 
     def __init__(
@@ -254,25 +260,33 @@ class PgKeyStore:
     def erase(self, subject: str, reason: str) -> bool:
         """In one transaction: record the subject as erased (``reason`` must hold no personal
         data), fence and delete each of its keys. True when this call erased the subject; False
-        when it was erased already (any key that reappeared is destroyed all the same)."""
+        when it was erased already (any key that reappeared is destroyed all the same). Through
+        ``privacy.erase_subject`` (migration 0012), which the owner and the API's role may call:
+        the fingerprints are computed here, where the KEK is."""
         _check_subject(subject)
         reason = _check_reason(reason)
-        with self._write() as cur:
-            _lock(cur, subject)
-            cur.execute(
-                "INSERT INTO privacy.erased_subjects (subject, reason) VALUES (%s, %s)"
-                " ON CONFLICT (subject) DO NOTHING RETURNING subject",
-                (subject, reason),
-            )
-            erased_now = cur.fetchone() is not None
-            cur.execute(
-                "SELECT kid::text, subject, wrapped, kek_id FROM privacy.subject_keys"
-                " WHERE subject = %s FOR UPDATE",
-                (subject,),
-            )
-            destroyed = self._destroy(cur, [self._unwrapped(*row) for row in cur.fetchall()])
-        self._forget(destroyed)
-        return erased_now
+        for attempt in range(ERASE_ATTEMPTS):
+            try:
+                with self._write() as cur:
+                    _lock(cur, subject)  # as key creation: the keys read are the keys erased
+                    cur.execute(
+                        "SELECT kid::text, subject, wrapped, kek_id FROM privacy.subject_keys"
+                        " WHERE subject = %s",
+                        (subject,),
+                    )
+                    keys = [self._unwrapped(*row) for row in cur.fetchall()]
+                    fences = [{"kid": k.kid, "fingerprint": key_fingerprint(k.key)} for k in keys]
+                    cur.execute(
+                        "SELECT privacy.erase_subject(%s, %s, %s::jsonb)",
+                        (subject, reason, json.dumps(fences)),
+                    )
+                    (erased_now,) = _one(cur)
+                break
+            except psycopg2.errors.SerializationFailure:
+                if attempt + 1 == ERASE_ATTEMPTS:
+                    raise
+        self._forget(k.kid for k in keys)
+        return bool(erased_now)
 
     def status(self, subject: str) -> ErasureStatus:
         """When the subject was erased (None: not erased), and its live and fenced keys."""

@@ -24,6 +24,7 @@ from supportes.api.headers import (
 from supportes.api.schemas import ERRORS, CommandBody, CommandResult, Pending
 from supportes.api.security import Caller, allow
 from supportes.auth.policy import Action, Forbidden
+from supportes.ops.privacy import ERASE_COMMAND
 from supportes.ops.queries import dict_rows
 from supportes.ops.submission import CommandRequest, attest, command_id_for
 
@@ -73,6 +74,14 @@ async def submit_command(body: CommandBody, caller: Caller, request: Request) ->
         raise ApiError(403, "forbidden", str(exc)) from None
     except Rejection as rejection:
         raise rejection_error(rejection) from None
+    if attested.command.type == ERASE_COMMAND:  # an admin's: the policy refused the others
+        raise ApiError(
+            422,
+            "invalid",
+            f"type: {ERASE_COMMAND} is sent by POST /v1/privacy/subjects/{{customer_id}}/erasure,"
+            " which destroys the customer's keys before recording it",
+            "type",
+        )
     return await submit_attested(
         context,
         caller,
