@@ -1,6 +1,6 @@
-"""``supportes privacy erase|status|export|reconcile``: a data subject's erasure and access
-(design section 9), run by an administrator (the owner's PostgreSQL role: only it may destroy
-keys).
+"""``supportes privacy erase|status|export|reconcile|seal-log``: a data subject's erasure and
+access (design section 9), run by an administrator (the owner's PostgreSQL role), and the
+one-time sealing of a log written before encryption into a new topic prefix.
 
 One ``_add_<action>`` (arguments) and one ``_<action>`` (run) per action, joined in ``_ACTIONS``.
 """
@@ -26,10 +26,12 @@ from supportes.ops.privacy import (
     export_subject,
     reconcile_keys,
 )
+from supportes.ops.seal_log import seal_log
 from supportes.privacy.keystore import PgKeyStore
 from supportes.privacy.opener import EventOpener
 from supportes.privacy.wiring import key_store
 from supportes.settings import PgComponent, Settings
+from supportes.stack.kafka_admin import ensure_topics_and_acls
 
 Subparsers: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
 EXIT_INCOMPLETE = 5
@@ -59,6 +61,18 @@ def register(subparsers: Subparsers) -> None:
     export = actions.add_parser("export", help="every case of the customer, decrypted, as JSON")
     export.add_argument("customer_id", metavar="CUSTOMER_ID")
     actions.add_parser("reconcile", help="destroy keys a restored backup brought back")
+    seal = actions.add_parser(
+        "seal-log",
+        help="copy a log written before encryption into this prefix, personal fields sealed",
+    )
+    seal.add_argument(
+        "--from-prefix", required=True, metavar="PREFIX", help="the old topic prefix (stopped)"
+    )
+    seal.add_argument(
+        "--delete-source",
+        action="store_true",
+        help="delete the old prefix's topics once copied (they hold the plaintext)",
+    )
     parser.set_defaults(handler=run)
 
 
@@ -144,9 +158,31 @@ def _reconcile(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _seal_log(args: argparse.Namespace, settings: Settings) -> int:
+    created, _ = ensure_topics_and_acls(settings)
+    keys = key_store(settings, PgComponent.OWNER)
+    conn = connect_as(settings, PgComponent.OWNER)
+    conn.autocommit = True
+    try:
+        report = seal_log(args.from_prefix, settings, keys, conn, delete_source=args.delete_source)
+    finally:
+        conn.close()
+        keys.close()
+    print_json({**report.as_dict(), "topics_created": created})
+    if report.unknown_customer:
+        fail_line(
+            f"{report.unknown_customer} aggregates hold personal text of an unknown customer"
+            " (left in plaintext): bind them in privacy.case_subjects and run again on a new"
+            " prefix"
+        )
+        return EXIT_INCOMPLETE
+    return 0
+
+
 _ACTIONS: dict[str, Callable[[argparse.Namespace, Settings], int]] = {
     "erase": _erase,
     "status": _status,
     "export": _export,
     "reconcile": _reconcile,
+    "seal-log": _seal_log,
 }
