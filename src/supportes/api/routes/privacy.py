@@ -70,6 +70,9 @@ async def subject_status(caller: Caller, request: Request, customer_id: Customer
     return json_response(await run_in_threadpool(report))
 
 
+RETRY = "retry the erasure later (it finishes what a failed run left)"
+
+
 class ErasureBody(StorableBody, BaseModel):
     """Why the subject is erased (a ticket reference: never personal data; kept with the
     record of the erasure)."""
@@ -118,11 +121,15 @@ async def subject_erasure(
     try:
         erased_now, fingerprints = await run_in_threadpool(destroy)
     except (DatabaseUnavailableError, psycopg2.OperationalError, psycopg2.InterfaceError):
-        raise ApiError(
-            503, "unavailable", "PostgreSQL is unavailable; nothing was erased. Retry later"
-        ) from None
+        raise ApiError(503, "unavailable", f"PostgreSQL is unavailable; {RETRY}") from None
     envelope = {**attested.envelope, "payload": erasure_payload(customer_id, fingerprints)}
-    answer = await send_and_wait(context, envelope)
+    try:
+        answer = await send_and_wait(context, envelope)
+    except ApiError as exc:
+        if exc.status != 503:
+            raise
+        message = f"Kafka is unavailable: the keys are destroyed, SubjectErased is not; {RETRY}"
+        raise ApiError(503, exc.code, message, None, exc.headers) from None
     if answer is not None:
         try:
             check_recorded(answer.result)
