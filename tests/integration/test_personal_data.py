@@ -15,6 +15,7 @@ from supportes.consumers.projector import Projector
 from supportes.ops.projection_status import wait_until_caught_up
 from supportes.privacy.wiring import command_sealer
 from tests.conftest import Isolated
+from tests.support.commands import command
 from tests.support.leaks import found_in, pg_dump, topics_holding
 from tests.support.log import running_writer
 from tests.support.personal_story import marker_for, story
@@ -79,3 +80,34 @@ def test_no_plaintext_reaches_a_topic_and_the_projections_read_it(
         )
         assert cur.fetchone() == (0,)
     assert found_in(pg_dump(isolated.dsn), marker)  # the read models hold it, in plaintext
+
+
+def test_the_writer_refuses_personal_data_of_an_erased_customer(isolated: Isolated) -> None:
+    """Behind the front doors: a command sealed in the second before an erasure (a front
+    door's key cache) or sent by a client that does not seal reaches the writer, which looks
+    the customer up in ``privacy.erased_subjects`` and refuses it ``subject_erased``; commands
+    without personal text on the same case, and another customer's, are taken."""
+    settings = isolated.settings
+    gone = f"customer:gone-{uuid.uuid4().hex[:8]}"
+    kept = f"customer:kept-{uuid.uuid4().hex[:8]}"
+    old_case, new_case, kept_case = (str(uuid.uuid4()) for _ in range(3))
+    with running_writer(settings, isolated.group_id), SupportesClient(settings) as plain:
+        opened = plain.submit([story(old_case, gone)[0], story(kept_case, kept)[0]])
+        assert {r["status"] for r in opened} == {"accepted"}, opened
+        with psycopg2.connect(isolated.dsn) as conn, conn.cursor() as cur:  # as an erasure does
+            cur.execute(
+                "INSERT INTO privacy.erased_subjects (subject, reason) VALUES (%s, 'ticket 14')",
+                (gone,),
+            )
+        later = [
+            story(new_case, gone)[0],  # OpenCase naming the erased customer
+            command("RecordContact", old_case, {"direction": "inbound", "channel": "chat",
+                                                "summary": "text about them"}, minutes=30),
+            command("Acknowledge", old_case, {}, minutes=31),  # no personal text
+            command("RecordContact", kept_case, {"direction": "inbound", "channel": "chat",
+                                                 "summary": "another customer"}, minutes=32),
+        ]  # fmt: skip
+        results = plain.submit(later)
+    codes = [r["status"] if r["status"] == "accepted" else r["error"]["code"] for r in results]
+    assert codes == ["subject_erased", "subject_erased", "accepted", "accepted"], results
+    assert {r["error"]["field"] for r in results[:2]} == {"payload"}

@@ -13,6 +13,7 @@ customer id and the fingerprints of the destroyed data keys. Interpretations:
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from datetime import datetime
 from typing import Any
 from uuid import UUID, uuid5
@@ -20,8 +21,9 @@ from uuid import UUID, uuid5
 from eventsourcing.domain import Aggregate
 
 from supportes.aggregates.base import SupportAggregate, reject
-from supportes.aggregates.commands import EraseSubject, ParsedCommand
+from supportes.aggregates.commands import CommandPayload, EraseSubject, ParsedCommand
 from supportes.aggregates.errors import ErrorCode
+from supportes.aggregates.personal import personal_fields
 
 SUBJECT_NAMESPACE = UUID("42b59446-432d-4ad4-bcdc-15173a8b99db")
 """The uuid5 namespace of data-subject aggregate ids. Fixed forever: changing it would give every
@@ -84,4 +86,37 @@ class DataSubject(SupportAggregate):
             timestamp=command.issued_at,
             customer_id=p.customer_id,
             key_fingerprints=tuple(p.key_fingerprints),
+        )
+
+
+# --- personal data of an erased subject ------------------------------------------------------
+
+
+def subject_of_command(command: ParsedCommand[Any], current: object) -> str | None:
+    """Whose personal data ``command`` would carry: an ``OpenCase``'s customer, or the customer
+    of the case it acts on (``current``); None for commands without personal fields, or when
+    the case is unknown (no customer to ask about)."""
+    schema: type[CommandPayload] = type(command.payload)
+    values = [getattr(command.payload, name, None) for name in personal_fields(schema)]
+    if all(value is None for value in values):
+        return None
+    customer = getattr(command.payload, "customer_id", None) if command.type == "OpenCase" else None
+    if customer is None:
+        customer = getattr(current, "customer_id", None)
+    return customer if isinstance(customer, str) and customer else None
+
+
+def refuse_personal_data_of_erased(
+    command: ParsedCommand[Any], current: object, erased: Collection[str]
+) -> None:
+    """Raise ``subject_erased`` when ``command`` carries personal data (sealed or not) of a
+    customer in ``erased``: the writer's own check, behind the front doors' (which a command
+    sealed in the second before an erasure, or a client that does not seal, would pass)."""
+    subject = subject_of_command(command, current) if erased else None
+    if subject is not None and subject in erased:
+        raise reject(
+            ErrorCode.SUBJECT_ERASED,
+            "the customer's personal data was erased; a command with personal data (free"
+            " text) for them cannot be taken",
+            "payload",
         )

@@ -49,6 +49,9 @@ class PendingBatch:
     result_futures: list[FutureRecordMetadata] = field(default_factory=list)
     answered: dict[str, Answer] = field(default_factory=dict)
     touched: set[UUID] = field(default_factory=set)
+    erased_subjects: frozenset[str] = frozenset()
+    """Customers of this cycle's commands whose personal data was erased (read by the
+    prefetch): their commands with personal data are refused ``subject_erased``."""
     stats: BatchStats = field(default_factory=BatchStats)
     now: datetime = field(default_factory=lambda: datetime.now(UTC))
     """The writer's clock when the batch was opened: the ``now`` its commands' ``issued_at``

@@ -45,6 +45,7 @@ from kafka.consumer.fetcher import ConsumerRecord
 from supportes import fastjson
 from supportes.aggregates import Rejection, decide, last_hash_of
 from supportes.aggregates.clock import check_issued_at
+from supportes.aggregates.data_subject import refuse_personal_data_of_erased
 from supportes.aggregates.dispatch import accepted_result, rejected_result
 from supportes.consumers.batch import PendingBatch
 from supportes.consumers.dependencies import Backoff, Stopping, dependency_of
@@ -422,6 +423,7 @@ class Writer:
         current = state.cache.get(command.aggregate_id)
         try:
             check_issued_at(command.issued_at, now=batch.now, max_skew=self.max_clock_skew)
+            refuse_personal_data_of_erased(command, current, batch.erased_subjects)
             decision = decide(
                 command, current, last_hash=last_hash_of(current), audit_key=self.audit_key
             )

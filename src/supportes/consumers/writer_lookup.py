@@ -1,6 +1,7 @@
 """What the writer's polling thread reads from the index before deciding a cycle, and the
-idempotency window it keeps there: the earlier results of the cycle's command ids and the
-aggregates its commands touch; command ids older than the window are forgotten."""
+idempotency window it keeps there: the earlier results of the cycle's command ids, the
+aggregates its commands touch, and which of their customers were erased; command ids older
+than the window are forgotten."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from datetime import timedelta
 import psycopg2
 
 from supportes.aggregates import rebuild
+from supportes.aggregates.data_subject import subject_of_command
 from supportes.consumers.records import Incoming
 from supportes.consumers.writer_index import CommitIndexer
 from supportes.consumers.writer_state import PartitionState, first_line
@@ -61,6 +63,24 @@ def prefetch(
         state.recorder.remember(aggregate_id, aggregate.version if aggregate else 0)
         if aggregate is not None:
             state.cache_put(aggregate_id, aggregate)
+    erased = frozenset(index.erased_subjects(_subjects(batches)))
+    for state, _ in batches:
+        assert state.batch is not None
+        state.batch.erased_subjects = erased
+
+
+def _subjects(batches: list[tuple[PartitionState, list[Incoming]]]) -> set[str]:
+    """The customers whose personal data the cycle's commands carry (as far as known before
+    deciding: an ``OpenCase``'s, or its case's)."""
+    found: set[str] = set()
+    for state, incoming in batches:
+        for parsed in incoming:
+            if parsed.command is not None:
+                current = state.cache.get(parsed.command.aggregate_id)
+                subject = subject_of_command(parsed.command, current)
+                if subject is not None:
+                    found.add(subject)
+    return found
 
 
 def prune_processed(index: EventIndex) -> None:

@@ -125,6 +125,21 @@ class EventIndex:
         self._conn.commit()
         return found
 
+    def erased_subjects(self, subjects: Iterable[str]) -> set[str]:
+        """Which of ``subjects`` (customer ids) were erased (``privacy.erased_subjects``, the
+        one privacy table the writer's role may read): the writer refuses their personal data."""
+        wanted = sorted(set(subjects))
+        if not wanted:
+            return set()
+        with self._conn.cursor() as cur:
+            cur.execute(
+                "SELECT subject FROM privacy.erased_subjects WHERE subject = ANY(%s::text[])",
+                (wanted,),
+            )
+            found = {str(subject) for (subject,) in cur}
+        self._conn.commit()
+        return found
+
     def answers(self, command_ids: Iterable[str]) -> dict[str, Answer]:
         """First results, with digests, of the given command ids that were already processed."""
         ids = list(command_ids)

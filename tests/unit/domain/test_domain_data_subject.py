@@ -7,11 +7,12 @@ from typing import Any
 from uuid import UUID, uuid5
 
 import pytest
-from domain_gwt import CASE_ID, T0, VALID_PAYLOADS, Scenario, case
+from domain_gwt import CASE_ID, OPEN_CASE, T0, VALID_PAYLOADS, Scenario, case
 
 from supportes.aggregates import (
     DataSubject,
     EnvelopeError,
+    Rejection,
     apply_envelope,
     from_envelope,
     parse_command,
@@ -22,7 +23,11 @@ from supportes.aggregates import (
     verify_chain,
 )
 from supportes.aggregates.commands import COMMAND_PAYLOADS
-from supportes.aggregates.data_subject import SUBJECT_NAMESPACE
+from supportes.aggregates.data_subject import (
+    SUBJECT_NAMESPACE,
+    refuse_personal_data_of_erased,
+    subject_of_command,
+)
 from supportes.aggregates.personal import personal_fields
 from supportes.aggregates.values import rfc3339
 
@@ -180,3 +185,33 @@ def test_a_subject_event_does_not_apply_to_a_case() -> None:
     erased = {**s.events[0], "aggregate_id": str(CASE_ID), "version": 2}
     with pytest.raises(EnvelopeError, match="not an event of Case"):
         apply_envelope(case().aggregate, erased)
+
+
+# --- personal data of an erased customer (the writer's check) --------------------------------
+
+
+def _parsed(s: Scenario, type_: str, payload: dict[str, Any] | None = None) -> Any:
+    return parse_command(s.command(type_, payload))
+
+
+def test_personal_data_of_an_erased_customer_is_refused_and_the_rest_is_not() -> None:
+    opened = case()
+    erased = {OPEN_CASE["customer_id"]}
+    new_case = Scenario(uuid5(SUBJECT_NAMESPACE, "another case"))
+    for command, current in (
+        (_parsed(new_case, "OpenCase"), None),  # the customer named in the payload
+        (_parsed(opened, "RecordContact"), opened.aggregate),  # the case's customer
+        (_parsed(opened, "Resolve", VALID_PAYLOADS["Resolve"]), opened.aggregate),
+    ):
+        assert subject_of_command(command, current) == OPEN_CASE["customer_id"]
+        with pytest.raises(Rejection) as refused:
+            refuse_personal_data_of_erased(command, current, erased)
+        assert (refused.value.code.value, refused.value.field) == ("subject_erased", "payload")
+        refuse_personal_data_of_erased(command, current, {"cust:another"})  # not erased: taken
+        refuse_personal_data_of_erased(command, current, set())
+
+    without_text = _parsed(opened, "Assign")
+    assert subject_of_command(without_text, opened.aggregate) is None
+    refuse_personal_data_of_erased(without_text, opened.aggregate, erased)
+    unknown_case = _parsed(Scenario(uuid5(SUBJECT_NAMESPACE, "unknown")), "RecordContact")
+    assert subject_of_command(unknown_case, None) is None  # no case: decide rejects it anyway
