@@ -121,50 +121,16 @@ def openers(keys: Mapping[str, SubjectKey]) -> dict[str, tuple[AESGCM, str]]:
     return {kid: (opener_for(key.key), key.subject) for kid, key in keys.items()}
 
 
-def scan(envelopes: Iterable[Mapping[str, Any]]) -> tuple[set[str], set[str]]:
-    """In one pass over event envelopes: the key ids their sealed personal fields name, and the
-    cases (aggregate ids) of those holding a personal field in plaintext."""
-    kids: set[str] = set()
-    plain: set[str] = set()
-    for envelope in envelopes:
-        plan = event_field_plan(envelope["type"])
-        if not plan:
-            continue
-        payload = envelope.get("payload") or {}
-        for field in plan:
-            value = payload.get(field.name)
-            if value is None:
-                continue
-            if isinstance(value, str):
-                plain.add(str(envelope["aggregate_id"]))
-            elif is_sealed(value):
-                kid = value.get("kid")
-                if isinstance(kid, str):
-                    kids.add(kid)
-    return kids, plain
-
-
 def sealed_kids(envelopes: Iterable[Mapping[str, Any]]) -> set[str]:
     """The key ids the personal fields of these event envelopes were sealed with."""
-    return scan(envelopes)[0]
-
-
-def holds_plaintext(envelope: Mapping[str, Any]) -> bool:
-    """Whether an event envelope has a personal field in plaintext (written before encryption,
-    or a text the domain wrote itself, such as a reopening's reason)."""
-    return bool(scan((envelope,))[1])
-
-
-def mask_plaintext(envelope: Mapping[str, Any]) -> Mapping[str, Any]:
-    """``envelope`` with its plaintext personal fields read as their masks (its subject was
-    erased); sealed fields are left to :func:`open_event`."""
-    payload = envelope.get("payload") or {}
-    masked = {
-        field.name: field.mask
-        for field in event_field_plan(str(envelope["type"]))
-        if isinstance(payload.get(field.name), str)
-    }
-    return {**envelope, "payload": {**payload, **masked}} if masked else envelope
+    kids: set[str] = set()
+    for envelope in envelopes:
+        payload = envelope.get("payload") or {}
+        for field in event_field_plan(str(envelope["type"])):
+            value = payload.get(field.name)
+            if is_sealed(value) and isinstance(value.get("kid"), str):
+                kids.add(value["kid"])
+    return kids
 
 
 def open_event(envelope: Mapping[str, Any], keys: Mapping[str, SubjectKey]) -> Mapping[str, Any]:
