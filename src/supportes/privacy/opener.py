@@ -16,9 +16,8 @@ from collections.abc import Mapping, Sequence
 from typing import Any, TypeGuard
 
 from supportes.aggregates.personal import SEALED_MARK, SEALED_VERSION, is_sealed
-from supportes.privacy.cipher import UnreadableFieldError, open_sealed
 from supportes.privacy.keystore import KeyStore
-from supportes.privacy.sealing import UNREADABLE, FieldPlan, Openers, event_field_plan, openers
+from supportes.privacy.sealing import FieldPlan, event_field_plan, open_field, openers
 from supportes.projections.base import LoggedEvent
 
 
@@ -50,7 +49,7 @@ class EventOpener:
             changed = False
             for field, sealed in fields:
                 if sealed is not None:
-                    payload[field.name] = _opened(field, sealed, ready, aggregate_id, command_id)
+                    payload[field.name] = open_field(field, sealed, ready, aggregate_id, command_id)
                 elif erased_case:
                     payload[field.name] = field.mask
                 else:
@@ -59,28 +58,6 @@ class EventOpener:
             if changed:
                 event.envelope = {**stored, "payload": payload}
                 event.payload = payload
-
-
-def _opened(
-    field: FieldPlan,
-    sealed: Mapping[str, Any],
-    ready: Openers,
-    aggregate_id: object,
-    command_id: object,
-) -> str:
-    """A sealed field's text; its mask when its key is gone; :data:`UNREADABLE` when it does
-    not open here (as :func:`~supportes.privacy.sealing.open_field`, without its lookups)."""
-    kid = sealed.get("kid")
-    if not isinstance(kid, str) or not kid:
-        return UNREADABLE
-    found = ready.get(kid)
-    if found is None:
-        return field.mask
-    aead, subject = found
-    try:
-        return open_sealed(aead, kid, sealed, aggregate_id, command_id, field.path, subject)
-    except UnreadableFieldError:
-        return UNREADABLE
 
 
 _Found = list[tuple[LoggedEvent, list[tuple[FieldPlan, Mapping[str, Any] | None]]]]

@@ -145,9 +145,9 @@ def open_event(envelope: Mapping[str, Any], keys: Mapping[str, SubjectKey]) -> M
 def open_fields(
     envelope: Mapping[str, Any], ready: Openers, *, erased: bool = False
 ) -> Mapping[str, Any]:
-    """:func:`open_event` with keys made ready once per batch (:func:`openers`); with
-    ``erased`` (the case's subject is erased) plaintext personal fields read as their masks
-    too. The read side's hot path: one call per event, ``envelope`` itself unchanged."""
+    """:func:`open_event` with keys made ready (:func:`openers`); with ``erased`` (the case's
+    subject is erased) plaintext personal fields read as their masks too; ``envelope`` itself
+    is unchanged. (:class:`~supportes.privacy.opener.EventOpener` opens whole batches.)"""
     plan = event_field_plan(envelope["type"])
     if not plan:
         return envelope
@@ -162,7 +162,7 @@ def open_fields(
                 continue
             text = field.mask
         elif is_sealed(value):
-            text = open_field(envelope, field, value, ready)
+            text = open_field(field, value, ready, envelope["aggregate_id"], envelope["command_id"])
         else:
             continue
         if opened is None:
@@ -172,10 +172,15 @@ def open_fields(
 
 
 def open_field(
-    envelope: Mapping[str, Any], field: FieldPlan, sealed: Mapping[str, Any], ready: Openers
+    field: FieldPlan,
+    sealed: Mapping[str, Any],
+    ready: Openers,
+    aggregate_id: object,
+    command_id: object,
 ) -> str:
-    """One sealed ``field`` of ``envelope`` opened with ``ready``: its text, its mask when the
-    key is gone, or :data:`UNREADABLE` when it does not open where it is."""
+    """One sealed ``field`` of the event ``aggregate_id``/``command_id`` opened with ``ready``:
+    its text, its mask when the key is gone, or :data:`UNREADABLE` when it does not open
+    where it is."""
     kid = sealed.get("kid")
     if not isinstance(kid, str) or not kid:
         return UNREADABLE
@@ -184,7 +189,6 @@ def open_field(
         return field.mask
     aead, subject = found
     try:
-        aggregate_id, command_id = envelope["aggregate_id"], envelope["command_id"]
         return open_sealed(aead, kid, sealed, aggregate_id, command_id, field.path, subject)
     except UnreadableFieldError:
         return UNREADABLE
