@@ -99,6 +99,11 @@ def test_a_plaintext_log_is_sealed_into_a_new_prefix_and_can_then_forget(
         _check_report(json.loads(migrated.stdout), commands)
         for customer in (gone, kept):
             assert topics_holding(new.settings, marker_for(customer)) == set()
+        for source, words in ((new.settings.topic_prefix, "must name the old prefix"),
+                              (old.settings.topic_prefix, "is not empty")):  # fmt: skip
+            refused = run_cli("privacy", "seal-log", "--from-prefix", source, env=new.env())
+            assert refused.returncode != 0
+            assert words in refused.stdout + refused.stderr
 
         rebuilt = run_cli("projections", "rebuild", env=new.env(), timeout_s=300)
         assert rebuilt.returncode == 0, rebuilt.stdout + rebuilt.stderr
