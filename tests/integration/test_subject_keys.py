@@ -207,6 +207,29 @@ def test_keys_remembered_by_one_store_die_with_an_erasure_by_another(key_db: Key
         eraser.close()
 
 
+def test_every_statement_that_can_kill_a_key_moves_the_generation(key_db: KeyDb) -> None:
+    """Readers keep keys while ``privacy.key_generation`` stands still (migration 0013): each
+    kind of statement that can kill a key moves it (even one that touches no row), in its own
+    transaction, rolled back here; making a key does not."""
+    for statement, moves in [
+        *((kill, True) for kill in ERASE),
+        (INSERT_KEY, False),
+        ("SELECT privacy.erase_subject('customer:no-such', 'r', '[]'::jsonb)", True),
+    ]:
+        conn = connect(key_db.dsn)
+        try:
+            with conn.cursor() as cur:
+                cur.execute(GENERATION)
+                (before,) = cur.fetchone()
+                cur.execute(statement)
+                cur.execute(GENERATION)
+                (after,) = cur.fetchone()
+            conn.rollback()
+        finally:
+            conn.close()
+        assert (after != before) is moves, statement
+
+
 def test_a_restored_key_is_fenced_and_reconciled(key_db: KeyDb, store: PgKeyStore) -> None:
     subject = _subject()
     key = store.key_for(subject)
@@ -355,7 +378,13 @@ def _allowed(key_db: KeyDb, component: PgComponent, statement: str) -> None:
     assert_allowed(_dsn(key_db, component), component, statement)
 
 
-TABLES = ["privacy.subject_keys", "privacy.erased_subjects", "privacy.erased_keys"]
+TABLES = [
+    "privacy.subject_keys",
+    "privacy.erased_subjects",
+    "privacy.erased_keys",
+    "privacy.key_generation",
+]
+GENERATION = "SELECT generation FROM privacy.key_generation"
 INSERT_KEY = (
     "INSERT INTO privacy.subject_keys (kid, subject, wrapped, kek_id)"
     " VALUES (gen_random_uuid(), 'customer:grant-test', '\\x00', 'kek')"
@@ -369,7 +398,10 @@ ERASE = [
     " VALUES (repeat('0', 64), gen_random_uuid(), 'c')",
     "DELETE FROM privacy.erased_subjects WHERE false",
     "DELETE FROM privacy.erased_keys WHERE false",
+    "UPDATE privacy.erased_subjects SET reason = reason WHERE false",
+    "TRUNCATE privacy.erased_keys",
 ]
+FORGE_GENERATION = "UPDATE privacy.key_generation SET generation = 0"
 
 
 ERASE_SIGNATURE = "privacy.erase_subject(text, text, jsonb)"
@@ -382,7 +414,7 @@ def test_the_api_reads_makes_and_erases_through_the_function_only(key_db: KeyDb)
     for table in TABLES:
         _allowed(key_db, PgComponent.API, f"SELECT count(*) FROM {table}")
     _allowed(key_db, PgComponent.API, INSERT_KEY)
-    for statement in ERASE:
+    for statement in [*ERASE, FORGE_GENERATION]:
         _refused(key_db, PgComponent.API, statement)
     api = PgKeyStore(key_db.role_dsns[PgComponent.API], key_db.wrapper)
     try:
@@ -430,7 +462,7 @@ def test_the_projector_only_reads(key_db: KeyDb) -> None:
     for table in TABLES:
         _allowed(key_db, PgComponent.PROJECTOR, f"SELECT count(*) FROM {table}")
     _refused(key_db, PgComponent.PROJECTOR, INSERT_KEY)
-    for statement in [*ERASE, ERASE_FUNCTION]:
+    for statement in [*ERASE, ERASE_FUNCTION, FORGE_GENERATION]:
         _refused(key_db, PgComponent.PROJECTOR, statement)
 
 
@@ -441,6 +473,7 @@ def test_the_writer_reads_erased_subjects_only(key_db: KeyDb) -> None:
     assert _rows(key_db.dsn, probe) == [(True,)]
     _refused(key_db, PgComponent.WRITER, "SELECT count(*) FROM privacy.subject_keys")
     _refused(key_db, PgComponent.WRITER, "SELECT count(*) FROM privacy.erased_keys")
+    _refused(key_db, PgComponent.WRITER, GENERATION)
     _refused(key_db, PgComponent.WRITER, INSERT_KEY)
     for statement in [*ERASE, ERASE_FUNCTION]:
         _refused(key_db, PgComponent.WRITER, statement)

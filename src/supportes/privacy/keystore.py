@@ -9,7 +9,9 @@ old backup keeps its kid, so reads leave it out at once (fenced by kid, or by it
 erased); :meth:`KeyStore.reconcile` destroys it again, and also finds a destroyed key restored
 under another kid, by the fingerprint of the unwrapped key. Erasure runs through
 ``privacy.erase_subject`` (migration 0012), so the API's role may erase without holding the
-right to delete keys or write the fence. Keys and wrapped keys are never logged.
+right to delete keys or write the fence. Every change that can kill a key moves
+``privacy.key_generation`` (migration 0013, a trigger), so a reader keeps unwrapped keys in
+memory and asks one number per batch. Keys and wrapped keys are never logged.
 """
 
 from __future__ import annotations
@@ -40,7 +42,7 @@ ERASE_ATTEMPTS = 3
 """Tries of an erasure whose keys changed between reading and erasing (SQLSTATE 40001)."""
 UNWRAPPED_KEPT = 4096
 """Unwrapped data keys a :class:`PgKeyStore` keeps in memory for :meth:`PgKeyStore.keys_by_kid`
-(each dropped as soon as the store says it is no longer live)."""
+(all dropped as soon as ``privacy.key_generation`` changes: a key may have died)."""
 _LOCK_CLASS = 0x5052_5659  # "PRVY": advisory locks of key creation and erasure, per subject
 
 Cursor = psycopg2.extensions.cursor
@@ -168,6 +170,7 @@ class PgKeyStore:
         self.wrapper = wrapper
         self._memo: OrderedDict[str, tuple[tuple[bytes, str, str], SubjectKey]] = OrderedDict()
         self._memo_lock = threading.Lock()
+        self._generation: int | None = None
         self._owns_pool = not isinstance(connections, ConnectionPool)
         if isinstance(connections, ConnectionPool):
             self.pool = connections
@@ -214,21 +217,31 @@ class PgKeyStore:
         return self._unwrapped(kid, subject, wrapped, kek_id)  # another process made it
 
     def keys_by_kid(self, kids: Iterable[str]) -> dict[str, SubjectKey]:
-        """The live keys among ``kids`` (one query), by kid. A kid that is absent, not a
-        canonical UUID, fenced, or whose subject is erased is left out: the caller masks."""
+        """The live keys among ``kids``, by kid. A kid that is absent, not a canonical UUID,
+        fenced, or whose subject is erased is left out: the caller masks. One query for the key
+        generation (migration 0013): unchanged, the keys kept in memory are live still, and
+        only the others are asked for; changed, every key kept is dropped first."""
         wanted = sorted({kid for kid in kids if _is_canonical_uuid(kid)})
         if not wanted:
             return {}
         with self._read() as cur:
-            cur.execute(_LIVE_KEYS_BY_KID, (wanted,))
-            rows = cur.fetchall()
-        live = {
-            kid: self._remembered(kid, subject, wrapped, kek) for kid, subject, wrapped, kek in rows
-        }
-        with self._memo_lock:
-            for kid in wanted:
-                if kid not in live:  # destroyed (or never was): out of memory too
-                    self._memo.pop(kid, None)
+            cur.execute("SELECT generation FROM privacy.key_generation")
+            (generation,) = _one(cur)
+            live: dict[str, SubjectKey] = {}
+            with self._memo_lock:
+                if generation != self._generation:
+                    self._memo.clear()
+                    self._generation = generation
+                for kid in wanted:
+                    kept = self._memo.get(kid)
+                    if kept is not None:
+                        self._memo.move_to_end(kid)
+                        live[kid] = kept[1]
+            unknown = [kid for kid in wanted if kid not in live]
+            if unknown:
+                cur.execute(_LIVE_KEYS_BY_KID, (unknown,))
+                for kid, subject, wrapped, kek in cur.fetchall():
+                    live[kid] = self._remembered(kid, subject, wrapped, kek)
         return live
 
     def erased(self, subjects: Iterable[str]) -> set[str]:
@@ -340,8 +353,8 @@ class PgKeyStore:
 
     def _remembered(self, kid: str, subject: str, wrapped: Any, kek_id: str) -> SubjectKey:
         """:meth:`_unwrapped`, from memory when the same row was unwrapped before (an unwrap
-        costs more than the rest of a field's opening; liveness is asked of the store every
-        time all the same). At most :data:`UNWRAPPED_KEPT` keys are kept."""
+        costs more than the rest of a field's opening; all are dropped when the key generation
+        moves). At most :data:`UNWRAPPED_KEPT` keys are kept."""
         row = (bytes(wrapped), subject, kek_id)
         with self._memo_lock:
             kept = self._memo.get(kid)
@@ -393,9 +406,9 @@ class CachedKeyStore:
 
     ``key_for`` answers are kept ``ttl_s`` per subject (an erasure elsewhere is seen within
     it), at most ``max_entries``, least recently used first out. Everything else asks the
-    store every time: the read side's ``keys_by_kid`` above all, so a key destroyed by an
-    erasure in any process is never used to open anything again. Misses, erased subjects and
-    errors are never remembered.
+    store: the read side's ``keys_by_kid`` above all (which asks for the key generation every
+    time), so a key destroyed by an erasure in any process is never used to open anything
+    again. Misses, erased subjects and errors are never remembered.
     """
 
     def __init__(

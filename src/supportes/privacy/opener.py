@@ -1,6 +1,6 @@
 """Opening the sealed personal fields of a batch of logged events, for the read side.
 
-One key lookup per batch (the live keys among the batch's key ids, asked every time: a key
+One key lookup per batch (the key generation, then the keys not kept in memory: a key
 destroyed by an erasure is never used again, whichever process erased it); each event's
 ``envelope`` becomes the opened one, and ``stored`` keeps the sealed one the log holds.
 
