@@ -21,8 +21,8 @@ from supportes.db.connect import connect
 from supportes.db.migrate import apply_migrations
 from supportes.privacy.cipher import key_fingerprint, new_data_key
 from supportes.privacy.kek import FileKeyWrapper, KeyUnwrapError, create_kek_file
+from supportes.privacy.key_cache import CachedKeyStore
 from supportes.privacy.keystore import (
-    CachedKeyStore,
     PgKeyStore,
     SubjectErasedError,
     SubjectKey,

@@ -11,8 +11,8 @@ from supportes.db.pool import ConnectionPool
 from supportes.privacy.case_subjects import PgCaseSubjects
 from supportes.privacy.edge import CommandSealer
 from supportes.privacy.kek import FileKeyWrapper
+from supportes.privacy.key_cache import CachedKeyStore
 from supportes.privacy.keystore import (
-    CachedKeyStore,
     ErasureStatus,
     KeyStore,
     PgKeyStore,
