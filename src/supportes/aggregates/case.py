@@ -109,8 +109,8 @@ class Case(SupportAggregate):
         super().__init__()
         self.customer_id: str = ""
         self.channel: Channel = Channel.EMAIL
-        self.subject: str = ""
-        self.description: str = ""
+        # No personal text in the state (subject, description, resolution): no rule reads it,
+        # and the writer's cache of aggregates then holds none (it stays in the events).
         self.priority: Priority = Priority.NORMAL
         self.category: str | None = None
         self.product: str | None = None
@@ -130,7 +130,6 @@ class Case(SupportAggregate):
         self.first_resolved_at: datetime | None = None
         self.resolved_at: datetime | None = None
         self.closed_at: datetime | None = None
-        self.resolution: str | None = None
         self.follow_up: FollowUpState = FollowUpState.NOT_DUE
         self.follow_up_due_at: datetime | None = None
         self.callback_due_at: datetime | None = None
@@ -209,8 +208,6 @@ class Case(SupportAggregate):
         def apply(self, aggregate: Case) -> None:
             aggregate.customer_id = self.customer_id
             aggregate.channel = self.channel
-            aggregate.subject = self.subject
-            aggregate.description = self.description
             aggregate.priority = self.priority
             aggregate.category = self.category
             aggregate.product = self.product
@@ -337,7 +334,6 @@ class Case(SupportAggregate):
 
         def apply(self, aggregate: Case) -> None:
             aggregate.status = CaseStatus.RESOLVED
-            aggregate.resolution = self.resolution
             aggregate.resolved_at = self.timestamp
             if aggregate.first_resolved_at is None:
                 aggregate.first_resolved_at = self.timestamp

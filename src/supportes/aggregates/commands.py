@@ -442,8 +442,8 @@ def parse_command(raw: Mapping[str, Any]) -> AnyCommand:
         payload = model.model_validate(raw_payload)
     except ValidationError as exc:
         raise _rejection_from(exc, prefix=("payload",)) from None
-    if sealed:
-        payload = payload.model_copy(update=sealed)
+    if sealed:  # the model was made here and is not shared yet: what model_copy does, cheaper
+        payload.__dict__.update(sealed)
     for name in model.FUTURE_FIELDS:
         moment = getattr(payload, name)
         if moment is not None and moment <= envelope.issued_at:
@@ -477,7 +477,7 @@ def _lift_sealed(
     sealed: dict[str, Any] = {}
     for name in personal_fields(model):
         value = payload.get(name)
-        if isinstance(value, Mapping) and is_sealed(value):
+        if is_sealed(value):
             problem = sealed_shape_problem(value)
             if problem is not None:
                 raise Rejection(ErrorCode.INVALID, f"payload.{name}: {problem}", f"payload.{name}")

@@ -165,6 +165,8 @@ def jsonable(value: Any) -> Any:
     kind = type(value)
     if value is None or kind is str or kind is int or kind is bool or kind is float:
         return value
+    if kind is dict:  # before the ABC checks below: a sealed field is a dict of strings
+        return {k if type(k) is str else str(k): jsonable(v) for k, v in value.items()}
     if isinstance(value, Enum):
         return value.value
     if isinstance(value, str):
