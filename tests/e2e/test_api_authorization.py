@@ -26,7 +26,8 @@ ROOT_CAUSE_COMMANDS = {
     "VerifyFix", "ReopenRootCause",
 }  # fmt: skip
 ADMIN_COMMANDS = {"EraseSubject"}
-CASE_COMMANDS = set(COMMAND_PAYLOADS) - ROOT_CAUSE_COMMANDS - ADMIN_COMMANDS
+SYSTEM_COMMANDS = {"UndoRootCauseLink"}  # the writer's compensation: 403 for every role
+CASE_COMMANDS = set(COMMAND_PAYLOADS) - ROOT_CAUSE_COMMANDS - ADMIN_COMMANDS - SYSTEM_COMMANDS
 CUSTOMER_COMMANDS = {"OpenCase", "RecordContact", "RecordFollowUp", "RateSatisfaction"}
 EVERY = set(Role)
 STAFF_READERS = {Role.AGENT, Role.LEAD, Role.AUDITOR, Role.ADMIN}
@@ -55,11 +56,11 @@ READS: dict[str, set[Role]] = {
 COMMANDS: dict[Role, set[str]] = {
     Role.CUSTOMER: CUSTOMER_COMMANDS,
     Role.AGENT: CASE_COMMANDS,
-    Role.LEAD: set(COMMAND_PAYLOADS) - ADMIN_COMMANDS,
+    Role.LEAD: set(COMMAND_PAYLOADS) - ADMIN_COMMANDS - SYSTEM_COMMANDS,
     Role.INTEGRATION: set(),  # only on behalf of a customer: see ON_BEHALF
     Role.AUDITOR: set(),
     Role.ANALYST: set(),
-    Role.ADMIN: set(COMMAND_PAYLOADS),
+    Role.ADMIN: set(COMMAND_PAYLOADS) - SYSTEM_COMMANDS,
 }
 ON_BEHALF = CUSTOMER_COMMANDS
 

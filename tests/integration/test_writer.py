@@ -379,3 +379,43 @@ def test_the_next_cycle_is_right_while_the_last_one_is_still_being_indexed(
         "CaseOpened",
         "CaseAcknowledged",
     ]
+
+
+def test_a_link_to_a_root_cause_that_refuses_the_case_is_undone(isolated: Isolated) -> None:
+    """Cross-aggregate compensation: the follow-on AttachCase of a link to a root cause that
+    does not exist is rejected, and the writer sends UndoRootCauseLink to the case in the same
+    transaction: the case falls back to its earlier link, which its root cause did attach."""
+    settings = isolated.settings
+    case_id, known, missing = (str(uuid.uuid4()) for _ in range(3))
+    identify = command("IdentifyRootCause", known, {"title": "Watchdog", "description": "eager"})
+    with running_writer(settings, isolated.group_id), SupportesClient(settings) as client:
+        client.submit([open_case(case_id), identify])
+        client.submit([command("LinkRootCause", case_id, {"root_cause_id": known}, minutes=1)])
+        client.submit([command("LinkRootCause", case_id, {"root_cause_id": missing}, minutes=2)])
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            events = [e for *_, e in read_topic(settings, "events")]
+            if any(e["type"] == "RootCauseLinkUndone" for e in events):
+                break
+            time.sleep(0.2)
+    case_events = [e for e in events if e["aggregate_id"] == case_id]
+    assert [e["type"] for e in case_events] == [
+        "CaseOpened",
+        "RootCauseLinked",
+        "RootCauseLinked",
+        "RootCauseLinkUndone",
+    ]
+    undone = case_events[-1]
+    assert undone["actor"] == {"id": "system:supportes", "kind": "system"}
+    assert undone["payload"]["root_cause_id"] == missing
+    assert undone["payload"]["linked_root_cause_id"] == known
+    assert undone["payload"]["refusal"] == "not_found"
+    assert [e["type"] for e in events if e["aggregate_id"] == known] == [
+        "RootCauseIdentified",
+        "CaseAttached",
+    ]
+    assert not [e for e in events if e["aggregate_id"] == missing]
+    results = {v["command_id"]: v for *_, v in read_topic(settings, "results")}
+    attach = results[undone["payload"]["attach_command_id"]]
+    assert (attach["status"], attach["error"]["code"]) == ("rejected", "not_found")
+    assert results[undone["command_id"]]["status"] == "accepted"

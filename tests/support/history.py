@@ -21,6 +21,8 @@ from psycopg2 import sql
 
 from supportes.aggregates import (
     AnyAggregate,
+    Rejection,
+    compensations,
     decide,
     last_hash_of,
     parse_command,
@@ -56,13 +58,21 @@ class History:
         return self.submit(command(type_, aggregate_id, payload, minutes=minutes, actor=actor))
 
     def submit(self, raw: dict[str, Any]) -> list[LoggedEvent]:
-        """Decide a command envelope and its follow-ons (a rejection raises)."""
+        """Decide a command envelope and its follow-ons (a rejection of ``raw`` raises; a
+        rejected follow-on is compensated, as the writer does)."""
         produced: list[LoggedEvent] = []
         queue: deque[dict[str, Any]] = deque([raw])
         while queue:
             parsed = parse_command(queue.popleft())
             current = self.aggregates.get(parsed.aggregate_id)
-            decision = decide(parsed, current, last_hash=last_hash_of(current))
+            try:
+                decision = decide(parsed, current, last_hash=last_hash_of(current))
+            except Rejection as rejection:
+                undo = compensations(parsed, rejection)
+                if not undo:
+                    raise
+                queue.extend(undo)
+                continue
             self.aggregates[parsed.aggregate_id] = decision.aggregate
             partition = partition_for(parsed.aggregate_id, self.partitions)
             for envelope in decision.events:

@@ -33,6 +33,11 @@ VALID_PAYLOADS: dict[str, dict[str, Any]] = {
     "RecordFollowUp": {"outcome": "confirmed"},
     "ScheduleCallback": {"due_at": "2031-01-01T00:00:00Z"},
     "EraseSubject": {"customer_id": "customer:1"},
+    "UndoRootCauseLink": {
+        "root_cause_id": "6d1c2f0a-8a43-4e57-9a3e-1f0f3c5b7d21",
+        "refusal": "not_found",
+        "attach_command_id": "3f8e9a52-6f5d-4b0e-9a51-0c2d7e4b9a10",
+    },
 }
 """A valid payload (every required field) for the commands that have required non-text fields;
 the others take ``{}`` plus the text field under test."""

@@ -56,6 +56,7 @@ from supportes.aggregates.commands import (
     ScheduleCallback,
     ScheduleFollowUp,
     TakeResponsibility,
+    UndoRootCauseLink,
     UpdateCustomer,
     WaiveFollowUp,
 )
@@ -138,6 +139,8 @@ class Case(SupportAggregate):
         self.csat_owner_id: str | None = None
         self.ratings: int = 0
         self.root_cause_id: UUID | None = None
+        self.root_cause_links: list[UUID] = []
+        """Every root cause linked and not undone, oldest first (the last is ``root_cause_id``)."""
         self.last_customer_update_at: datetime | None = None
         self.fixes_applied: int = 0
         self.known_answers_given: list[str] = []
@@ -345,6 +348,22 @@ class Case(SupportAggregate):
 
         def apply(self, aggregate: Case) -> None:
             aggregate.root_cause_id = self.root_cause_id
+            aggregate.root_cause_links.append(self.root_cause_id)
+
+    class RootCauseLinkUndone(Event):
+        """The link to ``root_cause_id`` undone (its ``AttachCase`` was refused);
+        ``linked_root_cause_id`` is the case's root cause now: the latest link still standing."""
+
+        root_cause_id: UUID
+        linked_root_cause_id: UUID | None
+        refusal: str
+        attach_command_id: UUID
+
+        def apply(self, aggregate: Case) -> None:
+            aggregate.root_cause_links = [
+                r for r in aggregate.root_cause_links if r != self.root_cause_id
+            ]
+            aggregate.root_cause_id = self.linked_root_cause_id
 
     class FollowUpScheduled(Event):
         due_at: datetime
@@ -571,6 +590,20 @@ class Case(SupportAggregate):
             command,
             root_cause_id=command.payload.root_cause_id,
             previous_root_cause_id=self.root_cause_id,
+        )
+
+    def undo_root_cause_link(self, command: ParsedCommand[UndoRootCauseLink]) -> None:
+        """``RootCauseLinkUndone``, always (a compensation never fails; also on a closed case,
+        and when the link is gone already): the case falls back to its latest other link."""
+        p = command.payload
+        standing = [r for r in self.root_cause_links if r != p.root_cause_id]
+        self._emit(
+            Case.RootCauseLinkUndone,
+            command,
+            root_cause_id=p.root_cause_id,
+            linked_root_cause_id=standing[-1] if standing else None,
+            refusal=p.refusal,
+            attach_command_id=p.attach_command_id,
         )
 
     def schedule_follow_up(self, command: ParsedCommand[ScheduleFollowUp]) -> None:

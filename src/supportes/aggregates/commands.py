@@ -198,6 +198,18 @@ class LinkRootCause(CommandPayload):
     root_cause_id: UUID
 
 
+class UndoRootCauseLink(CommandPayload):
+    """Undo the case's link to a root cause that refused the case: the compensation the writer
+    sends when a follow-on ``AttachCase`` is rejected (design section 2: cross-aggregate
+    effects). No principal may write it (:data:`~supportes.auth.policy.SYSTEM_COMMANDS`)."""
+
+    root_cause_id: UUID
+    refusal: Id
+    """The ``AttachCase``'s rejection code (e.g. ``not_found``)."""
+    attach_command_id: UUID
+    """The rejected ``AttachCase``."""
+
+
 class ScheduleFollowUp(CommandPayload):
     """Set when to follow up with the customer."""
 

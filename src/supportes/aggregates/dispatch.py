@@ -3,7 +3,8 @@
 One table, :data:`ROUTES`, maps each command type to its aggregate class and handler; adding a
 command is one payload model (:mod:`~supportes.aggregates.commands`), one handler method and one
 line here. Cross-aggregate effects are follow-on commands derived from events by
-:data:`POLICIES` (``RootCauseLinked`` -> ``AttachCase``).
+:data:`POLICIES` (``RootCauseLinked`` -> ``AttachCase``); a rejected follow-on is compensated by
+:data:`COMPENSATIONS` (a refused ``AttachCase`` -> ``UndoRootCauseLink`` on the case).
 
 Order of checks in :func:`decide`: unknown type (``unknown_command``); create command on an
 existing id (``already_exists`` - also when the id belongs to another aggregate type, and for a
@@ -25,6 +26,8 @@ from supportes.aggregates.case import Case
 from supportes.aggregates.commands import (
     COMMAND_PAYLOADS,
     AnyCommand,
+    AttachCase,
+    ParsedCommand,
     command_envelope,
 )
 from supportes.aggregates.data_subject import DataSubject
@@ -62,6 +65,7 @@ ROUTES: Final[dict[str, Route]] = {
     "ApplyFix": Route(Case, Case.apply_fix),
     "Resolve": Route(Case, Case.resolve),
     "LinkRootCause": Route(Case, Case.link_root_cause),
+    "UndoRootCauseLink": Route(Case, Case.undo_root_cause_link),
     "ScheduleFollowUp": Route(Case, Case.schedule_follow_up),
     "RecordFollowUp": Route(Case, Case.record_follow_up),
     "WaiveFollowUp": Route(Case, Case.waive_follow_up),
@@ -99,6 +103,23 @@ POLICIES: Final[dict[type[SupportAggregate.Event], Callable[[Any], list[FollowOn
     Case.RootCauseLinked: _attach_case,
 }
 """Event class -> follow-on commands it causes."""
+
+
+def _undo_link(command: AnyCommand, rejection: Rejection) -> list[FollowOn]:
+    attach = cast(ParsedCommand[AttachCase], command)
+    payload = {
+        "root_cause_id": attach.aggregate_id_text,
+        "refusal": rejection.code.value,
+        "attach_command_id": attach.command_id_text,
+    }
+    return [FollowOn("UndoRootCauseLink", attach.payload.case_id, payload)]
+
+
+COMPENSATIONS: Final[dict[str, Callable[[AnyCommand, Rejection], list[FollowOn]]]] = {
+    "AttachCase": _undo_link,
+}
+"""Follow-on command type -> the commands that undo its cause when it is rejected (the case
+stays linked to a root cause that refused it otherwise)."""
 
 
 @dataclass(frozen=True)
@@ -170,22 +191,37 @@ def decide(
         envelopes.append(envelope)
         prev = envelope["hash"]
         for n, follow_on in enumerate(_follow_ons(event)):
-            follow_ons.append(
-                command_envelope(
-                    command_id=uuid5(
-                        command.command_id,
-                        f"follow-on:{event.originator_version}:{n}:{follow_on.type}",
-                    ),
-                    type=follow_on.type,
-                    aggregate_id=follow_on.aggregate_id,
-                    issued_at=command.issued_at,
-                    actor=SYSTEM_ACTOR,
-                    correlation_id=command.correlation_id,
-                    payload=follow_on.payload,
-                )
-            )
+            name = f"follow-on:{event.originator_version}:{n}:{follow_on.type}"
+            follow_ons.append(_follow_on_envelope(command, follow_on, name))
     aggregate.last_hash = prev
     return Decision(command.aggregate_id, kind, envelopes, follow_ons, aggregate)
+
+
+def compensations(command: AnyCommand, rejection: Rejection) -> list[dict[str, Any]]:
+    """The commands that undo the cause of a rejected follow-on ``command`` (one written by the
+    system actor, by :data:`COMPENSATIONS`), as envelopes with deterministic ids; none for any
+    other command. Pure: the same rejection gives the same envelopes."""
+    compensate = COMPENSATIONS.get(command.type)
+    if compensate is None or command.actor != SYSTEM_ACTOR:
+        return []
+    return [
+        _follow_on_envelope(command, follow_on, f"compensation:{n}:{follow_on.type}")
+        for n, follow_on in enumerate(compensate(command, rejection))
+    ]
+
+
+def _follow_on_envelope(source: AnyCommand, follow_on: FollowOn, name: str) -> dict[str, Any]:
+    """``follow_on`` as a command envelope: its id uuid5 of ``source``'s and ``name``, the
+    source's ``issued_at`` and correlation id, the system actor."""
+    return command_envelope(
+        command_id=uuid5(source.command_id, name),
+        type=follow_on.type,
+        aggregate_id=follow_on.aggregate_id,
+        issued_at=source.issued_at,
+        actor=SYSTEM_ACTOR,
+        correlation_id=source.correlation_id,
+        payload=follow_on.payload,
+    )
 
 
 def _follow_ons(event: SupportAggregate.Event) -> list[FollowOn]:

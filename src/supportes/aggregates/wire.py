@@ -86,6 +86,7 @@ EVENT_TYPES: tuple[EventType, ...] = (
     EventType("FixApplied", Case.FixApplied, Case),
     EventType("CaseResolved", Case.CaseResolved, Case),
     EventType("RootCauseLinked", Case.RootCauseLinked, Case),
+    EventType("RootCauseLinkUndone", Case.RootCauseLinkUndone, Case),
     EventType("FollowUpScheduled", Case.FollowUpScheduled, Case),
     EventType("FollowUpRecorded", Case.FollowUpRecorded, Case),
     EventType("FollowUpWaived", Case.FollowUpWaived, Case),

@@ -86,8 +86,11 @@ def _commands_of(aggregate: AggregateClass) -> frozenset[str]:
 
 
 ALL_COMMANDS: Final = frozenset(COMMAND_PAYLOADS)
-CASE_COMMANDS: Final = _commands_of(Case)
-"""Every command on a case."""
+SYSTEM_COMMANDS: Final = frozenset({"UndoRootCauseLink"})
+"""Written by supportes itself only (the writer's compensation of a refused follow-on), never
+by a principal: not even an ``admin`` may forge one."""
+CASE_COMMANDS: Final = _commands_of(Case) - SYSTEM_COMMANDS
+"""Every command on a case a principal may write."""
 ROOT_CAUSE_COMMANDS: Final = _commands_of(RootCause)
 """The root-cause commands (``IdentifyRootCause`` ... ``ReopenRootCause``)."""
 PRIVACY_COMMANDS: Final = _commands_of(DataSubject)
@@ -179,7 +182,7 @@ ROLE_TABLE: Final[Mapping[Role, Grant]] = MappingProxyType(
             "issued_at of imported history",
             may_read="everything",
             actions=frozenset(Action),
-            commands=ALL_COMMANDS,
+            commands=ALL_COMMANDS - SYSTEM_COMMANDS,
             scope=Scope.ALL,
         ),
     }
@@ -245,6 +248,8 @@ def require_command(
     require(principal, Action.SUBMIT)
     if command_type not in ALL_COMMANDS:
         raise Forbidden(f"unknown command type {command_type!r}")
+    if command_type in SYSTEM_COMMANDS:
+        raise Forbidden(f"{command_type} is written by supportes itself, never by a principal")
     if command_type in PRIVACY_COMMANDS:
         require(principal, Action.MANAGE_PRIVACY)
     if on_behalf_of is not None:

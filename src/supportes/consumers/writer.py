@@ -43,7 +43,7 @@ from kafka import KafkaConsumer, TopicPartition
 from kafka.consumer.fetcher import ConsumerRecord
 
 from supportes import fastjson
-from supportes.aggregates import Rejection, decide, last_hash_of
+from supportes.aggregates import Rejection, compensations, decide, last_hash_of
 from supportes.aggregates.clock import check_issued_at
 from supportes.aggregates.data_subject import refuse_personal_data_of_erased
 from supportes.aggregates.dispatch import accepted_result, rejected_result
@@ -432,6 +432,7 @@ class Writer:
             version = current.version if current is not None else 0
             result = rejected_result(command.command_id, command.aggregate_id, version, rejection)
             add_result(state, record.key, result, digest=parsed.digest)
+            self._send_follow_ons(state, compensations(command, rejection))
             log.debug(
                 "command rejected",
                 case_id=str(command.aggregate_id),
@@ -455,15 +456,20 @@ class Writer:
         batch.events.extend(decision.events)
         batch.touched.add(command.aggregate_id)
         state.cache_put(command.aggregate_id, decision.aggregate)
-        for follow_on in decision.follow_on_commands:
+        self._send_follow_ons(state, decision.follow_on_commands)
+        batch.stats.events += len(decision.events)
+        add_result(state, record.key, accepted_result(command, decision), digest=parsed.digest)
+
+    def _send_follow_ons(self, state: PartitionState, commands: list[dict[str, Any]]) -> None:
+        """Send follow-on (or compensating) ``commands`` in the partition's transaction."""
+        assert state.batch is not None
+        for follow_on in commands:
             state.lane.producer.send(
                 self.commands_topic,
                 key=str(follow_on["aggregate_id"]).encode(),
                 value=fastjson.dumps(follow_on),
             )
-            batch.stats.follow_ons += 1
-        batch.stats.events += len(decision.events)
-        add_result(state, record.key, accepted_result(command, decision), digest=parsed.digest)
+            state.batch.stats.follow_ons += 1
 
     # -- sending inside the transaction ----------------------------------------------------
 

@@ -219,6 +219,10 @@ def _root_cause(row: Row, e: LoggedEvent, p: Mapping[str, Any]) -> None:
     row["root_cause_id"] = p["root_cause_id"]
 
 
+def _root_cause_undone(row: Row, e: LoggedEvent, p: Mapping[str, Any]) -> None:
+    row["root_cause_id"] = p["linked_root_cause_id"]
+
+
 def _follow_up_scheduled(row: Row, e: LoggedEvent, p: Mapping[str, Any]) -> None:
     row["follow_up_due_at"] = parse_time(p["due_at"])
 
@@ -263,6 +267,7 @@ FOLDS: dict[str, Fold] = {
     "FixApplied": _fix,
     "CaseResolved": _resolved,
     "RootCauseLinked": _root_cause,
+    "RootCauseLinkUndone": _root_cause_undone,
     "FollowUpScheduled": _follow_up_scheduled,
     "FollowUpRecorded": _follow_up_recorded,
     "FollowUpWaived": _follow_up_waived,

@@ -65,7 +65,7 @@ LINK_COUNTS = (
 ROOT_CAUSE_FOLDED = tuple(c for c in ROOT_CAUSE_COLUMNS[1:] if c not in LINK_COUNTS)
 CASE_HANDLES = frozenset({
     "CaseOpened", "ContactRecorded", "CaseReopened", "FixApplied", "CaseResolved", "CaseClosed",
-    "RootCauseLinked",
+    "RootCauseLinked", "RootCauseLinkUndone",
 })  # fmt: skip
 WINDOW_DAYS = 30
 _STATUS = CASE_COLUMNS.index("status")
@@ -291,10 +291,11 @@ def fold_case(d: _Deltas, rows: dict[str, Row], e: LoggedEvent) -> None:
         row["status"] = "resolved"
     elif kind == "CaseClosed":
         row["status"] = "closed"
-    elif kind == "RootCauseLinked":
-        if row["root_cause_id"] is None:
-            d.topic(row, without=-1)
-        row["root_cause_id"] = p["root_cause_id"]
+    elif kind in ("RootCauseLinked", "RootCauseLinkUndone"):
+        now = p["root_cause_id"] if kind == "RootCauseLinked" else p["linked_root_cause_id"]
+        if (row["root_cause_id"] is None) != (now is None):
+            d.topic(row, without=-1 if now is not None else 1)
+        row["root_cause_id"] = now
 
 
 def fold_root_cause(d: _Deltas, rows: dict[str, Row], e: LoggedEvent) -> None:

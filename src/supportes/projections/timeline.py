@@ -62,6 +62,9 @@ SUMMARIES: dict[str, Summary] = {
                                      p.get("known_answer_id"), " [known answer {}]"),
     "CaseResolved": lambda p, a: f"Resolved (credited to {p['owner_id']}): {p['resolution']}",
     "RootCauseLinked": lambda p, a: f"Linked to root cause {p['root_cause_id']}",
+    "RootCauseLinkUndone": lambda p, a: f"Link to root cause {p['root_cause_id']} undone: it"
+    f" refused the case ({p['refusal']})" + (f"; linked to {p['linked_root_cause_id']} again"
+                                            if p.get("linked_root_cause_id") else ""),
     "FollowUpScheduled": lambda p, a: f"Follow-up scheduled for {p['due_at']}",
     "FollowUpRecorded": lambda p, a: _with(f"Follow-up recorded: {p['outcome']}", p.get("note")),
     "FollowUpWaived": lambda p, a: f"Follow-up waived: {p['reason']}",

@@ -18,6 +18,7 @@ from supportes.auth.policy import (
     PRIVACY_COMMANDS,
     ROLE_TABLE,
     ROOT_CAUSE_COMMANDS,
+    SYSTEM_COMMANDS,
     Action,
     Attested,
     Forbidden,
@@ -49,7 +50,9 @@ ROOT_CAUSE = {
     "ReopenRootCause",
 }
 PRIVACY = {"EraseSubject"}
-CASE = set(COMMAND_PAYLOADS) - ROOT_CAUSE - PRIVACY
+SYSTEM = {"UndoRootCauseLink"}
+"""Written by the writer only (a compensation): refused to every principal, admin too."""
+CASE = set(COMMAND_PAYLOADS) - ROOT_CAUSE - PRIVACY - SYSTEM
 CUSTOMER_WRITES = {"OpenCase", "RecordContact", "RecordFollowUp", "RateSatisfaction"}
 STAFF_READS = {A.READ_CASES, A.READ_TIMELINE, A.READ_QUEUES, A.READ_REPORTS, A.READ_ROOT_CAUSES}
 
@@ -77,7 +80,7 @@ EXPECTED_COMMANDS: dict[Role, set[str]] = {
     Role.INTEGRATION: CUSTOMER_WRITES,  # on behalf of a customer only
     Role.AUDITOR: set(),
     Role.ANALYST: set(),
-    Role.ADMIN: set(COMMAND_PAYLOADS),
+    Role.ADMIN: set(COMMAND_PAYLOADS) - SYSTEM,
 }
 """Role -> the command types it may write."""
 
@@ -108,9 +111,13 @@ def test_the_table_covers_every_role_and_classifies_every_command() -> None:
     assert CASE_COMMANDS == CASE
     assert ROOT_CAUSE_COMMANDS == ROOT_CAUSE
     assert PRIVACY_COMMANDS == PRIVACY
-    assert set(COMMAND_PAYLOADS) == CASE_COMMANDS | ROOT_CAUSE_COMMANDS | PRIVACY_COMMANDS
+    assert SYSTEM_COMMANDS == SYSTEM
+    assert set(COMMAND_PAYLOADS) == (
+        CASE_COMMANDS | ROOT_CAUSE_COMMANDS | PRIVACY_COMMANDS | SYSTEM_COMMANDS
+    )
     assert not CASE_COMMANDS & ROOT_CAUSE_COMMANDS
     assert not (CASE_COMMANDS | ROOT_CAUSE_COMMANDS) & PRIVACY_COMMANDS
+    assert not (CASE_COMMANDS | ROOT_CAUSE_COMMANDS | PRIVACY_COMMANDS) & SYSTEM_COMMANDS
 
 
 @pytest.mark.parametrize(("role", "action"), list(product(Role, Action)))

@@ -50,6 +50,11 @@ VALID_PAYLOADS: dict[str, dict[str, Any]] = {
     "ApplyFix": {"kind": "workaround", "summary": "disable auto-update"},
     "Resolve": {"resolution": "rolled back firmware"},
     "LinkRootCause": {"root_cause_id": str(ROOT_CAUSE_ID)},
+    "UndoRootCauseLink": {
+        "root_cause_id": str(ROOT_CAUSE_ID),
+        "refusal": "not_found",
+        "attach_command_id": "3f8e9a52-6f5d-4b0e-9a51-0c2d7e4b9a10",
+    },
     "ScheduleFollowUp": {"due_at": FAR_FUTURE},
     "RecordFollowUp": {"outcome": "confirmed"},
     "WaiveFollowUp": {"reason": "customer asked not to be contacted"},

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from uuid import UUID
+
 import pytest
 from domain_gwt import (
     AGENT,
@@ -20,7 +22,7 @@ from domain_gwt import (
     case,
 )
 
-from supportes.aggregates import case_reference
+from supportes.aggregates import case_reference, compensations, parse_command
 
 # --- rules that apply to every case command --------------------------------------------------
 
@@ -40,9 +42,11 @@ def test_expected_version_mismatch_is_a_version_conflict(type_: str) -> None:
 
 
 @pytest.mark.parametrize(
-    "type_", sorted(CASE_COMMANDS - {"OpenCase", "Reopen", "RateSatisfaction"})
+    "type_",
+    sorted(CASE_COMMANDS - {"OpenCase", "Reopen", "RateSatisfaction", "UndoRootCauseLink"}),
 )
 def test_a_closed_case_accepts_only_reopen_and_ratings(type_: str) -> None:
+    """(and the writer's compensation, which never fails: see the UndoRootCauseLink tests)"""
     case(*CLOSED).when(type_).rejected("case_closed")
 
 
@@ -618,3 +622,90 @@ def test_agent_actor_is_recorded_on_events() -> None:
     s = case()
     s.when("Assign", actor=AGENT)
     assert s.events[-1]["actor"] == AGENT
+
+
+# --- UndoRootCauseLink (the compensation of a refused AttachCase) ----------------------------
+
+OTHER_ROOT_CAUSE = "0c9a3d52-1e7b-4f11-9b6c-7d2e5a4f8b30"
+UNKNOWN_ROOT_CAUSE = "7e4f1a26-93c1-4d8a-a0b5-5f6e2c9d1b47"
+ATTACH_ID = "3f8e9a52-6f5d-4b0e-9a51-0c2d7e4b9a10"
+
+
+def _undo(root_cause_id: str) -> dict[str, str]:
+    return {"root_cause_id": root_cause_id, "refusal": "not_found", "attach_command_id": ATTACH_ID}
+
+
+def test_a_refused_follow_on_attach_case_is_compensated_on_its_case() -> None:
+    """The writer's rule: a rejected follow-on AttachCase gives an UndoRootCauseLink to the case
+    (deterministic id, system actor, same issued_at and correlation)."""
+    linked = case().when("LinkRootCause", {"root_cause_id": UNKNOWN_ROOT_CAUSE})
+    assert linked.decision is not None
+    (attach,) = linked.decision.follow_on_commands
+    refused = Scenario(UUID(UNKNOWN_ROOT_CAUSE)).submit(attach)
+    assert refused.rejection is not None
+    assert refused.rejection.code == "not_found"
+    undo = compensations(parse_command(attach), refused.rejection)
+    assert undo == compensations(parse_command(attach), refused.rejection)  # deterministic
+    (command,) = undo
+    assert command["type"] == "UndoRootCauseLink"
+    assert command["aggregate_id"] == str(CASE_ID)
+    assert command["payload"] == {
+        "root_cause_id": UNKNOWN_ROOT_CAUSE,
+        "refusal": "not_found",
+        "attach_command_id": attach["command_id"],
+    }
+    assert command["actor"] == SYSTEM
+    assert (command["issued_at"], command["correlation_id"]) == (
+        attach["issued_at"],
+        attach["correlation_id"],
+    )
+    assert command["command_id"] not in (attach["command_id"], linked.raw["command_id"])
+
+
+def test_only_the_systems_follow_on_is_compensated() -> None:
+    """An AttachCase a lead sent by hand and got refused undoes nothing (no link caused it)."""
+    raw = Scenario(UUID(UNKNOWN_ROOT_CAUSE)).command("AttachCase", {"case_id": str(CASE_ID)})
+    refused = Scenario(UUID(UNKNOWN_ROOT_CAUSE)).submit(raw)
+    assert refused.rejection is not None
+    assert compensations(parse_command(raw), refused.rejection) == []
+    other = Scenario(CASE_ID).command("Acknowledge", actor=SYSTEM)
+    assert compensations(parse_command(other), refused.rejection) == []
+
+
+def test_undoing_the_current_link_falls_back_to_the_previous_one() -> None:
+    s = case(
+        ("LinkRootCause", {"root_cause_id": OTHER_ROOT_CAUSE}),
+        ("LinkRootCause", {"root_cause_id": UNKNOWN_ROOT_CAUSE}),
+    )
+    (p,) = s.when("UndoRootCauseLink", _undo(UNKNOWN_ROOT_CAUSE), actor=SYSTEM).then(
+        "RootCauseLinkUndone"
+    )
+    assert p == {**_undo(UNKNOWN_ROOT_CAUSE), "linked_root_cause_id": OTHER_ROOT_CAUSE}
+    assert s.state["root_cause_id"] == OTHER_ROOT_CAUSE
+
+
+def test_undoing_an_older_link_keeps_the_current_one_and_skips_refused_ones() -> None:
+    s = case(
+        ("LinkRootCause", {"root_cause_id": OTHER_ROOT_CAUSE}),
+        ("LinkRootCause", {"root_cause_id": UNKNOWN_ROOT_CAUSE}),
+        ("LinkRootCause", {"root_cause_id": str(ROOT_CAUSE_ID)}),
+    )
+    (p,) = s.when("UndoRootCauseLink", _undo(UNKNOWN_ROOT_CAUSE)).then("RootCauseLinkUndone")
+    assert p["linked_root_cause_id"] == str(ROOT_CAUSE_ID)
+    (p,) = s.when("UndoRootCauseLink", _undo(str(ROOT_CAUSE_ID))).then("RootCauseLinkUndone")
+    assert p["linked_root_cause_id"] == OTHER_ROOT_CAUSE  # not the refused one in between
+    (p,) = s.when("UndoRootCauseLink", _undo(OTHER_ROOT_CAUSE)).then("RootCauseLinkUndone")
+    assert p["linked_root_cause_id"] is None
+    assert s.state["root_cause_id"] is None
+    assert s.state["root_cause_links"] == []
+
+
+def test_a_compensation_is_recorded_on_a_closed_case_and_twice() -> None:
+    """It never fails: on a closed case, and for a link undone already (a second refusal of
+    the same root cause), the event is written and the state stays right."""
+    s = case(("LinkRootCause", {"root_cause_id": UNKNOWN_ROOT_CAUSE}), *CLOSED)
+    assert s.state["status"] == "closed"
+    s.when("UndoRootCauseLink", _undo(UNKNOWN_ROOT_CAUSE)).then("RootCauseLinkUndone")
+    (p,) = s.when("UndoRootCauseLink", _undo(UNKNOWN_ROOT_CAUSE)).then("RootCauseLinkUndone")
+    assert p["linked_root_cause_id"] is None
+    assert s.state["root_cause_id"] is None
