@@ -52,6 +52,9 @@ class PendingBatch:
     erased_subjects: frozenset[str] = frozenset()
     """Customers of this cycle's commands whose personal data was erased (read by the
     prefetch): their commands with personal data are refused ``subject_erased``."""
+    writer: tuple[str, bytes] | None = None
+    """The :data:`~supportes.consumers.records.WRITER_HEADER` the batch's first result carries
+    (set when the transaction begins, cleared once used)."""
     stats: BatchStats = field(default_factory=BatchStats)
     now: datetime = field(default_factory=lambda: datetime.now(UTC))
     """The writer's clock when the batch was opened: the ``now`` its commands' ``issued_at``

@@ -6,6 +6,7 @@ import hashlib
 import json
 import re
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any, NamedTuple
 from uuid import UUID
 
@@ -41,6 +42,47 @@ writer re-learning processed commands from the results topic learns their digest
 REPLAYED_HEADER = "supportes-replayed"
 """Header of a result record that answers a resubmitted ``command_id`` with its first result."""
 REPLAYED_HEADER_ITEM = (REPLAYED_HEADER, b"true")
+
+
+WRITER_HEADER = "supportes-writer"
+"""Header of the first result record a writer's transaction puts on a partition: who wrote the
+transaction (:func:`writer_header`). Read back in offset order, a partition's marks show its
+owners one after the other: the group generation never goes back, and one generation has one
+writer (:func:`writer_of`; ``tests/integration/test_writer_rebalance.py``)."""
+
+
+@dataclass(frozen=True)
+class WriterMark:
+    """Who wrote a transaction: the transactional id, the group generation its offsets were
+    fenced by (-1: not in group mode), and the producer id and epoch."""
+
+    transactional_id: str
+    generation: int
+    producer_id: int
+    epoch: int
+
+
+def writer_header(
+    transactional_id: str, generation: int, producer: tuple[int, int] | None
+) -> tuple[str, bytes]:
+    """The :data:`WRITER_HEADER` of a transaction begun by ``producer`` (id, epoch)."""
+    producer_id, epoch = producer if producer is not None else (-1, -1)
+    mark = {"tid": transactional_id, "gen": generation, "pid": producer_id, "epoch": epoch}
+    return WRITER_HEADER, orjson.dumps(mark)
+
+
+def writer_of(headers: list[tuple[str, bytes]] | None) -> WriterMark | None:
+    """The :class:`WriterMark` a result record's headers carry, if any (None if malformed)."""
+    for name, value in headers or ():
+        if name == WRITER_HEADER:
+            try:
+                mark = orjson.loads(value)
+                return WriterMark(
+                    str(mark["tid"]), int(mark["gen"]), int(mark["pid"]), int(mark["epoch"])
+                )
+            except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
+                return None
+    return None
 
 
 def is_replayed(headers: list[tuple[str, bytes]] | None) -> bool:

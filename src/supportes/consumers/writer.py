@@ -50,7 +50,7 @@ from supportes.aggregates.dispatch import accepted_result, rejected_result
 from supportes.consumers.batch import PendingBatch
 from supportes.consumers.dependencies import Backoff, Stopping, dependency_of
 from supportes.consumers.ownership import Lane, instance_transactional_id
-from supportes.consumers.records import Incoming, parse_record
+from supportes.consumers.records import Incoming, parse_record, writer_header
 from supportes.consumers.writer_index import CommitIndexer, IndexWrite
 from supportes.consumers.writer_lookup import IDEMPOTENCY_WINDOW, prefetch, prune_processed
 from supportes.consumers.writer_membership import STALLED_SESSIONS, MembershipWatch
@@ -327,10 +327,7 @@ class Writer:
                 offsets_sent = send_offsets(
                     lane, items, metadata, commands_topic=self.commands_topic, hooks=self.hooks
                 )
-                for state, records, incoming in items:
-                    for record, parsed in zip(records, incoming, strict=True):
-                        self._handle(state, record, parsed)
-                    self._flush(state)
+                self._decide(lane, items, metadata.generation_id)
             except Exception as exc:
                 # The offsets' own failure (a generation error, say) is the cause to act on:
                 # a send failing after it only reports the transaction's abortable state.
@@ -401,6 +398,18 @@ class Writer:
         """Close a committed batch (logged); return its record count."""
         self._recovery.fenced_in_a_row = 0
         return committed_batch(state, began, self.hooks)
+
+    def _decide(self, lane: Lane, items: list[Taken], generation: int) -> None:
+        """Decide each partition's records into the lane's open transaction, then flush them;
+        each partition's first result carries the writer's mark
+        (:data:`~supportes.consumers.records.WRITER_HEADER`)."""
+        mark = writer_header(lane.transactional_id, generation, lane.began_with)
+        for state, records, incoming in items:
+            assert state.batch is not None
+            state.batch.writer = mark
+            for record, parsed in zip(records, incoming, strict=True):
+                self._handle(state, record, parsed)
+            self._flush(state)
 
     def _handle(self, state: PartitionState, record: ConsumerRecord, parsed: Incoming) -> None:
         batch = state.batch

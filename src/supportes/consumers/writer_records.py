@@ -41,6 +41,9 @@ def add_result(
         batch.answered[result["command_id"]] = Answer(result, digest)
         batch.to_index.append((len(batch.result_records), result, digest))
         headers = [(DIGEST_HEADER, digest.encode())] if digest else None
+    if batch.writer is not None:  # the transaction's first result on this partition
+        headers = [*(headers or ()), batch.writer]
+        batch.writer = None
     batch.result_records.append(
         (key or (result.get("aggregate_id") or "").encode(), fastjson.dumps(result), headers)
     )
