@@ -26,7 +26,7 @@ from supportes.consumers.ahead import OneAhead
 from supportes.consumers.dependencies import dependency_of
 from supportes.consumers.projector_parking import apply_isolated, apply_one, parked_aggregates
 from supportes.logs import get_logger
-from supportes.projections.base import LoggedEvent, Projection, ProjectionContext
+from supportes.projections.base import LoggedEvent, Projection, ProjectionContext, serialize
 
 log = get_logger("projector")
 
@@ -163,6 +163,8 @@ class LaneApplier:
                 ahead = prepared.get(index) if prepared else None
                 ready = ahead[1] if ahead is not None and ahead[0] == len(mine) else None
                 waiting = parked.get(projection.name, set())
+                if projection.serialized:
+                    serialize(cur, projection.name)
                 if isolate or waiting:
                     report.parked += apply_isolated(
                         cur,

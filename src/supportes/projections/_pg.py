@@ -88,9 +88,9 @@ def upsert_rows(
         merge = ", ".join(f"{_quote(c)} = excluded.{_quote(c)}" for c in targets)
     action = f"DO UPDATE SET {merge}" if merge else "DO NOTHING"
     cols = names(columns)
-    cur.execute(
+    cur.execute(  # in key order: concurrent upserts of shared rows lock them in one order
         f"WITH s AS (DELETE FROM {stage} RETURNING {cols})"
-        f" INSERT INTO {table} AS t ({cols}) SELECT {cols} FROM s"
+        f" INSERT INTO {table} AS t ({cols}) SELECT {cols} FROM s ORDER BY {', '.join(key)}"
         f" ON CONFLICT ({', '.join(key)}) {action}"
     )
 

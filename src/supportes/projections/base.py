@@ -16,6 +16,7 @@ projector's offsets (it never sees an event twice).
 
 from __future__ import annotations
 
+import hashlib
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -127,6 +128,16 @@ class ProjectionContext:
         )
 
 
+_LOCK_CLASS = 0x50524F4A  # "PROJ": advisory locks of serialized projections
+
+
+def serialize(cur: psycopg2.extensions.cursor, name: str) -> None:
+    """Wait for, then hold until the transaction ends, the advisory lock of projection
+    ``name`` (see :attr:`Projection.serialized`)."""
+    key = int.from_bytes(hashlib.sha256(name.encode()).digest()[:4], "big", signed=True)
+    cur.execute("SELECT pg_advisory_xact_lock(%s, %s)", (_LOCK_CLASS, key))
+
+
 class Projection(ABC):
     """A read model in PostgreSQL built from the event log."""
 
@@ -136,6 +147,12 @@ class Projection(ABC):
     weight: ClassVar[int] = 10
     """Rough share (percent) of a batch's apply time, measured on the benchmark replay: only
     used to spread the projections evenly over the projector's connections."""
+    serialized: ClassVar[bool] = False
+    """True when :meth:`apply` reads rows that events of other partitions write (counts across
+    aggregates): two projector processes sharing the partitions would each decide on what the
+    other has not committed yet (write skew). The projector then takes the projection's
+    transaction-scoped advisory lock (:func:`serialize`) before applying it, so its
+    transactions run one at a time across processes. Additive upserts need no lock."""
 
     @abstractmethod
     def apply(

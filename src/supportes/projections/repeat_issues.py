@@ -339,6 +339,7 @@ class RepeatIssuesProjection(Projection):
     weight = 11
     tables = (BY_ROOT_CAUSE, BY_TOPIC, BY_CUSTOMER, KNOWN_ANSWERS, CASES, LINKS, TOPIC_DAILY)
     handles = CASE_HANDLES | ROOT_CAUSE_EVENTS
+    serialized = True  # root causes' link counts read cases other partitions write
 
     def apply(
         self,
