@@ -18,6 +18,7 @@ from supportes.bench.registry import benchmark
 from supportes.bench.results import Result
 from supportes.bench.stats import scaled
 from supportes.bench.writer_bench import writer_latency, writer_throughput
+from supportes.bench.writer_scaling import writer_scaling
 from supportes.settings import Settings
 
 #: Producer settings of the throughput ceilings (see :class:`ProducerTuning` for why).
@@ -70,6 +71,12 @@ def latency(settings: Settings, scale: float) -> Result:
 def writer_throughput_bench(settings: Settings, scale: float) -> Result:
     """100,000 x scale commands; the bare ceiling with the same sizes runs beside it."""
     return writer_throughput(settings, commands=scaled(100_000, scale, minimum=2000))
+
+
+@benchmark("writer-scaling", "two writer processes beside one, same commands, 6 partitions")
+def writer_scaling_bench(settings: Settings, scale: float) -> Result:
+    """60,000 x scale commands, two rounds of one and two `supportes serve --writer`."""
+    return writer_scaling(settings, commands=scaled(60_000, scale, minimum=2000))
 
 
 @benchmark("writer-latency", "submit -> result latency at a steady 500 commands/s")
