@@ -1,0 +1,311 @@
+"""The fault campaign's workload: concurrent clients submitting realistic commands, each waiting
+for every answer (and trying the same command again, same id, until one comes), half through the
+HTTP API and half through the Kafka client, recording what they sent and what came back.
+
+Each client owns its cases (a traffic generator of its own seed), so the order of one case's
+commands is the order its client sends them. API clients act as an ``admin`` token, which may
+stamp ``issued_at`` (the generator's times); their command ids are derived from the
+``Idempotency-Key`` exactly as the API derives them, so a command whose answer never came is
+still known by id.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+
+from supportes.auth import Principal, Role
+from supportes.client import SupportesClient
+from supportes.logs import get_logger
+from supportes.ops.submission import command_id_for
+from supportes.settings import Settings
+from supportes.simulation import TrafficGenerator
+
+log = get_logger("faults.workload")
+
+SIMULATED_STEP_S = 20.0
+"""The generator's mean simulated time between commands: a client's stream starts this much per
+command in the past, so its ``issued_at`` never runs ahead of the writer's clock."""
+RETRY_PAUSE_S = 0.5
+ANSWER_WAIT_S = 10.0
+"""How long one attempt waits for its answer before the command is sent again (same id)."""
+
+
+@dataclass
+class Submitted:
+    """One command of the workload and what became of it."""
+
+    command_id: str
+    type: str
+    aggregate_id: str
+    client: int
+    via: str
+    """``api`` or ``kafka``."""
+    first_sent: float
+    attempts: int = 0
+    answered_at: float | None = None
+    status: str | None = None
+    """``accepted`` / ``rejected`` (the answer), None when none came before the end."""
+    code: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        """A JSON line for the checker's input (``command_id`` is what it reads)."""
+        return {
+            "command_id": self.command_id,
+            "type": self.type,
+            "aggregate_id": self.aggregate_id,
+            "client": self.client,
+            "via": self.via,
+            "attempts": self.attempts,
+            "status": self.status,
+            "code": self.code,
+        }
+
+
+@dataclass
+class WorkloadReport:
+    """Every command sent, in sending order per client."""
+
+    submitted: list[Submitted] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def add(self, item: Submitted) -> None:
+        """Record a command being sent."""
+        with self.lock:
+            self.submitted.append(item)
+
+    def answered_after(self, moment: float, status: str = "accepted") -> float | None:
+        """The first time after ``moment`` a command was answered ``status`` (None: never)."""
+        times = [
+            s.answered_at
+            for s in self.submitted
+            if s.answered_at is not None and s.answered_at > moment and s.status == status
+        ]
+        return min(times) if times else None
+
+
+@dataclass(frozen=True)
+class ApiAccess:
+    """Where the API replicas listen and the admin token to use (its principal id too)."""
+
+    base_urls: Sequence[str]
+    token: str
+    principal_id: str
+
+
+class Workload:
+    """``clients`` threads submitting ``commands`` in all; :meth:`run` blocks until done or
+    ``stop`` (a bounded run: every command is given up after ``give_up_s``)."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        commands: int,
+        clients: int = 8,
+        api: ApiAccess | None = None,
+        seed: int = 2026,
+        give_up_s: float = 300.0,
+    ) -> None:
+        if clients < 1 or commands < clients:
+            raise ValueError("need at least one client and one command per client")
+        self.settings = settings
+        self.commands = commands
+        self.clients = clients
+        self.api = api
+        self.seed = seed
+        self.give_up_s = give_up_s
+        self.report = WorkloadReport()
+
+    def run(self, stop: threading.Event) -> WorkloadReport:
+        """Run every client to its end (or ``stop``); the report."""
+        threads = [
+            threading.Thread(target=self._client, args=(n, stop), name=f"workload-{n}", daemon=True)
+            for n in range(self.clients)
+        ]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        return self.report
+
+    def _client(self, number: int, stop: threading.Event) -> None:
+        share = self.commands // self.clients + (number < self.commands % self.clients)
+        start = datetime.now(UTC) - timedelta(seconds=SIMULATED_STEP_S * share * 2)
+        generator = TrafficGenerator(
+            seed=self.seed * 100 + number, start=start, concurrent_cases=20, full_mix=True
+        )
+        via_api = self.api is not None and number % 2 == 1
+        submit = self._api_submitter(number) if via_api else self._kafka_submitter()
+        try:
+            for envelope in generator.commands(share):
+                if stop.is_set():
+                    return
+                self._one(number, envelope, submit, "api" if via_api else "kafka", stop)
+        except Exception:
+            log.exception("workload client failed", client=number)
+            raise
+        finally:
+            close = getattr(submit, "close", None)
+            if close is not None:
+                close()
+
+    def _one(
+        self,
+        number: int,
+        envelope: Mapping[str, Any],
+        submit: _Submitter,
+        via: str,
+        stop: threading.Event,
+    ) -> None:
+        command_id = submit.command_id(envelope)
+        item = Submitted(
+            command_id,
+            str(envelope["type"]),
+            str(envelope["aggregate_id"]),
+            number,
+            via,
+            time.monotonic(),
+        )
+        self.report.add(item)
+        deadline = item.first_sent + self.give_up_s
+        while time.monotonic() < deadline and not stop.is_set():
+            item.attempts += 1
+            answer = submit.attempt(envelope)
+            if answer is not None:
+                item.answered_at = time.monotonic()
+                item.status = str(answer.get("status"))
+                error = answer.get("error")
+                item.code = str(error.get("code")) if isinstance(error, Mapping) else None
+                return
+            time.sleep(RETRY_PAUSE_S)
+        log.warning("command given up", client=number, command_id=command_id)
+
+    def _kafka_submitter(self) -> _Submitter:
+        return _KafkaSubmitter(self.settings)
+
+    def _api_submitter(self, number: int) -> _Submitter:
+        assert self.api is not None
+        return _ApiSubmitter(self.api, number)
+
+
+class _Submitter:
+    """One way of sending a command and waiting for its answer (None: try again)."""
+
+    def command_id(self, envelope: Mapping[str, Any]) -> str:
+        raise NotImplementedError
+
+    def attempt(self, envelope: Mapping[str, Any]) -> Mapping[str, Any] | None:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        """Release connections."""
+
+
+class _KafkaSubmitter(_Submitter):
+    """:class:`SupportesClient`: the envelope as generated, its own ``command_id``."""
+
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings
+        self._client: SupportesClient | None = None
+
+    def command_id(self, envelope: Mapping[str, Any]) -> str:
+        return str(envelope["command_id"])
+
+    def attempt(self, envelope: Mapping[str, Any]) -> Mapping[str, Any] | None:
+        try:
+            if self._client is None:
+                self._client = SupportesClient(self._settings)
+            return self._client.submit([envelope], timeout_s=ANSWER_WAIT_S)[0]
+        except TimeoutError:
+            return None
+        except Exception as exc:  # the broker away: a new client next time
+            log.info("kafka client attempt failed", error=type(exc).__name__)
+            self.close()
+            return None
+
+    def close(self) -> None:
+        if self._client is not None:
+            client, self._client = self._client, None
+            try:
+                client.close()
+            except Exception:
+                log.info("kafka client close failed")
+
+
+class _ApiSubmitter(_Submitter):
+    """``POST /v1/commands`` as ``admin`` with an ``Idempotency-Key``, replicas in turn; a
+    pending (202) answer is read back from ``GET /v1/commands/{id}``."""
+
+    def __init__(self, api: ApiAccess, number: int) -> None:
+        self._api = api
+        self._turn = number
+        self._principal = Principal(api.principal_id, frozenset({Role.ADMIN}))
+        self._http = httpx.Client(
+            headers={"Authorization": f"Bearer {api.token}"}, timeout=ANSWER_WAIT_S
+        )
+
+    def command_id(self, envelope: Mapping[str, Any]) -> str:
+        return str(command_id_for(self._principal, self._key(envelope)))
+
+    @staticmethod
+    def _key(envelope: Mapping[str, Any]) -> str:
+        return f"campaign-{envelope['command_id']}"
+
+    def attempt(self, envelope: Mapping[str, Any]) -> Mapping[str, Any] | None:
+        base = self._api.base_urls[self._turn % len(self._api.base_urls)]
+        self._turn += 1  # the next attempt goes to the other replica
+        body = {
+            "type": envelope["type"],
+            "aggregate_id": envelope["aggregate_id"],
+            "payload": envelope.get("payload") or {},
+            "issued_at": envelope["issued_at"],
+        }
+        try:
+            answer = self._http.post(
+                f"{base}/v1/commands", json=body, headers={"Idempotency-Key": self._key(envelope)}
+            )
+            if answer.status_code == 202:
+                return self._read_back(base, self.command_id(envelope))
+        except httpx.HTTPError as exc:
+            log.info("api attempt failed", error=type(exc).__name__)
+            return None
+        if answer.status_code >= 500:
+            return None
+        return _as_result(answer)
+
+    def _read_back(self, base: str, command_id: str) -> Mapping[str, Any] | None:
+        deadline = time.monotonic() + ANSWER_WAIT_S
+        while time.monotonic() < deadline:
+            answer = self._http.get(f"{base}/v1/commands/{command_id}")
+            if answer.status_code == 200:
+                return _as_result(answer)
+            time.sleep(0.2)
+        return None
+
+    def close(self) -> None:
+        self._http.close()
+
+
+def _as_result(answer: httpx.Response) -> Mapping[str, Any]:
+    """A result-shaped answer: the API's result body, or a refusal (4xx) as rejected."""
+    try:
+        body = answer.json()
+    except ValueError:
+        body = {}
+    if answer.status_code < 300 and isinstance(body, dict) and "status" in body:
+        return body
+    error = body.get("error") if isinstance(body, dict) else None
+    return {"status": "rejected", "error": error or {"code": str(answer.status_code)}}
+
+
+def checker_input(report: WorkloadReport) -> Iterator[dict[str, Any]]:
+    """The submitted commands as JSON lines for the checker (``faults check --submitted``)."""
+    for item in report.submitted:
+        yield item.as_dict()
