@@ -20,6 +20,7 @@ from supportes.cli import (
     audit_cmd,
     case_cmd,
     demo_cmd,
+    faults_cmd,
     privacy_cmd,
     projections_cmd,
     queue_cmd,
@@ -56,6 +57,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo_cmd.register(subparsers)
     tokens_cmd.register(subparsers)
     privacy_cmd.register(subparsers)
+    faults_cmd.register(subparsers)
     return parser
 
 
