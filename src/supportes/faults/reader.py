@@ -70,23 +70,28 @@ def read_snapshot(
 
 
 def load_submitted(path: Path) -> list[str]:
-    """Command ids from a JSON lines file: each line a JSON string, or an object with
-    ``command_id`` (blank lines skipped)."""
-    ids = []
+    """Command ids from a JSON lines file (:func:`parse_submitted`)."""
     try:
         lines = path.read_text(encoding="utf-8").splitlines()
     except OSError as exc:
         raise UsageError(f"cannot read {path}: {exc.strerror}") from None
+    return parse_submitted(lines, str(path))
+
+
+def parse_submitted(lines: Iterable[str], source: str = "submitted") -> list[str]:
+    """Command ids of JSON lines: each a JSON string, or an object with ``command_id`` (blank
+    lines skipped); UsageError naming ``source`` and the line otherwise."""
+    ids = []
     for number, line in enumerate(lines, 1):
         if not line.strip():
             continue
         try:
             value = json.loads(line)
         except ValueError:
-            raise UsageError(f"{path} line {number}: not JSON") from None
+            raise UsageError(f"{source} line {number}: not JSON") from None
         command_id = value.get("command_id") if isinstance(value, dict) else value
         if not isinstance(command_id, str):
-            raise UsageError(f"{path} line {number}: no command_id")
+            raise UsageError(f"{source} line {number}: no command_id")
         ids.append(command_id)
     return ids
 

@@ -12,9 +12,11 @@ from typing import Any
 import pytest
 from faults_logbuilder import PARTITIONS, LogBuilder
 
+from supportes.errors import UsageError
 from supportes.faults.analysis import analyse
 from supportes.faults.model import CLASSES, CheckReport
 from supportes.faults.projections import TableSum, compare_checksums
+from supportes.faults.reader import parse_submitted
 from supportes.messaging.routing import key_of, partition_for
 
 
@@ -285,3 +287,10 @@ def test_projection_checksums_compare_per_table() -> None:
     report = analyse(log.snapshot(projection_differences=differences))
     only(report, "projections")
     assert report.findings["projections"].count == 3
+
+
+def test_the_submitted_list_takes_strings_or_objects() -> None:
+    lines = ['"a"', "", '{"command_id": "b", "status": "sent"}']
+    assert parse_submitted(lines) == ["a", "b"]
+    with pytest.raises(UsageError, match="line 1: no command_id"):
+        parse_submitted(['{"id": "c"}'])
