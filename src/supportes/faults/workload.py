@@ -276,7 +276,7 @@ class _ApiSubmitter(_Submitter):
         except httpx.HTTPError as exc:
             log.info("api attempt failed", error=type(exc).__name__)
             return None
-        if answer.status_code >= 500:
+        if answer.status_code >= 500 or answer.status_code == 429:  # not an answer: again
             return None
         return _as_result(answer)
 

@@ -295,15 +295,17 @@ def _ensure_role_and_database(settings: Settings) -> None:
         conn.close()
 
 
-def stop(settings: Settings) -> bool:
-    """Stop the local cluster (fast shutdown); return True when it was running."""
+def stop(settings: Settings, *, mode: str = "fast") -> bool:
+    """Stop the local cluster; return True when it was running. ``mode`` ``immediate`` is a
+    crash as far as the data goes (no checkpoint: the next start replays the WAL), for fault
+    tests."""
+    if mode not in ("fast", "immediate"):
+        raise ValueError(f"mode must be fast or immediate, not {mode!r}")
     paths = postgres_paths(settings)
     if _postmaster_pid(paths) is None:
         return False
-    log.info("stopping postgres", data=str(paths.data))
-    result = _run(
-        [str(find_bindir() / "pg_ctl"), "-D", str(paths.data), "-m", "fast", "-w", "stop"]
-    )
+    log.info("stopping postgres", data=str(paths.data), mode=mode)
+    result = _run([str(find_bindir() / "pg_ctl"), "-D", str(paths.data), "-m", mode, "-w", "stop"])
     if result.returncode != 0:
         raise StackError(f"pg_ctl stop failed: {result.stderr.strip()[:300]}")
     return True
