@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Literal
 from urllib.parse import quote
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from supportes.errors import ConfigError
@@ -51,7 +51,12 @@ class Settings(BaseSettings):
     )
     topic_prefix: str = Field(default="supportes", pattern=r"^[A-Za-z0-9._-]{1,100}$")
     partitions: int = Field(default=6, ge=1, le=1000, description="Partitions per topic.")
-    replication_factor: int = Field(default=1, ge=1, le=16)
+    replication_factor: int = Field(
+        default=1,
+        ge=1,
+        le=16,
+        description="Replication factor of new topics. Unset: SUPPORTES_KAFKA_BROKERS (at most 3).",
+    )
     audit_key: SecretStr | None = Field(
         default=None, description="Key for HMAC-SHA-256 event hashes (plain SHA-256 when unset)."
     )
@@ -61,6 +66,11 @@ class Settings(BaseSettings):
     kafka_port: int = Field(default=39092, ge=1, le=65535)
     kafka_controller_port: int = Field(default=39093, ge=1, le=65535)
     kafka_heap: str = Field(default="512m", pattern=r"^\d+[mMgG]$")
+    kafka_brokers: int = Field(
+        default=1,
+        description="Nodes of the local Kafka: 1, or 3 (a KRaft cluster for fault tests on "
+        "ports KAFKA_PORT, +2, +4 and KAFKA_CONTROLLER_PORT, +2, +4).",
+    )
     pg_port: int = Field(default=55432, ge=1, le=65535)
     pg_database: str = Field(default="supportes", pattern=r"^[a-z_][a-z0-9_]{0,62}$")
     pg_user: str = Field(default="supportes", pattern=r"^[a-z_][a-z0-9_]{0,62}$")
@@ -297,6 +307,43 @@ class Settings(BaseSettings):
     def _blank_is_unset(cls, value: str | None) -> str | None:
         return value.strip() or None if value is not None else None
 
+    @field_validator("kafka_brokers")
+    @classmethod
+    def _one_or_three_brokers(cls, value: int) -> int:
+        if value not in (1, 3):
+            raise ValueError("the local Kafka has 1 or 3 nodes")
+        return value
+
+    @model_validator(mode="after")
+    def _replicas_follow_brokers(self) -> Settings:
+        """Unless set, the replication factor is the number of local brokers."""
+        if "replication_factor" not in self.model_fields_set:
+            object.__setattr__(self, "replication_factor", min(3, self.kafka_brokers))
+        return self
+
+    def with_kafka_brokers(self, brokers: int) -> Settings:
+        """These settings with ``brokers`` local Kafka nodes (``stack up --brokers``); the
+        replication factor follows unless it was set."""
+        if brokers not in (1, 3):
+            raise ConfigError(f"{env_name('kafka_brokers')}: the local Kafka has 1 or 3 nodes")
+        explicit = "replication_factor" in self.model_fields_set
+        update: dict[str, object] = {"kafka_brokers": brokers}
+        if not explicit:
+            update["replication_factor"] = min(3, brokers)
+        copy = self.model_copy(update=update)
+        if not explicit:
+            copy.model_fields_set.discard("replication_factor")
+        return copy
+
+    @property
+    def kafka_ports(self) -> list[tuple[int, int]]:
+        """(client port, controller port) of each local Kafka node: ``KAFKA_PORT`` and
+        ``KAFKA_CONTROLLER_PORT``, then +2 and +4 for the second and third of a cluster."""
+        return [
+            (self.kafka_port + 2 * i, self.kafka_controller_port + 2 * i)
+            for i in range(self.kafka_brokers)
+        ]
+
     @property
     def kafka_is_local(self) -> bool:
         """True when supportes runs its own broker (no ``SUPPORTES_KAFKA_BOOTSTRAP``)."""
@@ -309,8 +356,10 @@ class Settings(BaseSettings):
 
     @property
     def bootstrap_servers(self) -> str:
-        """The Kafka bootstrap servers to use, local or configured."""
-        return self.kafka_bootstrap or f"{LOCAL_HOST}:{self.kafka_port}"
+        """The Kafka bootstrap servers to use, configured or every local node."""
+        if self.kafka_bootstrap:
+            return self.kafka_bootstrap
+        return ",".join(f"{LOCAL_HOST}:{port}" for port, _ in self.kafka_ports)
 
     @property
     def dsn(self) -> str:

@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
+from typing import Any, TypeVar
 
 from kafka import KafkaAdminClient
 from kafka.admin import ConfigResource, ConfigResourceType, NewTopic
 from kafka.errors import (
+    KafkaConnectionError,
     KafkaError,
     KafkaTimeoutError,
+    NodeNotReadyError,
+    RequestTimedOutError,
     SaslAuthenticationFailedError,
     SecurityDisabledError,
     TopicAlreadyExistsError,
@@ -28,6 +32,7 @@ from supportes.settings import Settings
 from supportes.stack.kafka_acls import acl_bindings, ensure_acls, existing_acls
 
 DAY_MS = 24 * 60 * 60 * 1000
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -39,16 +44,18 @@ class TopicSpec:
 
 
 def topic_specs(settings: Settings) -> list[TopicSpec]:
-    """The four topics of supportes with the configs of design section 2."""
+    """The four topics of supportes with the configs of design section 2; with replicas to
+    spare, every topic needs two in sync for an acknowledged write (``acks=all``)."""
     min_isr = str(min(2, settings.replication_factor))
+    spare = {"min.insync.replicas": min_isr} if settings.replication_factor > 1 else {}
     return [
-        TopicSpec(settings.topic("commands"), {"retention.ms": str(7 * DAY_MS)}),
+        TopicSpec(settings.topic("commands"), {"retention.ms": str(7 * DAY_MS), **spare}),
         TopicSpec(
             settings.topic("events"),
             {"retention.ms": "-1", "cleanup.policy": "delete", "min.insync.replicas": min_isr},
         ),
-        TopicSpec(settings.topic("results"), {"retention.ms": str(7 * DAY_MS)}),
-        TopicSpec(settings.topic("dead-letters"), {"retention.ms": str(30 * DAY_MS)}),
+        TopicSpec(settings.topic("results"), {"retention.ms": str(7 * DAY_MS), **spare}),
+        TopicSpec(settings.topic("dead-letters"), {"retention.ms": str(30 * DAY_MS), **spare}),
     ]
 
 
@@ -74,17 +81,30 @@ def broker_answers(
 
 @contextlib.contextmanager
 def admin_client(
-    settings: Settings, timeout_s: float = 10.0, *, component: Component = Component.ADMIN
+    settings: Settings,
+    timeout_s: float = 10.0,
+    *,
+    component: Component = Component.ADMIN,
+    bootstrap: Sequence[str] | None = None,
 ) -> Iterator[KafkaAdminClient]:
     """A KafkaAdminClient authenticated as ``component`` (the admin by default), closed
-    afterwards; raises KafkaTimeoutError when nothing answers."""
+    afterwards; raises KafkaTimeoutError when nothing answers. ``bootstrap``: these servers
+    instead of ``settings.bootstrap_servers`` (the nodes known to run: a paused one accepts
+    connections and never answers); with it, a connection not set up within ``timeout_s``
+    too is given up (kafka-python's default: 10 s, then the client tries another node)."""
     admin = KafkaAdminClient(
-        bootstrap_servers=settings.bootstrap_servers.split(","),
+        bootstrap_servers=list(bootstrap or settings.bootstrap_servers.split(",")),
         client_id=f"supportes-{component.value}-admin",
         request_timeout_ms=int(timeout_s * 1000),
         bootstrap_timeout_ms=int(timeout_s * 1000),
         **security_config(settings, component),
     )
+    # KafkaAdminClient takes no connection setup timeout: set its connection manager's.
+    network = getattr(getattr(admin, "_manager", None), "config", None)
+    if bootstrap and isinstance(network, dict):
+        limit = int(timeout_s * 1000)
+        network["socket_connection_setup_timeout_ms"] = limit
+        network["socket_connection_setup_timeout_max_ms"] = limit
     try:
         yield admin
     finally:
@@ -182,7 +202,9 @@ def topic_configs(settings: Settings, topic: str) -> dict[str, str]:
     return {name: entry["value"] for name, entry in entries.items()}
 
 
-def security_summary(settings: Settings) -> str:
+def security_summary(
+    settings: Settings, bootstrap: Sequence[str] | None = None, timeout_s: float | None = None
+) -> str:
     """How clients authenticate and whether this prefix's ACLs are all in place, in words:
     ``SASL_PLAINTEXT SCRAM-SHA-512, ACLs 19/19 for prefix supportes``."""
     protocol = security_protocol(settings)
@@ -191,11 +213,95 @@ def security_summary(settings: Settings) -> str:
     if not wanted:
         return words
     try:
-        with admin_client(settings, settings.connect_timeout_s) as admin:
-            existing = existing_acls(admin)
+        timeout_s = timeout_s or settings.connect_timeout_s
+        with admin_client(settings, timeout_s, bootstrap=bootstrap) as admin:
+            existing = _retried(lambda: existing_acls(admin))
         present = sum(acl in existing for acl in wanted)
     except SecurityDisabledError:
         return f"{words}, no authorizer"
     except KafkaError as exc:
         return f"{words}, ACLs unknown ({type(exc).__name__})"
     return f"{words}, ACLs {present}/{len(wanted)} for prefix {settings.topic_prefix}"
+
+
+INTERNAL_TOPICS = ("__transaction_state", "__consumer_offsets")
+
+
+def registered_brokers(settings: Settings, timeout_s: float = 2.0) -> list[int]:
+    """Ids of the brokers the cluster lists as registered (fenced ones are left out); empty
+    when nothing answers."""
+    try:
+        with admin_client(settings, timeout_s) as admin:
+            cluster = admin.describe_cluster()
+    except (KafkaError, OSError, ValueError):
+        return []
+    return _unfenced(cluster)
+
+
+def _unfenced(cluster: dict[str, Any]) -> list[int]:
+    brokers = cluster.get("brokers", [])
+    return sorted(int(b["broker_id"]) for b in brokers if not b.get("is_fenced", False))
+
+
+def _retried(call: Callable[[], T], attempts: int = 4) -> T:
+    """``call`` again when the node it went to is gone: until the cluster fences a dead node
+    (seconds), the client may still pick it, and the next attempt goes to another one."""
+    for attempt in range(attempts):
+        try:
+            return call()
+        except (KafkaConnectionError, NodeNotReadyError, RequestTimedOutError, KafkaTimeoutError):
+            if attempt == attempts - 1:
+                raise
+            time.sleep(0.3)
+    raise AssertionError("unreachable")
+
+
+@dataclass(frozen=True)
+class UnderReplicated:
+    """A partition with fewer replicas in sync than assigned."""
+
+    topic: str
+    partition: int
+    replicas: list[int]
+    isr: list[int]
+
+    def __str__(self) -> str:
+        isr = ",".join(map(str, self.isr))
+        return f"{self.topic}-{self.partition} (isr {isr} of {','.join(map(str, self.replicas))})"
+
+
+@dataclass(frozen=True)
+class ReplicationReport:
+    """Who leads and what is under-replicated among the project's topics and the internal
+    transaction and offsets topics."""
+
+    brokers: list[int]
+    leaders: dict[int, int]  # node id -> partitions it leads
+    under_replicated: list[UnderReplicated]
+
+
+def replication_report(
+    settings: Settings, timeout_s: float = 5.0, bootstrap: Sequence[str] | None = None
+) -> ReplicationReport:
+    """The cluster's view of its partitions, asked through ``bootstrap`` (default: every
+    server); raises KafkaError when nothing answers."""
+    wanted = [s.name for s in topic_specs(settings)] + list(INTERNAL_TOPICS)
+    with admin_client(settings, timeout_s, bootstrap=bootstrap) as admin:
+        brokers = _unfenced(_retried(admin.describe_cluster))
+        present = set(_retried(admin.list_topics))
+        topics = _retried(lambda: admin.describe_topics([t for t in wanted if t in present]))
+    leaders: dict[int, int] = dict.fromkeys(brokers, 0)
+    lagging: list[UnderReplicated] = []
+    for topic in topics:
+        for part in topic.get("partitions", []):
+            leader = int(part.get("leader_id", -1))
+            if leader >= 0:
+                leaders[leader] = leaders.get(leader, 0) + 1
+            replicas = sorted(int(r) for r in part.get("replica_nodes", []))
+            isr = sorted(int(r) for r in part.get("isr_nodes", []))
+            if len(isr) < len(replicas):
+                lagging.append(
+                    UnderReplicated(topic["name"], int(part["partition_index"]), replicas, isr)
+                )
+    lagging.sort(key=lambda u: (u.topic, u.partition))
+    return ReplicationReport(brokers, leaders, lagging)

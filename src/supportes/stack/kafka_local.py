@@ -2,8 +2,8 @@
 
 Secured like a production cluster (design section 8): SASL/SCRAM-SHA-512, StandardAuthorizer,
 no access without an ACL; the SCRAM users of every component are written at format time and
-their passwords kept under ``<home>/secrets``. :func:`node_properties` builds any node's
-configuration from its id, ports and quorum, for a multi-node mode to reuse.
+their passwords kept under ``<home>/secrets``. :func:`node_properties`, :func:`spawn` and
+:func:`format_storage` serve any node: the 3-node cluster (``kafka_cluster``) reuses them.
 """
 
 from __future__ import annotations
@@ -151,14 +151,23 @@ def node_properties(
     quorum: Sequence[NodeSpec],
     log_dir: Path,
     admin_password: str | None,
+    *,
+    static_voters: bool = False,
 ) -> dict[str, str]:
     """``server.properties`` of ``node``, a combined broker+controller of ``quorum`` (all the
     nodes, ``node`` among them), tuned small for a laptop. ``admin_password`` None: the
-    unsecured PLAINTEXT form, used once to upgrade a broker formatted before SASL."""
+    unsecured PLAINTEXT form, used once to upgrade a broker formatted before SASL.
+    ``static_voters``: a fixed ``controller.quorum.voters`` instead of a dynamic (KIP-853)
+    quorum found through ``controller.quorum.bootstrap.servers``."""
     secured = admin_password is not None
     client = "SASL_PLAINTEXT" if secured else "PLAINTEXT"
     replicas = str(min(3, len(quorum)))
     min_isr = str(min(2, len(quorum)))
+    quorum_key = "controller.quorum.bootstrap.servers"
+    quorum_value = ",".join(n.controller_address for n in quorum)
+    if static_voters:
+        quorum_key = "controller.quorum.voters"
+        quorum_value = ",".join(f"{n.node_id}@{n.controller_address}" for n in quorum)
     lines = {
         "process.roles": "broker,controller",
         "node.id": str(node.node_id),
@@ -167,7 +176,7 @@ def node_properties(
         "controller.listener.names": "CONTROLLER",
         "inter.broker.listener.name": client,
         "listener.security.protocol.map": f"{client}:{client},CONTROLLER:{client}",
-        "controller.quorum.bootstrap.servers": ",".join(n.controller_address for n in quorum),
+        quorum_key: quorum_value,
         "log.dirs": str(log_dir),
         "num.partitions": str(settings.partitions),
         "auto.create.topics.enable": "false",
@@ -264,12 +273,12 @@ def start(settings: Settings) -> bool:
     users = component_passwords(settings)
     secured = server_properties(settings, paths, users[ADMIN_USER])
     if not (paths.data / "meta.properties").exists():
-        _write_private(paths.config, secured)
+        write_private(paths.config, secured)
         format_storage(java, classpath, paths.config, users, standalone=True)
         _secured_marker(paths).write_text("".join(f"{name}\n" for name in users))
     elif not _secured_marker(paths).exists():
         _upgrade(settings, java, classpath, paths, users)
-    _write_private(paths.config, secured)
+    write_private(paths.config, secured)
     _launch(settings, java, classpath, paths, lambda: broker_answers(settings))
     return True
 
@@ -280,7 +289,7 @@ def _upgrade(
     """Add the SCRAM users to a broker formatted before SASL: start it once unsecured."""
     log.info("securing kafka formatted without SASL: adding scram users", users=list(users))
     plain = _unsecured(settings)
-    _write_private(paths.config, server_properties(settings, paths, None))
+    write_private(paths.config, server_properties(settings, paths, None))
     pid = _launch(plain, java, classpath, paths, lambda: broker_answers(plain))
     try:
         with admin_client(plain, settings.connect_timeout_s) as admin:
@@ -300,7 +309,7 @@ def ensure_users(settings: Settings) -> list[str]:
         )
 
 
-def _write_private(path: Path, text: str) -> None:
+def write_private(path: Path, text: str) -> None:
     """Write ``text`` to ``path`` readable by this user only (it holds the admin password)."""
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     os.fchmod(fd, 0o600)
@@ -308,14 +317,11 @@ def _write_private(path: Path, text: str) -> None:
         out.write(text)
 
 
-def _launch(
-    settings: Settings,
-    java: Path,
-    classpath: str,
-    paths: KafkaPaths,
-    answers: Callable[[], bool],
-) -> int:
-    """Run the broker of ``paths.config`` in the background until ``answers``; its pid."""
+def spawn(
+    settings: Settings, java: Path, classpath: str, paths: KafkaPaths
+) -> subprocess.Popen[bytes]:
+    """Start the node of ``paths.config`` in the background, its pid in ``paths.pid_file``
+    (not waiting for it: a cluster's nodes start together)."""
     log4j = deploy_dir() / "kafka" / "log4j2.properties"
     heap = settings.kafka_heap
     command = [
@@ -344,22 +350,38 @@ def _launch(
     )
     stdout.close()
     paths.pid_file.write_text(f"{process.pid}\n")
-    log.info("starting kafka", pid=process.pid, bootstrap=settings.bootstrap_servers)
+    log.info("starting kafka", pid=process.pid, state=str(paths.root))
+    return process
+
+
+def abandon_start(settings: Settings, process: subprocess.Popen[bytes], paths: KafkaPaths) -> str:
+    """Stop a node that did not come up in time; return why, from the end of its logs."""
+    processes.terminate(process.pid, timeout_s=5)
+    paths.pid_file.unlink(missing_ok=True)
+    logs = paths.logs
+    last = processes.tail(logs / "server.log", 3) or processes.tail(logs / "stdout.log", 3)
+    return (
+        f"local Kafka did not start within {settings.startup_timeout_s:g}s "
+        f"(see {paths.logs}): {last.splitlines()[-1] if last else 'no output'}"
+    )
+
+
+def _launch(
+    settings: Settings,
+    java: Path,
+    classpath: str,
+    paths: KafkaPaths,
+    answers: Callable[[], bool],
+) -> int:
+    """Run the broker of ``paths.config`` in the background until ``answers``; its pid."""
+    process = spawn(settings, java, classpath, paths)
     ready = processes.wait_until(
         lambda: process.poll() is not None or answers(),
         timeout_s=settings.startup_timeout_s,
         interval_s=0.3,
     )
     if process.poll() is not None or not ready:
-        processes.terminate(process.pid, timeout_s=5)
-        paths.pid_file.unlink(missing_ok=True)
-        last = processes.tail(paths.logs / "server.log", 3) or processes.tail(
-            paths.logs / "stdout.log", 3
-        )
-        raise StackError(
-            f"local Kafka did not start within {settings.startup_timeout_s:g}s "
-            f"(see {paths.logs}): {last.splitlines()[-1] if last else 'no output'}"
-        )
+        raise StackError(abandon_start(settings, process, paths))
     return process.pid
 
 
@@ -375,9 +397,12 @@ def format_storage(
 ) -> str:
     """Format the log directory of ``config`` with SCRAM credentials for ``users`` (KIP-900);
     a single node is ``standalone``, a node of a larger quorum names ``initial_controllers``
-    (``id@host:port:directory-id,...``) and shares ``cluster_id``. Returns the cluster id."""
+    (``id@host:port:directory-id,...``; None with static ``controller.quorum.voters``) and
+    shares ``cluster_id``. Returns the cluster id."""
     cluster_id = cluster_id or _new_cluster_id()
-    quorum = ["--standalone"] if standalone else ["--initial-controllers", str(initial_controllers)]
+    quorum = ["--standalone"] if standalone else []
+    if not standalone and initial_controllers:
+        quorum = ["--initial-controllers", initial_controllers]
     result = subprocess.run(
         [
             str(java),

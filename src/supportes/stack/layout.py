@@ -105,6 +105,17 @@ def kafka_paths(settings: Settings) -> KafkaPaths:
     return KafkaPaths(settings.home_dir / "kafka")
 
 
+def kafka_cluster_dir(settings: Settings) -> Path:
+    """State of the local 3-node Kafka cluster (``stack up --brokers 3``): a directory per
+    node."""
+    return settings.home_dir / "kafka-cluster"
+
+
+def kafka_node_paths(settings: Settings, node_id: int) -> KafkaPaths:
+    """Paths of node ``node_id`` (1-3) of the local cluster: ``<home>/kafka-cluster/node-N``."""
+    return KafkaPaths(kafka_cluster_dir(settings) / f"node-{node_id}")
+
+
 def postgres_paths(settings: Settings) -> PostgresPaths:
     """Paths of the local cluster under ``SUPPORTES_HOME``."""
     return PostgresPaths(settings.home_dir / "pg")
