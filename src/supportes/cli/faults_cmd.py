@@ -1,4 +1,5 @@
-"""``supportes faults check``: judge what a fault-campaign run left on the configured prefix.
+"""``supportes faults check``: judge what a fault-campaign run left on the configured prefix;
+``supportes faults campaign`` runs the campaign (:mod:`~supportes.cli.campaign_cmd`).
 
 Exit 0 when every anomaly count is 0, 1 otherwise (1 also for infrastructure errors).
 """
@@ -10,6 +11,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TypeAlias
 
+from supportes.cli import campaign_cmd
 from supportes.cli.output import fail_line, print_json, print_table
 from supportes.db.connect import connect_as
 from supportes.faults.analysis import analyse
@@ -26,7 +28,9 @@ log = get_logger("faults")
 
 def register(subparsers: Subparsers) -> None:
     """Add the ``faults`` verb and its ``check`` action."""
-    parser = subparsers.add_parser("faults", help="fault campaign: check the log for anomalies")
+    parser = subparsers.add_parser(
+        "faults", help="fault campaign: run it, or check a log for anomalies"
+    )
     actions = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
     check = actions.add_parser(
         "check",
@@ -52,7 +56,17 @@ def register(subparsers: Subparsers) -> None:
         help="how long an open transaction may take to end before it counts (default 10)",
     )
     check.add_argument("--json", action="store_true", help="machine-readable output")
-    parser.set_defaults(handler=run)
+    campaign = actions.add_parser(
+        "campaign",
+        help="the fault campaign on a deployment of its own: workload, faults, checker "
+        "(exit 1 on any anomaly)",
+    )
+    campaign_cmd.add_arguments(campaign)
+    parser.set_defaults(handler=_dispatch)
+
+
+def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
+    return campaign_cmd.run(args, settings) if args.action == "campaign" else run(args, settings)
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:

@@ -34,6 +34,9 @@ SIMULATED_STEP_S = 20.0
 command in the past, so its ``issued_at`` never runs ahead of the writer's clock."""
 RETRY_PAUSE_S = 0.5
 ANSWER_WAIT_S = 10.0
+KAFKA_BATCH = 100
+"""Commands a Kafka client sends at once (consecutive ones of its stream: one case's commands
+keep their order on its partition); API clients send one at a time."""
 """How long one attempt waits for its answer before the command is sent again (same id)."""
 
 
@@ -122,9 +125,13 @@ class Workload:
         self.seed = seed
         self.give_up_s = give_up_s
         self.report = WorkloadReport()
+        self._until: threading.Event | None = None
 
-    def run(self, stop: threading.Event) -> WorkloadReport:
-        """Run every client to its end (or ``stop``); the report."""
+    def run(self, stop: threading.Event, *, until: threading.Event | None = None) -> WorkloadReport:
+        """Run every client to its end (or ``stop``); with ``until``, clients go on past their
+        share of the commands until it is set (so the load spans a fault schedule). The
+        report."""
+        self._until = until
         threads = [
             threading.Thread(target=self._client, args=(n, stop), name=f"workload-{n}", daemon=True)
             for n in range(self.clients)
@@ -143,49 +150,67 @@ class Workload:
         )
         via_api = self.api is not None and number % 2 == 1
         submit = self._api_submitter(number) if via_api else self._kafka_submitter()
+        size = 1 if via_api else KAFKA_BATCH
         try:
-            for envelope in generator.commands(share):
-                if stop.is_set():
-                    return
-                self._one(number, envelope, submit, "api" if via_api else "kafka", stop)
+            batch: list[Mapping[str, Any]] = []
+            for envelope in self._stream(generator, share):
+                batch.append(envelope)
+                if len(batch) == size:
+                    if stop.is_set():
+                        return
+                    self._batch(number, batch, submit, "api" if via_api else "kafka", stop)
+                    batch = []
+            if batch and not stop.is_set():
+                self._batch(number, batch, submit, "api" if via_api else "kafka", stop)
         except Exception:
             log.exception("workload client failed", client=number)
             raise
         finally:
-            close = getattr(submit, "close", None)
-            if close is not None:
-                close()
+            submit.close()
 
-    def _one(
+    def _stream(self, generator: TrafficGenerator, share: int) -> Iterator[Mapping[str, Any]]:
+        """``share`` commands, then more while :meth:`run`'s ``until`` is not set."""
+        yield from generator.commands(share)
+        while self._until is not None and not self._until.is_set():
+            yield from generator.commands(KAFKA_BATCH)
+
+    def _batch(
         self,
         number: int,
-        envelope: Mapping[str, Any],
+        envelopes: Sequence[Mapping[str, Any]],
         submit: _Submitter,
         via: str,
         stop: threading.Event,
     ) -> None:
-        command_id = submit.command_id(envelope)
-        item = Submitted(
-            command_id,
-            str(envelope["type"]),
-            str(envelope["aggregate_id"]),
-            number,
-            via,
-            time.monotonic(),
-        )
-        self.report.add(item)
-        deadline = item.first_sent + self.give_up_s
+        """Send ``envelopes`` (in order) until each is answered, the same ids every time."""
+        now = time.monotonic()
+        items = [
+            Submitted(
+                submit.command_id(e), str(e["type"]), str(e["aggregate_id"]), number, via, now
+            )
+            for e in envelopes
+        ]
+        for item in items:
+            self.report.add(item)
+        deadline = now + self.give_up_s
         while time.monotonic() < deadline and not stop.is_set():
-            item.attempts += 1
-            answer = submit.attempt(envelope)
-            if answer is not None:
-                item.answered_at = time.monotonic()
-                item.status = str(answer.get("status"))
-                error = answer.get("error")
-                item.code = str(error.get("code")) if isinstance(error, Mapping) else None
+            waiting = [n for n, item in enumerate(items) if item.status is None]
+            if not waiting:
                 return
-            time.sleep(RETRY_PAUSE_S)
-        log.warning("command given up", client=number, command_id=command_id)
+            answers = submit.attempt([envelopes[n] for n in waiting])
+            answered_at = time.monotonic()
+            for n, answer in zip(waiting, answers, strict=True):
+                items[n].attempts += 1
+                if answer is not None:
+                    items[n].answered_at = answered_at
+                    items[n].status = str(answer.get("status"))
+                    error = answer.get("error")
+                    items[n].code = str(error.get("code")) if isinstance(error, Mapping) else None
+            if any(item.status is None for item in items):
+                time.sleep(RETRY_PAUSE_S)
+        for item in items:
+            if item.status is None:
+                log.warning("command given up", client=number, command_id=item.command_id)
 
     def _kafka_submitter(self) -> _Submitter:
         return _KafkaSubmitter(self.settings)
@@ -196,12 +221,12 @@ class Workload:
 
 
 class _Submitter:
-    """One way of sending a command and waiting for its answer (None: try again)."""
+    """One way of sending commands and waiting for their answers (None: try again)."""
 
     def command_id(self, envelope: Mapping[str, Any]) -> str:
         raise NotImplementedError
 
-    def attempt(self, envelope: Mapping[str, Any]) -> Mapping[str, Any] | None:
+    def attempt(self, envelopes: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any] | None]:
         raise NotImplementedError
 
     def close(self) -> None:
@@ -218,17 +243,21 @@ class _KafkaSubmitter(_Submitter):
     def command_id(self, envelope: Mapping[str, Any]) -> str:
         return str(envelope["command_id"])
 
-    def attempt(self, envelope: Mapping[str, Any]) -> Mapping[str, Any] | None:
+    def attempt(self, envelopes: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any] | None]:
         try:
             if self._client is None:
                 self._client = SupportesClient(self._settings)
-            return self._client.submit([envelope], timeout_s=ANSWER_WAIT_S)[0]
+            return list(self._client.submit(envelopes, timeout_s=ANSWER_WAIT_S))
         except TimeoutError:
-            return None
+            # All again (the answered ones are answered again), from a new client: one whose
+            # connections went through a broker's death can stay deaf to the new results
+            # (the recommended client-side defence: re-create after an RPC time-out).
+            self.close()
+            return [None] * len(envelopes)
         except Exception as exc:  # the broker away: a new client next time
             log.info("kafka client attempt failed", error=type(exc).__name__)
             self.close()
-            return None
+            return [None] * len(envelopes)
 
     def close(self) -> None:
         if self._client is not None:
@@ -258,7 +287,17 @@ class _ApiSubmitter(_Submitter):
     def _key(envelope: Mapping[str, Any]) -> str:
         return f"campaign-{envelope['command_id']}"
 
-    def attempt(self, envelope: Mapping[str, Any]) -> Mapping[str, Any] | None:
+    def attempt(self, envelopes: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any] | None]:
+        answers: list[Mapping[str, Any] | None] = []
+        for envelope in envelopes:
+            answer = self._one(envelope)
+            answers.append(answer)
+            if answer is None:  # the rest may be of the same case: after this one only
+                answers.extend([None] * (len(envelopes) - len(answers)))
+                break
+        return answers
+
+    def _one(self, envelope: Mapping[str, Any]) -> Mapping[str, Any] | None:
         base = self._api.base_urls[self._turn % len(self._api.base_urls)]
         self._turn += 1  # the next attempt goes to the other replica
         body = {
