@@ -12,7 +12,7 @@ INSTALLED := $(VENV)/.installed
 PYTEST := $(BIN)/pytest
 PYTEST_ARGS ?=
 
-.PHONY: help setup system-deps run test test-unit test-integration test-e2e lint typecheck bench \
+.PHONY: help setup system-deps run test test-faults test-unit test-integration test-e2e lint typecheck bench \
         stack-up stack-down stack-status clean
 
 help: ## list the targets
@@ -39,6 +39,9 @@ run: setup stack-up ## stack up, `supportes serve` (writer, projector, API) in t
 
 test: setup stack-up ## unit, integration and end-to-end tests against the real stack
 	$(PYTEST) tests/unit tests/integration tests/e2e $(PYTEST_ARGS)
+
+test-faults: setup ## the full fault campaign (3 Kafka nodes, 3 writers, 2 projectors, 2 APIs, every fault; a deployment of its own)
+	$(SUPPORTES) faults campaign
 
 test-unit: setup ## domain and pure-Python tests (no services)
 	$(PYTEST) tests/unit $(PYTEST_ARGS)
