@@ -29,12 +29,17 @@ from supportes.simulation import TrafficGenerator
 
 log = get_logger("faults.workload")
 
-SIMULATED_STEP_S = 20.0
-"""The generator's mean simulated time between commands: a client's stream starts this much per
-command in the past, so its ``issued_at`` never runs ahead of the writer's clock."""
-RETRY_PAUSE_S = 0.5
-ANSWER_WAIT_S = 10.0
-KAFKA_BATCH = 100
+HISTORY = timedelta(days=90)
+"""How far in the past a client's stream starts: the generator's clock moves ~20 s per command,
+so ~390,000 commands per client stay behind the writer's clock (``issued_at`` ahead of it by
+more than the allowed skew is refused)."""
+RETRY_PAUSE_S = 1.0
+ANSWER_WAIT_S = 20.0
+"""How long one attempt waits for its answers before the commands are sent again (same ids):
+long enough for a writer that is catching up, or retries pile onto its backlog."""
+RECREATE_AFTER_TIMEOUTS = 2
+"""Time-outs in a row after which a Kafka client is made anew."""
+KAFKA_BATCH = 50
 """Commands a Kafka client sends at once (consecutive ones of its stream: one case's commands
 keep their order on its partition); API clients send one at a time."""
 """How long one attempt waits for its answer before the command is sent again (same id)."""
@@ -144,18 +149,22 @@ class Workload:
 
     def _client(self, number: int, stop: threading.Event) -> None:
         share = self.commands // self.clients + (number < self.commands % self.clients)
-        start = datetime.now(UTC) - timedelta(seconds=SIMULATED_STEP_S * share * 2)
+        start = datetime.now(UTC) - HISTORY
         generator = TrafficGenerator(
             seed=self.seed * 100 + number, start=start, concurrent_cases=20, full_mix=True
         )
         via_api = self.api is not None and number % 2 == 1
         submit = self._api_submitter(number) if via_api else self._kafka_submitter()
         size = 1 if via_api else KAFKA_BATCH
+        sent = 0
         try:
             batch: list[Mapping[str, Any]] = []
             for envelope in self._stream(generator, share):
                 batch.append(envelope)
-                if len(batch) == size:
+                sent += 1
+                if sent > share:  # past its share, until the schedule ends: a steady trickle
+                    size = 1
+                if len(batch) >= size:
                     if stop.is_set():
                         return
                     self._batch(number, batch, submit, "api" if via_api else "kafka", stop)
@@ -239,6 +248,7 @@ class _KafkaSubmitter(_Submitter):
     def __init__(self, settings: Settings) -> None:
         self._settings = settings
         self._client: SupportesClient | None = None
+        self._timeouts = 0
 
     def command_id(self, envelope: Mapping[str, Any]) -> str:
         return str(envelope["command_id"])
@@ -247,12 +257,20 @@ class _KafkaSubmitter(_Submitter):
         try:
             if self._client is None:
                 self._client = SupportesClient(self._settings)
-            return list(self._client.submit(envelopes, timeout_s=ANSWER_WAIT_S))
+            answers: list[Mapping[str, Any] | None] = list(
+                self._client.submit(envelopes, timeout_s=ANSWER_WAIT_S)
+            )
+            self._timeouts = 0
+            return answers
         except TimeoutError:
-            # All again (the answered ones are answered again), from a new client: one whose
-            # connections went through a broker's death can stay deaf to the new results
+            # All again: the answered ones are answered again. The same client first (its
+            # reader keeps its place, so answers to the earlier attempt still count: a new
+            # one would skip them and fall behind its own retries); a new one after a second
+            # time-out in a row, in case its connections went deaf through a broker's death
             # (the recommended client-side defence: re-create after an RPC time-out).
-            self.close()
+            self._timeouts += 1
+            if self._timeouts >= RECREATE_AFTER_TIMEOUTS:
+                self.close()
             return [None] * len(envelopes)
         except Exception as exc:  # the broker away: a new client next time
             log.info("kafka client attempt failed", error=type(exc).__name__)

@@ -184,8 +184,18 @@ def ensure_topics_and_acls(settings: Settings) -> tuple[list[str], int]:
     return [t.name for t in missing], acls
 
 
-def _check_partition_counts(admin: KafkaAdminClient, names: list[str], wanted: int) -> None:
-    for description in admin.describe_topics(names):
+def _check_partition_counts(
+    admin: KafkaAdminClient, names: list[str], wanted: int, timeout_s: float = 15.0
+) -> None:
+    """Every topic has ``wanted`` partitions (ConfigError if not). A topic just created may
+    show none for a moment on a cluster (its metadata not yet on the broker asked): asked
+    again until ``timeout_s``."""
+    deadline = time.monotonic() + timeout_s
+    descriptions = admin.describe_topics(names)
+    while any(not d.get("partitions") for d in descriptions) and time.monotonic() < deadline:
+        time.sleep(0.3)
+        descriptions = admin.describe_topics(names)
+    for description in descriptions:
         count = len(description.get("partitions", []))
         if count != wanted:
             raise ConfigError(
