@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from supportes.faults.deployment import SESSION_TIMEOUT_MS, Deployment
+from supportes.faults.deployment import SESSION_TIMEOUT_MS, Deployment, Service
 from supportes.logs import get_logger
 from supportes.stack import kafka_cluster, postgres_local, processes
 from supportes.stack.kafka_admin import admin_client
@@ -150,19 +150,11 @@ class Nemesis:
 
     def kill_writer(self) -> Injection:
         """kill -9 of a writer process, started again after :data:`DOWN_S`."""
-        writer = self.deployment.writers[self._turn % len(self.deployment.writers)]
-        self._turn += 1
-        injection = Injection("kill-writer", writer.name, time.monotonic())
-        writer.kill()
-        time.sleep(DOWN_S)
-        writer.start()
-        injection.healed = time.monotonic()
-        return injection
+        return self._kill_and_start("kill-writer", self._next(self.deployment.writers))
 
     def zombie_writer(self) -> Injection:
         """SIGSTOP of a writer for :data:`ZOMBIE_S` (past its session timeout), then SIGCONT."""
-        writer = self.deployment.writers[self._turn % len(self.deployment.writers)]
-        self._turn += 1
+        writer = self._next(self.deployment.writers)
         injection = Injection("zombie-writer", writer.name, time.monotonic())
         writer.signal(signal.SIGSTOP)
         time.sleep(ZOMBIE_S)
@@ -172,12 +164,20 @@ class Nemesis:
 
     def kill_projector(self) -> Injection:
         """kill -9 of a projector process, started again after :data:`DOWN_S`."""
-        projector = self.deployment.projectors[self._turn % len(self.deployment.projectors)]
+        return self._kill_and_start("kill-projector", self._next(self.deployment.projectors))
+
+    def _next(self, services: Sequence[Service]) -> Service:
+        """The services in turn, so that successive faults hit different processes."""
+        service = services[self._turn % len(services)]
         self._turn += 1
-        injection = Injection("kill-projector", projector.name, time.monotonic())
-        projector.kill()
+        return service
+
+    @staticmethod
+    def _kill_and_start(fault: str, service: Service) -> Injection:
+        injection = Injection(fault, service.name, time.monotonic())
+        service.kill()
         time.sleep(DOWN_S)
-        projector.start()
+        service.start()
         injection.healed = time.monotonic()
         return injection
 

@@ -1,0 +1,66 @@
+"""The campaign's pure pieces: the schedule, the refusal of unknown faults, the table's rows."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from supportes.faults.campaign import CampaignConfig, CampaignReport
+from supportes.faults.deployment import Deployment, Ports
+from supportes.faults.model import CheckReport
+from supportes.faults.nemesis import FAULTS, Injection, Nemesis, default_schedule
+from supportes.faults.workload import Submitted, WorkloadReport
+from supportes.settings import Settings
+
+
+def test_the_default_schedule_injects_every_fault_once_in_order() -> None:
+    schedule = default_schedule(spacing_s=7.0, first_s=5.0)
+    assert [name for _, name in schedule] == list(FAULTS)
+    assert [at for at, _ in schedule] == [5.0 + 7.0 * n for n in range(len(FAULTS))]
+
+
+def test_an_unknown_fault_is_refused_by_name(tmp_path: Path) -> None:
+    deployment = Deployment.create(Settings(), tmp_path, Ports(41000, 41006, (41007,)))
+    with pytest.raises(ValueError, match="unplug-the-rack"):
+        Nemesis(deployment, [(1.0, "unplug-the-rack")])
+
+
+def _sent(status: str | None, answered_at: float | None, via: str = "kafka") -> Submitted:
+    return Submitted("id", "Acknowledge", "case", 0, via, 0.0, 1, answered_at, status)
+
+
+def test_the_rows_say_when_the_next_command_was_accepted_after_each_fault() -> None:
+    workload = WorkloadReport()
+    for item in (
+        _sent("accepted", 11.0),
+        _sent("rejected", 12.0, "api"),
+        _sent("accepted", 14.5, "api"),
+        _sent(None, None),
+    ):
+        workload.add(item)
+    report = CampaignReport(
+        CampaignConfig.short(),
+        [Injection("kill-writer", "writer-1", 12.0, healed=16.0), Injection("x", "y", 20.0)],
+        workload,
+        CheckReport(),
+        30.0,
+        started=2.0,
+    )
+    assert report.fault_rows() == [
+        {"fault": "kill-writer", "target": "writer-1", "at_s": 10.0, "healed_after_s": 4.0,
+         "next_accepted_after_s": 2.5},
+        {"fault": "x", "target": "y", "at_s": 18.0, "healed_after_s": 0.0,
+         "next_accepted_after_s": "none"},
+    ]  # fmt: skip
+    assert report.unanswered == 1
+    assert not report.ok  # an unanswered command fails the campaign, anomalies or not
+    assert {(r["via"], r["outcome"]): r["commands"] for r in report.command_rows()} == {
+        ("api", "accepted"): 1,
+        ("api", "rejected"): 1,
+        ("kafka", "accepted"): 1,
+        ("kafka", "unanswered"): 1,
+    }
+    anomalies = {r["class"]: r["count"] for r in report.anomaly_rows()}
+    assert anomalies["unanswered"] == 1
+    assert set(anomalies) - {"unanswered"} == set(CheckReport().findings)
