@@ -94,3 +94,5 @@ def print_report(report: CampaignReport) -> None:
     print_table(report.command_rows(), ["via", "outcome", "commands"])
     print()
     print_table(report.anomaly_rows(), ["class", "count", "what"])
+    for difference in report.rebuilt_differences:
+        print(f"differs from a rebuild: {difference}")

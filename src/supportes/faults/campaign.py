@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from psycopg2 import sql
+
 from supportes.db.connect import connect
 from supportes.faults.analysis import analyse
 from supportes.faults.deployment import Deployment, Ports
@@ -166,26 +168,70 @@ def _campaign(deployment: Deployment, config: CampaignConfig) -> CampaignReport:
     for projector in deployment.projectors:
         projector.stop()
     differences = _against_rebuild(settings)
+    for difference in differences:
+        check.findings["projections"].add(**difference)
     return CampaignReport(
-        config, nemesis.injections, report, check, time.monotonic() - started, started, differences
+        config,
+        nemesis.injections,
+        report,
+        check,
+        time.monotonic() - started,
+        started,
+        [str(d) for d in differences],
     )
 
 
-def _against_rebuild(settings: Settings) -> list[str]:
+def _against_rebuild(settings: Settings) -> list[dict[str, Any]]:
     """The projection tables that differ from a rebuild of them from the log (projectors
-    stopped): checksums before, ``projections rebuild``, checksums after."""
+    stopped): the live tables are kept aside (schema ``campaign_live``), ``projections
+    rebuild`` swaps rebuilt ones in, and each table that differs is named with how many rows
+    only one side has and a few of their keys (key columns only: no text)."""
     conn = connect(settings.dsn)
     try:
         live = table_checksums(conn)
+        with conn.cursor() as cur:
+            cur.execute("DROP SCHEMA IF EXISTS campaign_live CASCADE; CREATE SCHEMA campaign_live")
+            for table in live:
+                cur.execute(
+                    sql.SQL("CREATE TABLE {} AS TABLE {}").format(
+                        sql.Identifier("campaign_live", table), sql.Identifier("proj", table)
+                    )
+                )
+        conn.commit()
+        rebuild(settings)
+        differences = compare_checksums(live, table_checksums(conn))
+        with conn.cursor() as cur:
+            for difference in differences:
+                table = str(difference["table"]).removeprefix("proj.")
+                difference.update(_rows_apart(cur, table))
+        conn.rollback()
     finally:
         conn.close()
-    rebuild(settings)
-    conn = connect(settings.dsn)
-    try:
-        rebuilt = table_checksums(conn)
-    finally:
-        conn.close()
-    return [str(d) for d in compare_checksums(live, rebuilt)]
+    return differences
+
+
+def _rows_apart(cur: Any, table: str) -> dict[str, Any]:
+    """Rows of ``table`` only live / only rebuilt, and up to 3 keys of each."""
+    cur.execute(
+        "SELECT a.attname FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid"
+        " AND a.attnum = ANY(i.indkey) WHERE i.indrelid = %s::regclass AND i.indisprimary",
+        (f"proj.{table}",),
+    )
+    keys = [name for (name,) in cur.fetchall()]
+    found: dict[str, Any] = {}
+    sides = (("only_live", "campaign_live", "proj"), ("only_rebuilt", "proj", "campaign_live"))
+    for label, first, second in sides:
+        apart = sql.SQL(
+            "SELECT to_jsonb(a) AS r FROM {} AS a EXCEPT SELECT to_jsonb(b) FROM {} AS b"
+        ).format(sql.Identifier(first, table), sql.Identifier(second, table))
+        cur.execute(sql.SQL("SELECT count(*) FROM ({}) AS x").format(apart))
+        (count,) = cur.fetchone()
+        found[label] = int(count)
+        if keys and count:
+            columns = sql.SQL(", ").join(sql.SQL("x.r->>{}").format(sql.Literal(k)) for k in keys)
+            cur.execute(sql.SQL("SELECT {} FROM ({}) AS x LIMIT 3").format(columns, apart))
+            found[f"{label}_keys"] = [list(row) for row in cur.fetchall()]
+    return found
 
 
 def free_ports(rng: random.Random | None = None) -> Ports:
