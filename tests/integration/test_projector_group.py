@@ -6,14 +6,16 @@ without that, this test fails about two runs in three (``cases_open`` off by one
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 
 from supportes.consumers.projector import Projector
 from supportes.ops.projection_status import wait_until_caught_up
+from supportes.simulation import TrafficGenerator
 from tests.conftest import Isolated
-from tests.integration.test_projector import _from_log, _history, _publish, _reference
-from tests.support.history import dump_tables
+from tests.integration.test_projector import _from_log, _publish, _reference
+from tests.support.history import History, dump_tables
 
 
 def _run(projector: Projector, stop: threading.Event, seen: list[frozenset[int]]) -> None:
@@ -26,7 +28,11 @@ def test_two_projectors_share_the_partitions_and_build_what_one_builds(
     isolated: Isolated,
 ) -> None:
     settings = isolated.settings
-    history = _history(23, 900)
+    history = History()  # few customers, returning: a case's row reads the customer's others
+    generator = TrafficGenerator(seed=23, concurrent_cases=25, customers=40, full_mix=True)
+    for envelope in generator.commands(900):
+        with contextlib.suppress(Exception):  # the generator's deliberate mistakes
+            history.submit(envelope)
     half = len(history.events) // 2
     _publish(settings, history.events[:half])
     projectors = [

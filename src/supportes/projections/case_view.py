@@ -307,6 +307,7 @@ class CaseViewProjection(Projection):
     weight = 35
     tables = (TABLE,)
     handles = CASE_EVENTS | {SUBJECT_ERASED}
+    serialized = True  # previous case and suggested owner read the customer's other cases
 
     def apply(
         self,
