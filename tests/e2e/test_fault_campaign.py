@@ -11,16 +11,19 @@ import json
 import subprocess
 from pathlib import Path
 
+import pytest
+
 from supportes.faults.nemesis import FAULTS
 from tests.e2e.cli import SUPPORTES
 
 
+@pytest.mark.timeout(1200)  # the deployment's start and stop included: ~3-8 minutes here
 def test_the_short_campaign_finds_no_anomaly(tmp_path: Path) -> None:
     done = subprocess.run(
         [SUPPORTES, "faults", "campaign", "--short", "--json", "--workdir", str(tmp_path)],
         capture_output=True,
         text=True,
-        timeout=900,
+        timeout=1100,
         check=False,
     )
     assert done.stdout, done.stderr[-3000:]
