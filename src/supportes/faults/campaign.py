@@ -22,7 +22,7 @@ from supportes.faults.analysis import analyse
 from supportes.faults.deployment import Deployment, Ports
 from supportes.faults.model import TITLES, CheckReport
 from supportes.faults.nemesis import Injection, Nemesis, default_schedule
-from supportes.faults.projections import compare_checksums, table_checksums
+from supportes.faults.projections import compare_checksums, key_columns, table_checksums
 from supportes.faults.reader import read_snapshot
 from supportes.faults.workload import ApiAccess, Workload, WorkloadReport
 from supportes.logs import get_logger
@@ -212,12 +212,7 @@ def _against_rebuild(settings: Settings) -> list[dict[str, Any]]:
 
 def _rows_apart(cur: Any, table: str) -> dict[str, Any]:
     """Rows of ``table`` only live / only rebuilt, and up to 3 keys of each."""
-    cur.execute(
-        "SELECT a.attname FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid"
-        " AND a.attnum = ANY(i.indkey) WHERE i.indrelid = %s::regclass AND i.indisprimary",
-        (f"proj.{table}",),
-    )
-    keys = [name for (name,) in cur.fetchall()]
+    keys = key_columns(cur, "proj", table)
     found: dict[str, Any] = {}
     sides = (("only_live", "campaign_live", "proj"), ("only_rebuilt", "proj", "campaign_live"))
     for label, first, second in sides:

@@ -11,7 +11,6 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -233,7 +232,3 @@ class Deployment:
             except Exception:  # a stop must go on to the next one
                 log.exception("stopping a service failed", service=service.name)
         manager.down(self.settings)
-
-    def service_env(self) -> Mapping[str, str]:
-        """The environment a ``supportes`` command against this deployment needs."""
-        return self.env()

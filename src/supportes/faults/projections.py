@@ -45,7 +45,7 @@ def table_checksums(
         tables = [name for (name,) in cur.fetchall() if name not in skip]
         sums = {}
         for table in tables:
-            order = _key_columns(cur, schema, table)
+            order = key_columns(cur, schema, table)
             query = sql.SQL(
                 "SELECT count(*), md5(coalesce(string_agg((to_jsonb(t) - %s::text[])::text,"
                 " E'\\n' ORDER BY {order}), '')) FROM {table} AS t"
@@ -93,7 +93,8 @@ def compare_checksums(
     return differences
 
 
-def _key_columns(cur: Any, schema: str, table: str) -> list[str]:
+def key_columns(cur: Any, schema: str, table: str) -> list[str]:
+    """The primary-key columns of ``schema.table``, in key order (none: no primary key)."""
     cur.execute(
         "SELECT a.attname FROM pg_index i"
         " JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY(i.indkey)"

@@ -360,9 +360,3 @@ def _as_result(answer: httpx.Response) -> Mapping[str, Any]:
         return body
     error = body.get("error") if isinstance(body, dict) else None
     return {"status": "rejected", "error": error or {"code": str(answer.status_code)}}
-
-
-def checker_input(report: WorkloadReport) -> Iterator[dict[str, Any]]:
-    """The submitted commands as JSON lines for the checker (``faults check --submitted``)."""
-    for item in report.submitted:
-        yield item.as_dict()

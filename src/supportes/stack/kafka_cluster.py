@@ -12,7 +12,6 @@ Nodes can be killed (SIGKILL), paused (SIGSTOP) and resumed (SIGCONT) one at a t
 from __future__ import annotations
 
 import contextlib
-import os
 import re
 import signal
 import subprocess
@@ -153,7 +152,7 @@ def start(settings: Settings) -> list[str]:
     changes: list[str] = []
     for node in cluster:
         if node.state is NodeState.PAUSED and node.pid is not None:
-            _signal(node.pid, signal.SIGCONT)
+            processes.signal_process(node.pid, signal.SIGCONT)
             changes.append(f"resumed {node.name} (pid {node.pid})")
     down = [n for n in cluster if n.state is NodeState.DOWN]
     spawned: list[tuple[NodeProcess, subprocess.Popen[bytes]]] = []
@@ -241,7 +240,7 @@ def stop(settings: Settings) -> list[str]:
     live = running(settings)
     for node in live:
         if node.state is NodeState.PAUSED and node.pid is not None:
-            _signal(node.pid, signal.SIGCONT)
+            processes.signal_process(node.pid, signal.SIGCONT)
 
     def stop_one(node: NodeProcess) -> None:
         assert node.pid is not None
@@ -258,7 +257,7 @@ def kill(settings: Settings, node_id: int) -> str:
     """SIGKILL a node (a crash: no controlled shutdown); return what was done."""
     node = _live(settings, node_id)
     assert node.pid is not None
-    _signal(node.pid, signal.SIGKILL)
+    processes.signal_process(node.pid, signal.SIGKILL)
     processes.wait_until(lambda: process_state(node.pid or 0) is NodeState.DOWN, timeout_s=10)
     node.paths.pid_file.unlink(missing_ok=True)
     log.info("killed kafka node", node=node.name, pid=node.pid)
@@ -282,7 +281,7 @@ def _stop_or_continue(
     assert node.pid is not None
     if node.state is wanted:
         return f"{node.name} (pid {node.pid}) is already {wanted.value}"
-    _signal(node.pid, sig)
+    processes.signal_process(node.pid, sig)
     processes.wait_until(lambda: process_state(node.pid or 0) is wanted, timeout_s=10)
     log.info(f"{verb} kafka node", node=node.name, pid=node.pid)
     return f"{verb} {node.name} (pid {node.pid})"
@@ -296,15 +295,6 @@ def _live(settings: Settings, node_id: int) -> NodeProcess:
             "(start it: supportes stack up --brokers 3)"
         )
     return node
-
-
-def _signal(pid: int, sig: signal.Signals) -> None:
-    """Signal the node's process group (each node leads its own session)."""
-    with contextlib.suppress(ProcessLookupError):
-        if os.getpgid(pid) == pid:
-            os.killpg(pid, sig)
-        else:
-            os.kill(pid, sig)
 
 
 def _parallel(work: Callable[[NodeProcess], object], items: list[NodeProcess]) -> None:

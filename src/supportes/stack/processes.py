@@ -72,15 +72,16 @@ def terminate(pid: int, *, timeout_s: float) -> bool:
 
     Returns True when the process ended within the grace period.
     """
-    _signal(pid, signal.SIGTERM)
+    signal_process(pid, signal.SIGTERM)
     if wait_until(lambda: not is_alive(pid), timeout_s=timeout_s):
         return True
-    _signal(pid, signal.SIGKILL)
+    signal_process(pid, signal.SIGKILL)
     wait_until(lambda: not is_alive(pid), timeout_s=10)
     return False
 
 
-def _signal(pid: int, sig: signal.Signals) -> None:
+def signal_process(pid: int, sig: signal.Signals) -> None:
+    """Send ``sig`` to ``pid``'s process group when it leads one, else to ``pid`` (gone: no-op)."""
     with contextlib.suppress(ProcessLookupError):
         if os.getpgid(pid) == pid:
             os.killpg(pid, sig)
