@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import argparse
 from pathlib import Path
 
 import pytest
 
+from supportes.cli.campaign_cmd import add_arguments, config_of
+from supportes.errors import UsageError
 from supportes.faults.campaign import CampaignConfig, CampaignReport
 from supportes.faults.deployment import Deployment, Ports
 from supportes.faults.model import CheckReport
@@ -64,3 +67,12 @@ def test_the_rows_say_when_the_next_command_was_accepted_after_each_fault() -> N
     anomalies = {r["class"]: r["count"] for r in report.anomaly_rows()}
     assert anomalies["unanswered"] == 1
     assert set(anomalies) - {"unanswered"} == set(CheckReport().findings)
+
+
+def test_the_campaign_options_refuse_fewer_than_eight_clients() -> None:
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    assert config_of(parser.parse_args(["--short"])) == CampaignConfig.short()
+    assert config_of(parser.parse_args(["--commands", "30000"])).commands == 30_000
+    with pytest.raises(UsageError, match="--clients"):
+        config_of(parser.parse_args(["--clients", "4"]))
