@@ -139,3 +139,33 @@ def parse_proc_stat_cpu_s(text: str, ticks_per_s: int) -> float:
     name in parentheses may hold spaces, so fields are counted after its closing one)."""
     fields = text.rpartition(")")[2].split()
     return (int(fields[11]) + int(fields[12])) / ticks_per_s
+
+
+def machine_cpu_ticks() -> tuple[int, int] | None:
+    """(busy, total) CPU ticks of the whole machine so far (the ``cpu`` line of ``/proc/stat``;
+    idle and iowait are not busy), None when it cannot be read. Two readings give the share of
+    all cores that was busy between them."""
+    try:
+        text = Path("/proc/stat").read_text()
+    except OSError:
+        return None
+    return parse_machine_cpu_ticks(text)
+
+
+def parse_machine_cpu_ticks(text: str) -> tuple[int, int] | None:
+    """(busy, total) of the ``cpu`` line of a ``/proc/stat`` text (guest time is already in
+    user and nice, so only the first eight fields are summed)."""
+    for line in text.splitlines():
+        fields = line.split()
+        if fields and fields[0] == "cpu":
+            ticks = [int(f) for f in fields[1:9]]
+            idle = ticks[3] + (ticks[4] if len(ticks) > 4 else 0)
+            return sum(ticks) - idle, sum(ticks)
+    return None
+
+
+def busy_share(before: tuple[int, int] | None, after: tuple[int, int] | None) -> float | None:
+    """The share (0-1) of all cores that was busy between two :func:`machine_cpu_ticks`."""
+    if before is None or after is None or after[1] <= before[1]:
+        return None
+    return (after[0] - before[0]) / (after[1] - before[1])

@@ -74,7 +74,7 @@ def _backlog(writer: Writer) -> int:
 
 
 @dataclass(frozen=True)
-class _WriterRun:
+class WriterRun:
     """One writer run over a prefilled commands topic."""
 
     rate: float
@@ -100,15 +100,15 @@ def writer_throughput(settings: Settings, commands: int, rounds: int = ROUNDS) -
     envelopes = list(TrafficGenerator(seed=2026).commands(commands))
     command_size = sum(len(json.dumps(e)) for e in envelopes) / len(envelopes)
     sealing = _seal(settings, envelopes)
-    runs: list[_WriterRun] = []
-    sealed_runs: list[_WriterRun] = []
+    runs: list[WriterRun] = []
+    sealed_runs: list[WriterRun] = []
     ceilings: list[float] = []
     bulk_ceilings: list[float] = []
     for round_number in range(1, rounds + 1):
         # alternate which goes first, so a slow start or a warmed broker favours neither
         for sealed in (False, True) if round_number % 2 else (True, False):
             phase = f"decide{' sealed' if sealed else ''} (round {round_number}/{rounds})"
-            run = _writer_run(settings, sealing.envelopes if sealed else envelopes, phase)
+            run = decide_prefilled(settings, sealing.envelopes if sealed else envelopes, phase)
             (sealed_runs if sealed else runs).append(run)
         for bulk, figures in ((False, ceilings), (True, bulk_ceilings)):
             ceiling = kafka_ctp_ceiling(
@@ -213,7 +213,7 @@ def _seal(settings: Settings, envelopes: list[dict[str, Any]]) -> _Sealing:
 
 
 def _sealed_metrics(
-    result: Result, runs: list[_WriterRun], sealed_runs: list[_WriterRun], sealing: _Sealing
+    result: Result, runs: list[WriterRun], sealed_runs: list[WriterRun], sealing: _Sealing
 ) -> None:
     """The sealed runs beside the plain ones of the same rounds (issue 16)."""
     rates = [run.rate for run in sealed_runs]
@@ -259,8 +259,14 @@ def _spread(values: list[float]) -> str:
     return f"runs {', '.join(f'{v:,.0f}' for v in values)}"
 
 
-def _writer_run(settings: Settings, envelopes: list[dict[str, Any]], phase: str) -> _WriterRun:
-    """Prefill fresh topics with ``envelopes``, then let one in-process writer decide them."""
+def decide_prefilled(
+    settings: Settings,
+    envelopes: list[dict[str, Any]],
+    phase: str,
+    bench: str = "writer-throughput",
+) -> WriterRun:
+    """Prefill fresh topics with ``envelopes``, then let one in-process writer decide them
+    (progress lines under ``bench``, ``phase``)."""
     commands = len(envelopes)
     with scratch_topics(settings) as scratch_kafka, scratch_database(settings) as dsn:
         scratch = scratch_kafka.model_copy(update={"pg_dsn": dsn})
@@ -270,7 +276,7 @@ def _writer_run(settings: Settings, envelopes: list[dict[str, Any]], phase: str)
         writer = Writer(
             scratch, group_id=f"{scratch.topic_prefix}-writer", max_poll_records=POLL_BATCH
         )
-        progress = Progress("writer-throughput", phase, commands)
+        progress = Progress(bench, phase, commands)
         try:
             opened = time.monotonic()
             while not writer.partitions or writer._to_open:
@@ -289,7 +295,7 @@ def _writer_run(settings: Settings, envelopes: list[dict[str, Any]], phase: str)
         finally:
             writer.close()
         events = _count(scratch, "events")
-    return _WriterRun(
+    return WriterRun(
         rate=commands / elapsed,
         events_rate=events / elapsed,
         open_s=started - opened,

@@ -26,6 +26,7 @@ from typing import Any
 
 from kafka import TopicPartition
 
+from supportes.bench.machine import busy_share, machine_cpu_ticks, process_cpu_s
 from supportes.bench.progress import Progress
 from supportes.bench.results import Result
 from supportes.bench.scratch import child_env, scratch_database, scratch_topics
@@ -51,7 +52,11 @@ class ScalingRun:
     """Results committed per second inside :data:`WINDOW`."""
     results: int
     seconds: float
-    """From the processes' start to the last result."""
+    """From the first command sent to the last result."""
+    busy: float | None = None
+    """Share of all the machine's cores busy over :attr:`seconds`."""
+    writers_cpu_s: float | None = None
+    """CPU seconds of the writer processes together over :attr:`seconds`."""
 
 
 def writer_scaling(settings: Settings, commands: int, rounds: int = ROUNDS) -> Result:
@@ -75,6 +80,7 @@ def writer_scaling(settings: Settings, commands: int, rounds: int = ROUNDS) -> R
             f"{label}, median of {rounds}; runs {rates}; results between "
             f"{WINDOW[0]:.0%} and {WINDOW[1]:.0%} of {runs[writers][0].results:,}",
         )
+    _cpu_metrics(result, runs)
     ratios = [100 * b.rate / a.rate for a, b in zip(runs[1], runs[2], strict=True) if a.rate > 0]
     result.add(
         "two / one",
@@ -85,6 +91,30 @@ def writer_scaling(settings: Settings, commands: int, rounds: int = ROUNDS) -> R
         "the writers",
     )
     return result
+
+
+def _cpu_metrics(result: Result, runs: dict[int, list[ScalingRun]]) -> None:
+    """Where the CPU went: the machine's busy share and the writers' cores, per process count."""
+    for writers, group in runs.items():
+        busy = [100 * r.busy for r in group if r.busy is not None]
+        cores = [r.writers_cpu_s / r.seconds for r in group if r.writers_cpu_s and r.seconds]
+        plural = "s" if writers > 1 else ""
+        if busy:
+            result.add(
+                f"machine busy ({writers} writer{plural})",
+                median(busy),
+                "%",
+                f"of all {os.cpu_count()} cores, first send to last result; runs "
+                + ", ".join(f"{b:.0f}" for b in busy),
+            )
+        if cores:
+            result.add(
+                f"writers' CPU ({writers} writer{plural})",
+                median(cores),
+                "cores",
+                "the writer processes together, same window; runs "
+                + ", ".join(f"{c:.2f}" for c in cores),
+            )
 
 
 def _run(
@@ -98,20 +128,32 @@ def _run(
         progress = Progress("writer-scaling", f"{writers} writer(s) {label}", expected)
         log_dir = scratch.home_dir / "bench-logs"
         log_dir.mkdir(parents=True, exist_ok=True)
-        with ExitStack() as processes:
+        with ExitStack() as stack:
+            pids = []
             for instance in range(writers):
                 log_path = log_dir / f"{scratch.topic_prefix}-writer-{instance}.log"
-                processes.enter_context(_writer(scratch, dsn, instance, log_path))
+                pids.append(stack.enter_context(_writer(scratch, dsn, instance, log_path)).pid)
             _wait_for_group(scratch, writers)  # every writer holds partitions: no rebalance
+            ticks, cpu = machine_cpu_ticks(), _cpu_s(pids)
             began = time.monotonic()
             with SupportesClient(scratch) as client:
                 client.send(envelopes)
             times = _watch_results(scratch, expected, progress)
             seconds = time.monotonic() - began
+            busy, cpu_after = busy_share(ticks, machine_cpu_ticks()), _cpu_s(pids)
         progress.finish()
     low, high = (times[int(expected * share) - 1] for share in WINDOW)
     counted = int(expected * WINDOW[1]) - int(expected * WINDOW[0])
-    return ScalingRun(writers, counted / max(high - low, 1e-6), expected, seconds)
+    writers_cpu = cpu_after - cpu if cpu is not None and cpu_after is not None else None
+    return ScalingRun(
+        writers, counted / max(high - low, 1e-6), expected, seconds, busy, writers_cpu
+    )
+
+
+def _cpu_s(pids: list[int]) -> float | None:
+    """The CPU seconds of ``pids`` together (None when one cannot be read)."""
+    figures = [process_cpu_s(pid) for pid in pids]
+    return None if any(f is None for f in figures) else sum(f or 0.0 for f in figures)
 
 
 @contextmanager

@@ -6,7 +6,6 @@ are compared with a rebuild from the log. :func:`run_campaign` returns the table
 
 from __future__ import annotations
 
-import random
 import tempfile
 import threading
 import time
@@ -19,7 +18,7 @@ from psycopg2 import sql
 
 from supportes.db.connect import connect
 from supportes.faults.analysis import analyse
-from supportes.faults.deployment import Deployment, Ports
+from supportes.faults.deployment import Deployment, free_ports
 from supportes.faults.model import TITLES, CheckReport
 from supportes.faults.nemesis import Injection, Nemesis, default_schedule
 from supportes.faults.projections import compare_checksums, key_columns, table_checksums
@@ -29,11 +28,8 @@ from supportes.logs import get_logger
 from supportes.ops.projection_status import wait_until_caught_up
 from supportes.ops.rebuild import rebuild
 from supportes.settings import Settings
-from supportes.stack import processes
 
 log = get_logger("faults.campaign")
-
-LOCAL = "127.0.0.1"
 
 
 @dataclass(frozen=True)
@@ -227,14 +223,3 @@ def _rows_apart(cur: Any, table: str) -> dict[str, Any]:
             cur.execute(sql.SQL("SELECT {} FROM ({}) AS x LIMIT 3").format(columns, apart))
             found[f"{label}_keys"] = [list(row) for row in cur.fetchall()]
     return found
-
-
-def free_ports(rng: random.Random | None = None) -> Ports:
-    """Free loopback ports: six in a row for the Kafka nodes, one for PostgreSQL, two APIs."""
-    rng = rng or random.Random()
-    for _ in range(200):
-        base = rng.randrange(41_000, 49_000, 10)
-        wanted = [base + n for n in range(6)] + [base + 6, base + 7, base + 8]
-        if all(processes.port_bindable(LOCAL, port) for port in wanted):
-            return Ports(kafka=base, postgres=base + 6, apis=(base + 7, base + 8))
-    raise RuntimeError("no free block of loopback ports found")

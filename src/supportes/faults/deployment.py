@@ -7,6 +7,7 @@ and its serving processes - writers (instances 0..), projectors and API replicas
 from __future__ import annotations
 
 import os
+import random
 import signal
 import subprocess
 import sys
@@ -17,8 +18,8 @@ from pathlib import Path
 from supportes.auth import Role, create_token
 from supportes.db.connect import connect
 from supportes.logs import get_logger
-from supportes.settings import Settings
-from supportes.stack import manager
+from supportes.settings import LOCAL_HOST, Settings
+from supportes.stack import manager, processes
 
 log = get_logger("faults.deployment")
 
@@ -35,6 +36,17 @@ class Ports:
     kafka: int
     postgres: int
     apis: tuple[int, ...]
+
+
+def free_ports(rng: random.Random | None = None) -> Ports:
+    """Free loopback ports: six in a row for the Kafka nodes, one for PostgreSQL, two APIs."""
+    rng = rng or random.Random()
+    for _ in range(200):
+        base = rng.randrange(41_000, 49_000, 10)
+        wanted = [base + n for n in range(6)] + [base + 6, base + 7, base + 8]
+        if all(processes.port_bindable(LOCAL_HOST, port) for port in wanted):
+            return Ports(kafka=base, postgres=base + 6, apis=(base + 7, base + 8))
+    raise RuntimeError("no free block of loopback ports found")
 
 
 @dataclass

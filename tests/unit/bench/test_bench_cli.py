@@ -15,6 +15,7 @@ EXPECTED = [
     "pg-copy-ceiling",
     "kafka-latency-ceiling",
     "writer-throughput",
+    "writer-replication",
     "writer-scaling",
     "writer-latency",
     "projection-replay",

@@ -14,8 +14,8 @@ from supportes.bench.replay_events import DomainEvents, Published, Sealing
 from supportes.bench.results import Result
 from supportes.bench.scratch import child_env
 from supportes.bench.sealed_replay import SealedComparison, sealed_check, sealed_metrics
+from supportes.bench.writer_bench import WriterRun, _Sealing
 from supportes.bench.writer_bench import _sealed_metrics as writer_sealed_metrics
-from supportes.bench.writer_bench import _Sealing, _WriterRun
 from supportes.privacy.sealing import event_personal_fields, open_event
 from supportes.settings import load_settings
 
@@ -96,8 +96,8 @@ def test_sealed_metrics_ratio_is_the_median_of_the_rounds() -> None:
 
 
 def test_writer_sealed_ratio_and_checks() -> None:
-    def run(rate: float) -> _WriterRun:
-        return _WriterRun(rate=rate, events_rate=rate, open_s=0.1, follow_ons=5, events=105)
+    def run(rate: float) -> WriterRun:
+        return WriterRun(rate=rate, events_rate=rate, open_s=0.1, follow_ons=5, events=105)
 
     sealing = _Sealing(envelopes=[{"a": 1}], seconds=0.5, keys=2, sealed=1, plaintext_left=0)
     result = Result("writer-throughput")
