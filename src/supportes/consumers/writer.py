@@ -26,8 +26,9 @@ Manual assignment (``Writer(partitions=[...])``, tests and tools)
 
 After the commit the cycle's batches are written to the event index with their offsets
 (:mod:`~supportes.consumers.writer_index`); failures are recovered from by their kind
-(:mod:`~supportes.consumers.writer_recovery`). Idempotency: a command id already answered gets
-its first result again and writes no event.
+(:mod:`~supportes.consumers.writer_recovery`). Deciding the records:
+:mod:`~supportes.consumers.writer_decide`. Idempotency: a command id already answered gets its
+first result again and writes no event.
 """
 
 from __future__ import annotations
@@ -38,23 +39,16 @@ from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from eventsourcing.persistence import StoredEvent
 from kafka import KafkaConsumer, TopicPartition
-from kafka.consumer.fetcher import ConsumerRecord
 
-from supportes import fastjson
-from supportes.aggregates import Rejection, compensations, decide, last_hash_of
-from supportes.aggregates.clock import check_issued_at
-from supportes.aggregates.data_subject import refuse_personal_data_of_erased
-from supportes.aggregates.dispatch import accepted_result, rejected_result
 from supportes.consumers.batch import PendingBatch
 from supportes.consumers.dependencies import Backoff, Stopping, dependency_of
 from supportes.consumers.ownership import Lane, instance_transactional_id
-from supportes.consumers.records import Incoming, parse_record, writer_header
+from supportes.consumers.records import parse_record
+from supportes.consumers.writer_decide import CommandDecider
 from supportes.consumers.writer_index import CommitIndexer, IndexWrite
 from supportes.consumers.writer_lookup import IDEMPOTENCY_WINDOW, prefetch, prune_processed
 from supportes.consumers.writer_membership import STALLED_SESSIONS, MembershipWatch
-from supportes.consumers.writer_records import add_dead_letter, add_result, answer_again
 from supportes.consumers.writer_recovery import (
     FENCED_BACKOFF_S,
     PartitionFencedError,
@@ -83,9 +77,7 @@ from supportes.consumers.writer_transaction import (
     send_offsets,
 )
 from supportes.eventstore.index import Answer, EventIndex
-from supportes.eventstore.recorder import to_stored_event
 from supportes.logs import get_logger
-from supportes.messaging.bulk_send import send_many
 from supportes.messaging.clients import (
     Component,
     committed_reader,
@@ -137,10 +129,6 @@ class Writer:
         self.events_topic = settings.topic("events")
         self.results_topic = settings.topic("results")
         self.dead_letters_topic = settings.topic("dead-letters")
-        self.audit_key = (
-            settings.audit_key.get_secret_value().encode() if settings.audit_key else None
-        )
-        self.max_clock_skew = settings.max_clock_skew
         dsn = settings.dsn_for(PgComponent.WRITER)
         self.index = EventIndex(dsn)  # reads and catch-up, on the polling thread
         self.index_writer = EventIndex(dsn)  # writes after commit, on the indexer
@@ -166,6 +154,7 @@ class Writer:
             group_id, instance if instance is not None else settings.writer_instance
         )
         self.partitions: dict[int, PartitionState] = {}
+        self._decider = CommandDecider(settings, self.partitions)
         self._to_open: set[int] = set()
         self.backoff = Backoff("writer")
         """Every wait for a dependency (the stop event is :meth:`run`'s)."""
@@ -203,7 +192,7 @@ class Writer:
             committer=self._committer,
             catch_up=catch_up,
             await_index=self._indexer.await_index,
-            send_event=self._send_event,
+            send_event=self._decider.send_event,
             backoff=self.backoff,
         )
         self._recovery = Recovery(self._takeover, self._indexer)
@@ -327,7 +316,7 @@ class Writer:
                 offsets_sent = send_offsets(
                     lane, items, metadata, commands_topic=self.commands_topic, hooks=self.hooks
                 )
-                self._decide(lane, items, metadata.generation_id)
+                self._decider.decide(lane, items, metadata.generation_id)
             except Exception as exc:
                 # The offsets' own failure (a generation error, say) is the cause to act on:
                 # a send failing after it only reports the transaction's abortable state.
@@ -398,102 +387,3 @@ class Writer:
         """Close a committed batch (logged); return its record count."""
         self._recovery.fenced_in_a_row = 0
         return committed_batch(state, began, self.hooks)
-
-    def _decide(self, lane: Lane, items: list[Taken], generation: int) -> None:
-        """Decide each partition's records into the lane's open transaction, then flush them;
-        each partition's first result carries the writer's mark
-        (:data:`~supportes.consumers.records.WRITER_HEADER`)."""
-        mark = writer_header(lane.transactional_id, generation, lane.began_with)
-        for state, records, incoming in items:
-            assert state.batch is not None
-            state.batch.writer = mark
-            for record, parsed in zip(records, incoming, strict=True):
-                self._handle(state, record, parsed)
-            self._flush(state)
-
-    def _handle(self, state: PartitionState, record: ConsumerRecord, parsed: Incoming) -> None:
-        batch = state.batch
-        assert batch is not None
-        batch.stats.commands += 1
-        command_id = parsed.command_id
-        if command_id is not None:
-            first = batch.answered.get(command_id)
-            if first is not None:
-                answer_again(state, record, parsed, first)
-                return
-        if parsed.reason is not None:
-            add_dead_letter(state, record, parsed.reason)
-        if parsed.command is None:
-            if command_id is not None and parsed.rejection is not None:
-                result = rejected_result(command_id, parsed.aggregate_id, None, parsed.rejection)
-                add_result(state, record.key, result, digest=parsed.digest)
-            return
-        command = parsed.command
-        current = state.cache.get(command.aggregate_id)
-        try:
-            check_issued_at(command.issued_at, now=batch.now, max_skew=self.max_clock_skew)
-            refuse_personal_data_of_erased(command, current, batch.erased_subjects)
-            decision = decide(
-                command, current, last_hash=last_hash_of(current), audit_key=self.audit_key
-            )
-        except Rejection as rejection:
-            batch.stats.rejected += 1
-            version = current.version if current is not None else 0
-            result = rejected_result(command.command_id, command.aggregate_id, version, rejection)
-            add_result(state, record.key, result, digest=parsed.digest)
-            self._send_follow_ons(state, compensations(command, rejection))
-            log.debug(
-                "command rejected",
-                case_id=str(command.aggregate_id),
-                command_id=command_id,
-                partition=state.number,
-                offset=record.offset,
-                code=rejection.code.value,
-            )
-            return
-        except Exception as exc:  # a bug, not bad data: park it, keep the partition going
-            log.exception(
-                "deciding failed",
-                case_id=str(command.aggregate_id),
-                command_id=command_id,
-                partition=state.number,
-                offset=record.offset,
-            )
-            add_dead_letter(state, record, f"internal error: {type(exc).__name__}: {exc}")
-            return
-        state.recorder.insert_events([to_stored_event(e) for e in decision.events])
-        batch.events.extend(decision.events)
-        batch.touched.add(command.aggregate_id)
-        state.cache_put(command.aggregate_id, decision.aggregate)
-        self._send_follow_ons(state, decision.follow_on_commands)
-        batch.stats.events += len(decision.events)
-        add_result(state, record.key, accepted_result(command, decision), digest=parsed.digest)
-
-    def _send_follow_ons(self, state: PartitionState, commands: list[dict[str, Any]]) -> None:
-        """Send follow-on (or compensating) ``commands`` in the partition's transaction."""
-        assert state.batch is not None
-        for follow_on in commands:
-            state.lane.producer.send(
-                self.commands_topic,
-                key=str(follow_on["aggregate_id"]).encode(),
-                value=fastjson.dumps(follow_on),
-            )
-            state.batch.stats.follow_ons += 1
-
-    # -- sending inside the transaction ----------------------------------------------------
-
-    def _send_event(self, number: int, stored: StoredEvent) -> None:
-        """Recorder callback: one event for partition ``number``'s share of the transaction."""
-        batch = self.partitions[number].batch
-        assert batch is not None
-        batch.event_records.append((str(stored.originator_id).encode(), stored.state, None))
-
-    def _flush(self, state: PartitionState) -> None:
-        """Hand the partition's decided records to the producer, a topic at a time (one
-        accumulator lock per run of records, not per record: ``send_many``)."""
-        batch = state.batch
-        assert batch is not None
-        producer, number = state.lane.producer, state.number
-        batch.event_futures = send_many(producer, self.events_topic, number, batch.event_records)
-        batch.result_futures = send_many(producer, self.results_topic, number, batch.result_records)
-        send_many(producer, self.dead_letters_topic, number, batch.dead_letters)
