@@ -173,6 +173,17 @@ class Settings(BaseSettings):
         pattern=r"^[A-Za-z0-9.\-\[\]:]+:\d{1,5}$",
         description="host:port the HTTP API listens on (`supportes serve`, `serve --api`).",
     )
+    metrics_listen: str | None = Field(
+        default=None,
+        pattern=r"^[A-Za-z0-9.\-\[\]:]+:\d{1,5}$",
+        description="host:port where a serving process answers /metrics, /healthz and /readyz "
+        "(its writer and projector roles; the API has them on SUPPORTES_API_LISTEN too). "
+        "Unset: no such listener.",
+    )
+    metrics_enabled: bool = Field(
+        default=True,
+        description="Record the supportes_* metrics (off only to measure what they cost).",
+    )
     api_delivery_timeout_s: float = Field(
         default=120.0,
         ge=31,

@@ -15,6 +15,7 @@ from supportes import __version__
 from supportes.api.context import ApiContext
 from supportes.api.errors import install_handlers
 from supportes.api.limits import BodyLimit
+from supportes.api.request_metrics import RequestMetrics
 from supportes.api.routes import cases, commands, contacts, health, log, privacy, reads
 from supportes.api.storable_input import refuse_unstorable_parameters
 from supportes.settings import Settings
@@ -56,4 +57,5 @@ def create_app(settings: Settings, context: ApiContext | None = None) -> FastAPI
     for module in (commands, contacts, cases, reads, log, privacy, health):
         app.include_router(module.router)
     app.add_middleware(BodyLimit, max_bytes=settings.api_max_body_bytes)
+    app.add_middleware(RequestMetrics, enabled=settings.metrics_enabled)
     return app

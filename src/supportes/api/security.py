@@ -15,6 +15,7 @@ from starlette.concurrency import run_in_threadpool
 
 from supportes.api.context import ApiContext, context_of
 from supportes.api.errors import ApiError
+from supportes.api.request_metrics import auth_failed, forbidden, rate_limited
 from supportes.auth import AuthenticationError, AuthenticationUnavailableError, Principal
 from supportes.auth.policy import Action, Forbidden, require
 
@@ -47,6 +48,7 @@ class BearerPrincipal(HTTPBearer):
             ) from None
         except AuthenticationError as exc:
             reason = getattr(exc, "reason", "invalid")
+            auth_failed(reason)
             challenge = (
                 CHALLENGE
                 if header is None
@@ -57,6 +59,7 @@ class BearerPrincipal(HTTPBearer):
             ) from None
         wait = context.limiter.take(caller.id)
         if wait > 0:
+            rate_limited()
             raise ApiError(
                 429,
                 "rate_limited",
@@ -84,4 +87,5 @@ def allow(caller: Principal, action: Action) -> None:
     try:
         require(caller, action)
     except Forbidden as exc:
+        forbidden()
         raise ApiError(403, "forbidden", str(exc)) from None

@@ -19,7 +19,10 @@ from supportes.consumers.projector import Projector
 from supportes.consumers.writer import Writer
 from supportes.logs import get_logger
 from supportes.messaging.security import Component
-from supportes.settings import Settings
+from supportes.observability.metrics import describe_process
+from supportes.observability.readiness import Readiness, writer_joined
+from supportes.observability.server import MetricsServer
+from supportes.settings import PgComponent, Settings
 from supportes.stack import serve_health, serve_process
 from supportes.stack.kafka_admin import require_broker
 
@@ -95,6 +98,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     if args.writer or every:
         writer = Writer(settings, group_id=args.group_id)
         services.append(threading.Thread(target=guard("writer", writer.run), name="writer"))
+    projector: Projector | None = None
     if args.projector or every:
         projector = Projector(settings)
         services.append(
@@ -104,24 +108,72 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     if args.api or every:
         api = ApiServer(settings)
         services.append(threading.Thread(target=guard("api", api.run), name="api"))
+    describe_process(
+        [role for role, on in (("writer", writer), ("projector", projector), ("api", api)) if on]
+    )
+    listener = _metrics_listener(settings, writer, projector)
+    try:
+        _supervise(
+            services,
+            stop,
+            ready_file=args.ready_file,
+            health=serve_health.health_file(settings),
+            writer=writer,
+            api=api,
+        )
+    finally:
+        if listener is not None:
+            listener.close()
+    return 1 if failures else 0
+
+
+def _metrics_listener(
+    settings: Settings, writer: Writer | None, projector: Projector | None
+) -> MetricsServer | None:
+    """``/metrics``, ``/healthz`` and ``/readyz`` on ``SUPPORTES_METRICS_LISTEN`` (when set)
+    for the writer and projector roles of this process."""
+    if settings.metrics_listen is None:
+        return None
+    own: dict[str, Callable[[], str]] = {}
+    if writer is not None:
+        own["writer"] = lambda: "ok" if writer_joined(writer) else "joining its group"
+    if projector is not None:
+        own["projector"] = lambda: "ok"
+    component = PgComponent.WRITER if writer is not None else PgComponent.PROJECTOR
+    readiness = Readiness(settings, settings.dsn_for(component), own)
+    listener = MetricsServer(settings.metrics_listen, readiness)
+    listener.start()
+    return listener
+
+
+def _supervise(
+    services: list[threading.Thread],
+    stop: threading.Event,
+    *,
+    ready_file: Path | None,
+    health: Path,
+    writer: Writer | None,
+    api: ApiServer | None,
+) -> None:
+    """Start the services and watch them until all have ended: write ``ready_file`` once
+    they are ready, publish the roles' health about twice a second; both files are removed
+    at the end."""
     for service in services:
         service.start()
-    ready_file: Path | None = args.ready_file
-    health = serve_health.health_file(settings)
+    waiting_for_ready = ready_file
     try:
         while any(s.is_alive() for s in services):
-            if ready_file is not None and not stop.is_set() and _ready(writer, api):
-                ready_file.write_text("ready\n")
+            if waiting_for_ready is not None and not stop.is_set() and _ready(writer, api):
+                waiting_for_ready.write_text("ready\n")
                 log.info("serve ready")
-                ready_file = None
+                waiting_for_ready = None
             _publish_health(health)
             for service in services:
                 service.join(timeout=0.5)
     finally:
-        if args.ready_file is not None:
-            args.ready_file.unlink(missing_ok=True)
+        if ready_file is not None:
+            ready_file.unlink(missing_ok=True)
         health.unlink(missing_ok=True)
-    return 1 if failures else 0
 
 
 def _publish_health(path: Path) -> None:

@@ -15,7 +15,7 @@ from supportes.messaging.bulk_send import Record
 
 @dataclass
 class BatchStats:
-    """Counts logged per committed batch."""
+    """Counts logged per committed batch, and what its metrics need."""
 
     commands: int = 0
     events: int = 0
@@ -23,6 +23,15 @@ class BatchStats:
     duplicates: int = 0
     dead_letters: int = 0
     follow_ons: int = 0
+    outcomes: dict[tuple[str, str, str], int] = field(default_factory=dict)
+    """Answered commands by (type, outcome, rejection code), for the metrics at commit."""
+    submitted_ms: list[int] = field(default_factory=list)
+    """The commands' record timestamps (ms), for the submit-to-commit metric at commit."""
+
+    def count(self, kind: str, outcome: str, code: str = "") -> None:
+        """One command of type ``kind`` answered with ``outcome`` (``code`` when rejected)."""
+        key = (kind, outcome, code)
+        self.outcomes[key] = self.outcomes.get(key, 0) + 1
 
 
 @dataclass

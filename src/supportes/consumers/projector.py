@@ -52,6 +52,7 @@ from supportes.messaging.clients import (
     plain_producer,
     subscribe_known,
 )
+from supportes.observability.projector_metrics import ProjectorMetrics
 from supportes.privacy.opener import EventOpener
 from supportes.privacy.wiring import event_opener
 from supportes.projections.base import LoggedEvent, Projection, ProjectionContext
@@ -120,6 +121,12 @@ class Projector:
         self.context = ProjectionContext.from_settings(settings)
         self._applier = LaneApplier(self.topic, schema, self.projections, self.context)
         self._dsn = settings.dsn_for(PgComponent.PROJECTOR)
+        self.metrics = ProjectorMetrics(
+            settings.metrics_enabled and schema == LIVE_SCHEMA and group_id is not None,
+            dsn=self._dsn,
+            schema=schema,
+            names=self.names,
+        )
         self.conn: psycopg2.extensions.connection = connect(self._dsn)
         self._all = self._applier.lane(range(len(self.projections)), self.conn, None)
         self._lanes = [
@@ -244,6 +251,7 @@ class Projector:
             ("consumer", self.consumer.close),
             ("dead letters", self._letters.close),
             ("keys", self.opener.close),
+            ("metrics", self.metrics.close),
             *(("connection", conn.close) for conn in {id(c): c for c in self.connections}.values()),
         ]
         for what, step in steps:
@@ -300,6 +308,7 @@ class Projector:
         if not polled:
             report = self.finish_in_flight()
             self._advance_idle_positions()
+            self.metrics.lag(self.consumer, self.topic, self._stored)
             return report
         return self._hand_over(polled)
 
@@ -355,6 +364,8 @@ class Projector:
     def _batch_done(self, report: BatchReport, batch: _InFlight) -> None:
         report.dead_letters = batch.dead_letters
         self._commit_kafka_offsets(batch.next_offsets)
+        self.metrics.batch(report, time.monotonic() - batch.began)
+        self.metrics.lag(self.consumer, self.topic, self._stored)
         log.info(
             "batch projected",
             events=report.events,

@@ -85,6 +85,7 @@ from supportes.messaging.clients import (
     subscribe_known,
 )
 from supportes.messaging.transactions import PendingCall
+from supportes.observability.writer_metrics import WriterMetrics
 from supportes.runtime import tune_gc
 from supportes.settings import PgComponent, Settings
 
@@ -154,7 +155,8 @@ class Writer:
             group_id, instance if instance is not None else settings.writer_instance
         )
         self.partitions: dict[int, PartitionState] = {}
-        self._decider = CommandDecider(settings, self.partitions)
+        self.metrics = WriterMetrics(settings.metrics_enabled)
+        self._decider = CommandDecider(settings, self.partitions, count=self.metrics.enabled)
         self._to_open: set[int] = set()
         self.backoff = Backoff("writer")
         """Every wait for a dependency (the stop event is :meth:`run`'s)."""
@@ -179,6 +181,7 @@ class Writer:
             events_topic=self.events_topic,
             results_topic=self.results_topic,
             backoff=self.backoff,
+            metrics=self.metrics,
         )
         self._takeover = Takeover(
             settings,
@@ -194,8 +197,9 @@ class Writer:
             await_index=self._indexer.await_index,
             send_event=self._decider.send_event,
             backoff=self.backoff,
+            metrics=self.metrics,
         )
-        self._recovery = Recovery(self._takeover, self._indexer)
+        self._recovery = Recovery(self._takeover, self._indexer, self.metrics)
         self._membership = MembershipWatch(
             lambda: group_consumer(settings, Component.WRITER, group_id, **self._consumer_config),
             self._subscribe,
@@ -281,6 +285,7 @@ class Writer:
         just_opened = self._takeover.open_pending()
         if self.partitions and not self._to_open:
             self.ready.set()
+        self.metrics.ownership(self.consumer, self.commands_topic, self.partitions, self._to_open)
         if self.group_mode and polled and (metadata.generation_id < 0 or not metadata.member_id):
             log.warning("no group generation; records left for after the rejoin")
             for tp, records in polled.items():
@@ -325,6 +330,11 @@ class Writer:
             prepared.append((lane, items, offsets_sent))
         if not prepared:
             return 0
+        return self._commit(prepared, began)
+
+    def _commit(self, prepared: list[tuple[Lane, list[Taken], PendingCall]], began: float) -> int:
+        """Commit the prepared lanes (concurrently when several), recover the failed ones, and
+        index the committed batches in the background; return the records committed."""
         if len(prepared) == 1:
             failures = [commit(*prepared[0], hooks=self.hooks)]
         else:
@@ -337,11 +347,13 @@ class Writer:
             if failure is not None:
                 self._recovery.failed(lane, items, failure)
                 continue
+            self.metrics.transaction("committed")
             for state, _, _ in items:
                 assert state.batch is not None
                 committed.append((state, state.batch))
                 handled += self._committed(state, began)
         if committed:
+            self.metrics.cycle(began, [batch for _, batch in committed])
             self._indexer.index_in_background(committed)
         return handled
 

@@ -21,6 +21,7 @@ from supportes.aggregates import Rejection, compensations, decide, last_hash_of
 from supportes.aggregates.clock import check_issued_at
 from supportes.aggregates.data_subject import refuse_personal_data_of_erased
 from supportes.aggregates.dispatch import accepted_result, rejected_result
+from supportes.aggregates.errors import ErrorCode
 from supportes.consumers.ownership import Lane
 from supportes.consumers.records import Incoming, writer_header
 from supportes.consumers.writer_records import add_dead_letter, add_result, answer_again
@@ -32,12 +33,23 @@ from supportes.settings import Settings
 
 log = get_logger("writer")
 
+ACCEPTED, REJECTED, DUPLICATE, DEAD_LETTERED = "accepted", "rejected", "duplicate", "dead_lettered"
+"""The outcomes a command is counted under (``supportes_commands_total{outcome}``)."""
+UNKNOWN_TYPE = "unknown"
+"""The type counted for a record that is not a readable command (a bounded label)."""
+INTERNAL_ERROR = "internal_error"
+"""The code counted for a command parked because deciding it failed (a bug)."""
+
 
 class CommandDecider:
     """Decides commands into the open transaction of the partitions in ``partitions``."""
 
-    def __init__(self, settings: Settings, partitions: Mapping[int, PartitionState]) -> None:
+    def __init__(
+        self, settings: Settings, partitions: Mapping[int, PartitionState], *, count: bool = True
+    ) -> None:
         self.partitions = partitions
+        self.count = count
+        """Whether each command's outcome and timestamp are kept for the metrics."""
         self.commands_topic = settings.topic("commands")
         self.events_topic = settings.topic("events")
         self.results_topic = settings.topic("results")
@@ -55,6 +67,8 @@ class CommandDecider:
         for state, records, incoming in items:
             assert state.batch is not None
             state.batch.writer = mark
+            if self.count:
+                state.batch.stats.submitted_ms.extend([r.timestamp for r in records])
             for record, parsed in zip(records, incoming, strict=True):
                 self._handle(state, record, parsed)
             self._flush(state)
@@ -62,21 +76,19 @@ class CommandDecider:
     def _handle(self, state: PartitionState, record: ConsumerRecord, parsed: Incoming) -> None:
         batch = state.batch
         assert batch is not None
-        batch.stats.commands += 1
+        stats = batch.stats
+        stats.commands += 1
         command_id = parsed.command_id
-        if command_id is not None:
-            first = batch.answered.get(command_id)
-            if first is not None:
-                answer_again(state, record, parsed, first)
-                return
+        command = parsed.command
+        kind = command.type if command is not None else UNKNOWN_TYPE
+        if command_id is not None and command_id in batch.answered:
+            self._answer_again(state, record, parsed, kind)
+            return
         if parsed.reason is not None:
             add_dead_letter(state, record, parsed.reason)
-        if parsed.command is None:
-            if command_id is not None and parsed.rejection is not None:
-                result = rejected_result(command_id, parsed.aggregate_id, None, parsed.rejection)
-                add_result(state, record.key, result, digest=parsed.digest)
+        if command is None:
+            self._unreadable(state, record, parsed, kind)
             return
-        command = parsed.command
         current = state.cache.get(command.aggregate_id)
         try:
             check_issued_at(command.issued_at, now=batch.now, max_skew=self.max_clock_skew)
@@ -85,7 +97,9 @@ class CommandDecider:
                 command, current, last_hash=last_hash_of(current), audit_key=self.audit_key
             )
         except Rejection as rejection:
-            batch.stats.rejected += 1
+            stats.rejected += 1
+            if self.count:
+                stats.count(kind, REJECTED, rejection.code.value)
             version = current.version if current is not None else 0
             result = rejected_result(command.command_id, command.aggregate_id, version, rejection)
             add_result(state, record.key, result, digest=parsed.digest)
@@ -108,14 +122,47 @@ class CommandDecider:
                 offset=record.offset,
             )
             add_dead_letter(state, record, f"internal error: {type(exc).__name__}: {exc}")
+            if self.count:
+                stats.count(kind, DEAD_LETTERED, INTERNAL_ERROR)
             return
         state.recorder.insert_events([to_stored_event(e) for e in decision.events])
         batch.events.extend(decision.events)
         batch.touched.add(command.aggregate_id)
         state.cache_put(command.aggregate_id, decision.aggregate)
         self._send_follow_ons(state, decision.follow_on_commands)
-        batch.stats.events += len(decision.events)
+        stats.events += len(decision.events)
+        if self.count:
+            stats.count(kind, ACCEPTED)
         add_result(state, record.key, accepted_result(command, decision), digest=parsed.digest)
+
+    def _answer_again(
+        self, state: PartitionState, record: ConsumerRecord, parsed: Incoming, kind: str
+    ) -> None:
+        """A command id answered before (in this cycle or earlier): its first answer again."""
+        batch = state.batch
+        assert batch is not None
+        assert parsed.command_id is not None
+        replayed = answer_again(state, record, parsed, batch.answered[parsed.command_id])
+        if self.count:
+            if replayed:
+                batch.stats.count(kind, DUPLICATE)
+            else:
+                batch.stats.count(kind, REJECTED, ErrorCode.IDEMPOTENCY_KEY_REUSED.value)
+
+    def _unreadable(
+        self, state: PartitionState, record: ConsumerRecord, parsed: Incoming, kind: str
+    ) -> None:
+        """A record that is no command: answered rejected when it names a command id (it is
+        dead-lettered already when ``parsed.reason`` says so)."""
+        batch = state.batch
+        assert batch is not None
+        rejection = parsed.rejection
+        if self.count:
+            code = rejection.code.value if rejection is not None else ""
+            batch.stats.count(kind, DEAD_LETTERED if parsed.reason is not None else REJECTED, code)
+        if parsed.command_id is not None and rejection is not None:
+            result = rejected_result(parsed.command_id, parsed.aggregate_id, None, rejection)
+            add_result(state, record.key, result, digest=parsed.digest)
 
     def _send_follow_ons(self, state: PartitionState, commands: list[dict[str, Any]]) -> None:
         """Send follow-on (or compensating) ``commands`` in the partition's transaction."""

@@ -10,6 +10,7 @@ writer is asked to stop).
 from __future__ import annotations
 
 import contextlib
+import time
 from collections.abc import Callable, Container
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
@@ -22,6 +23,7 @@ from supportes.consumers.dependencies import POSTGRESQL, Backoff, dependency_of
 from supportes.consumers.writer_state import PartitionState, first_line
 from supportes.eventstore.index import EventIndex, IndexedEvent, ProcessedCommand
 from supportes.logs import get_logger
+from supportes.observability.writer_metrics import WriterMetrics
 
 log = get_logger("writer")
 
@@ -52,6 +54,7 @@ class CommitIndexer:
         events_topic: str,
         results_topic: str,
         backoff: Backoff,
+        metrics: WriterMetrics | None = None,
     ) -> None:
         self.index_writer = index_writer
         self.index = index
@@ -60,6 +63,7 @@ class CommitIndexer:
         self.events_topic = events_topic
         self.results_topic = results_topic
         self.backoff = backoff
+        self.metrics = metrics or WriterMetrics(enabled=False)
         self._indexer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="writer-index")
         self.pending: IndexWrite | None = None
 
@@ -100,6 +104,10 @@ class CommitIndexer:
                 )
                 positions[(self.results_topic, state.number)] = offset + 1
         future = self._indexer.submit(self.index_writer.record, events, processed, positions)
+        if self.metrics.enabled:
+            committed_at = time.monotonic()
+            metrics = self.metrics
+            future.add_done_callback(lambda _: metrics.indexed(time.monotonic() - committed_at))
         self.pending = IndexWrite(
             future, [state.number for state, _ in committed], [batch for _, batch in committed]
         )

@@ -51,18 +51,20 @@ def add_result(
 
 def answer_again(
     state: PartitionState, record: ConsumerRecord, parsed: Incoming, first: Answer
-) -> None:
-    """A command id answered before: its first result again (replayed), or, when the same id
-    comes with another command (digests differ), ``idempotency_key_reused``."""
+) -> bool:
+    """A command id answered before: its first result again (replayed, True), or, when the same
+    id comes with another command (digests differ), ``idempotency_key_reused`` (False)."""
     batch = state.batch
     assert batch is not None
     assert parsed.command_id is not None
     if first.digest is None or parsed.digest in (None, first.digest):
         batch.stats.duplicates += 1
         add_result(state, record.key, first.result, record=False, replayed=True)
-    else:  # the same idempotency key for another command: refuse, keep the first
-        batch.stats.rejected += 1
-        add_result(state, record.key, reused_key_result(parsed.command_id, parsed), record=False)
+        return True
+    # the same idempotency key for another command: refuse, keep the first
+    batch.stats.rejected += 1
+    add_result(state, record.key, reused_key_result(parsed.command_id, parsed), record=False)
+    return False
 
 
 def add_dead_letter(state: PartitionState, record: ConsumerRecord, reason: str) -> None:

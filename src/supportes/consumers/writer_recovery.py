@@ -36,6 +36,7 @@ from supportes.consumers.writer_transaction import CommitNotTrustedError
 from supportes.logs import get_logger
 from supportes.messaging import transactions
 from supportes.messaging.guard import CallTimedOutError
+from supportes.observability.writer_metrics import WriterMetrics
 
 log = get_logger("writer")
 
@@ -49,8 +50,11 @@ class PartitionFencedError(Exception):
 class Recovery:
     """What the writer does when a lane's transaction failed."""
 
-    def __init__(self, takeover: Takeover, indexer: CommitIndexer) -> None:
+    def __init__(
+        self, takeover: Takeover, indexer: CommitIndexer, metrics: WriterMetrics | None = None
+    ) -> None:
         self.takeover = takeover
+        self.metrics = metrics or WriterMetrics(enabled=False)
         self.indexer = indexer
         self.consumer = takeover.consumer
         self.commands_topic = takeover.commands_topic
@@ -61,6 +65,8 @@ class Recovery:
     def failed(self, lane: Lane, items: list[Taken], exc: BaseException) -> None:
         """Recover from a failed transaction, by the kind of failure."""
         numbers = [state.number for state, _, _ in items]
+        zombie = is_fenced(exc) or (isinstance(exc, GENERATION_ERRORS) and self.group_mode)
+        self.metrics.transaction("fenced" if zombie else "aborted")
         if is_fenced(exc):
             self._producer_fenced(lane, items, exc)
         elif isinstance(exc, CallTimedOutError | CommitNotTrustedError):

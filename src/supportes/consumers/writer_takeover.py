@@ -52,6 +52,7 @@ from supportes.messaging import transactions
 from supportes.messaging.clients import Component, connection_config
 from supportes.messaging.guard import CallTimedOutError
 from supportes.messaging.log_reader import read_to_end, wait_until_no_open_transaction
+from supportes.observability.writer_metrics import WriterMetrics
 from supportes.settings import Settings
 
 log = get_logger("writer")
@@ -171,6 +172,7 @@ class Takeover:
         await_index: Callable[[], None],
         send_event: Callable[[int, StoredEvent], None],
         backoff: Backoff,
+        metrics: WriterMetrics | None = None,
     ) -> None:
         self.backoff = backoff
         self.settings = settings
@@ -186,6 +188,7 @@ class Takeover:
         self._catch_up = catch_up
         self._await_index = await_index
         self._send_event = send_event
+        self._metrics = metrics or WriterMetrics(enabled=False)
 
     def open_pending(self) -> set[int]:
         """Open newly assigned partitions (manual mode: their producers concurrently)."""
@@ -239,6 +242,7 @@ class Takeover:
         else:
             self.consumer.seek(tp, committed)
         self.consumer.resume(tp)
+        self._metrics.takeover(time.monotonic() - began)
         log.info(
             "partition taken",
             partition=number,

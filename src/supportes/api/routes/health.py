@@ -1,4 +1,5 @@
-"""``/healthz`` (the process answers) and ``/readyz`` (Kafka and PostgreSQL reachable)."""
+"""``/healthz`` (the process answers), ``/readyz`` (Kafka and PostgreSQL reachable) and
+``/metrics`` (Prometheus exposition of this process: counts only, no personal data)."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ from datetime import UTC, datetime
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.concurrency import run_in_threadpool
 
 from supportes.api.context import context_of
@@ -53,3 +55,9 @@ async def readyz(request: Request) -> Response:
         },
         status_code=200 if ok else 503,
     )
+
+
+@router.get("/metrics", include_in_schema=False)
+async def metrics() -> Response:
+    """This process's metrics in the Prometheus text format."""
+    return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
