@@ -9,8 +9,11 @@ from tests.conftest import Isolated
 from tests.e2e.cli import spawn_cli, wait_for_file
 
 
-def start_serve(isolated: Isolated, tmp_path: Path, name: str) -> subprocess.Popen[bytes]:
-    """Start `supportes serve` (writer and projector; log in `<tmp_path>/<name>.log`), ready."""
+def start_serve(
+    isolated: Isolated, tmp_path: Path, name: str, **extra_env: str
+) -> subprocess.Popen[bytes]:
+    """Start `supportes serve` (writer and projector; log in `<tmp_path>/<name>.log`; with
+    ``extra_env`` on top of the corner's environment), ready."""
     ready = tmp_path / f"{name}.ready"
     process = spawn_cli(
         "serve",
@@ -18,7 +21,7 @@ def start_serve(isolated: Isolated, tmp_path: Path, name: str) -> subprocess.Pop
         isolated.group_id,
         "--ready-file",
         str(ready),
-        env=isolated.env(),
+        env={**isolated.env(), **extra_env},
         log=tmp_path / f"{name}.log",
     )
     wait_for_file(ready, process)

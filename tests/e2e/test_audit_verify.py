@@ -6,8 +6,10 @@ from __future__ import annotations
 import copy
 import json
 import subprocess
+import time
 import uuid
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -86,9 +88,25 @@ def verify(trail: Trail, *args: str) -> tuple[subprocess.CompletedProcess[str], 
     return result, json.loads(result.stdout)
 
 
+def _textfile_values(path: Path) -> dict[str, float]:
+    """The samples of a node_exporter textfile (no labels in ours)."""
+    lines = path.read_text().splitlines()
+    return {
+        name: float(value)
+        for name, value in (line.split() for line in lines if line and not line.startswith("#"))
+    }
+
+
 def test_clean_lifecycle_verifies(trail: Trail) -> None:
-    human = run_cli("audit", "verify", env=trail.env())
+    textfile = trail.isolated.settings.home_dir / f"audit-{uuid.uuid4().hex[:8]}.prom"
+    human = run_cli("audit", "verify", "--metrics-file", str(textfile), env=trail.env())
     assert human.returncode == 0, human.stderr
+    exported = _textfile_values(textfile)
+    textfile.unlink()
+    assert exported["supportes_audit_verify_success"] == 1
+    assert exported["supportes_audit_verify_differences"] == 0
+    assert exported["supportes_audit_verify_events_checked"] == len(trail.events)
+    assert abs(exported["supportes_audit_verify_last_run_timestamp_seconds"] - time.time()) < 120
     assert "OK" in human.stdout
     assert human.stdout.splitlines()[0].split() == ["CHECK", "CHECKED", "FAILED"]
 
@@ -209,8 +227,13 @@ def test_altered_index_row_is_named(trail: Trail) -> None:
     finally:
         conn.close()
 
-    result = run_cli("audit", "verify", env=trail.env())
+    textfile = trail.isolated.settings.home_dir / f"audit-{uuid.uuid4().hex[:8]}.prom"
+    result = run_cli("audit", "verify", "--metrics-file", str(textfile), env=trail.env())
     assert result.returncode == EXIT_BROKEN
+    exported = _textfile_values(textfile)
+    assert exported["supportes_audit_verify_success"] == 0
+    assert exported["supportes_audit_verify_differences"] == 1
+    textfile.unlink()
     line = error_line(result)
     assert f"case {case_id} version {fix['version']}: index differs from the log" in line
     assert "envelope differs in payload" in line

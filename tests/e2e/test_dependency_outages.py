@@ -2,8 +2,10 @@
 steady trickle of commands, and PostgreSQL stopped (immediate mode) for 30 s, the broker stopped
 for 60 s, the broker SIGSTOPped for 20 s. After each, the same process (never restarted) has
 answered every command sent during and after the outage exactly once, the projections reach the
-log's end, and log, index and projections agree (``audit verify`` exit 0). Last, SIGTERM while
-PostgreSQL is down ends serve with exit 0 within the graceful-stop bound."""
+log's end, and log, index and projections agree (``audit verify`` exit 0); the writer and
+projector roles' ``/readyz`` (``SUPPORTES_METRICS_LISTEN``) answers 503 during each stop and 200
+after it. Last, SIGTERM while PostgreSQL is down ends serve with exit 0 within the graceful-stop
+bound."""
 
 from __future__ import annotations
 
@@ -30,7 +32,7 @@ from supportes.settings import Settings, load_settings
 from supportes.stack import kafka_local, postgres_local, processes
 from supportes.stack.layout import kafka_paths, postgres_paths
 from supportes.stack.serve_process import STOP_GRACE_S
-from tests.e2e.cli import run_cli, scratch_stack_env, spawn_cli, wait_for_file
+from tests.e2e.cli import free_port, run_cli, scratch_stack_env, spawn_cli, wait_for_file
 from tests.support.commands import command, open_case
 from tests.support.log import read_topic
 
@@ -48,7 +50,7 @@ class Scratch:
 @pytest.fixture(scope="module")
 def scratch(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Scratch]:
     home = Path.cwd() / ".local" / "scratch" / f"outage-{uuid.uuid4().hex[:8]}"
-    env = scratch_stack_env(home)
+    env = {**scratch_stack_env(home), "SUPPORTES_METRICS_LISTEN": f"127.0.0.1:{free_port()}"}
     try:
         up = run_cli("stack", "up", env=env, timeout_s=300)
         assert up.returncode == 0, up.stderr
@@ -209,6 +211,7 @@ def serve_status(scratch: Scratch) -> str:
 def test_postgres_stopped_for_30_s(scratch: Scratch) -> None:
     offset = scratch.log.stat().st_size
     seen: list[str] = []
+    probes: list[tuple[int, dict[str, Any]]] = []
 
     def outage() -> None:
         stop_postgres_immediately(scratch.settings)
@@ -216,10 +219,15 @@ def test_postgres_stopped_for_30_s(scratch: Scratch) -> None:
         while time.monotonic() < deadline:
             time.sleep(2)
             seen.append(serve_status(scratch))
+            probes.append(readiness(roles_url(scratch)))
         stack_up(scratch)
 
     ride_out(scratch, outage)
     assert any("waiting for postgresql" in detail for detail in seen), seen
+    assert probes
+    assert all(status == 503 for status, _ in probes), probes
+    assert all(body["checks"]["postgresql"] == "unreachable" for _, body in probes), probes
+    assert readiness(roles_url(scratch))[0] == 200
     retries = [
         line for line in serve_log_since(scratch, offset)
         if line.get("event") == "waiting for a dependency"
@@ -231,13 +239,23 @@ def test_postgres_stopped_for_30_s(scratch: Scratch) -> None:
 
 def test_broker_stopped_for_60_s(scratch: Scratch) -> None:
     offset = scratch.log.stat().st_size
+    probes: list[tuple[int, dict[str, Any]]] = []
 
     def outage() -> None:
         assert kafka_local.stop(scratch.settings)
-        time.sleep(60)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            time.sleep(5)
+            probes.append(readiness(roles_url(scratch)))
         stack_up(scratch)
 
     ride_out(scratch, outage)
+    assert probes
+    assert all(status == 503 for status, _ in probes), probes
+    assert all(body["checks"]["kafka"] == "unreachable" for _, body in probes), probes
+    status, body = readiness(roles_url(scratch))
+    assert status == 200, body
+    assert body["checks"]["projector_lag_events"] == 0
     retries = [
         line for line in serve_log_since(scratch, offset)
         if line.get("event") == "waiting for a dependency" and line.get("dependency") == "kafka"
@@ -272,6 +290,11 @@ def api_token(scratch: Scratch, principal: str, role: str) -> str:
     )
     assert made.returncode == 0, made.stderr
     return str(json.loads(made.stdout)["secret"])
+
+
+def roles_url(scratch: Scratch) -> str:
+    """Where the writer and projector roles answer /metrics, /healthz and /readyz."""
+    return f"http://{scratch.env['SUPPORTES_METRICS_LISTEN']}"
 
 
 def readiness(base: str) -> tuple[int, dict[str, Any]]:

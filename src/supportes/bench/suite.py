@@ -18,6 +18,7 @@ from supportes.bench.registry import benchmark
 from supportes.bench.results import Result
 from supportes.bench.stats import scaled
 from supportes.bench.writer_bench import writer_latency, writer_throughput
+from supportes.bench.writer_metrics import writer_metrics_cost
 from supportes.bench.writer_replication import writer_replication
 from supportes.bench.writer_scaling import writer_scaling
 from supportes.settings import Settings
@@ -72,6 +73,12 @@ def latency(settings: Settings, scale: float) -> Result:
 def writer_throughput_bench(settings: Settings, scale: float) -> Result:
     """100,000 x scale commands; the bare ceiling with the same sizes runs beside it."""
     return writer_throughput(settings, commands=scaled(100_000, scale, minimum=2000))
+
+
+@benchmark("writer-metrics", "one writer with its metrics on beside off, same commands")
+def writer_metrics_bench(settings: Settings, scale: float) -> Result:
+    """60,000 x scale commands, three alternating rounds of each."""
+    return writer_metrics_cost(settings, commands=scaled(60_000, scale, minimum=2000))
 
 
 @benchmark("writer-replication", "one writer on 3 brokers with RF 3 beside 1 broker with RF 1")

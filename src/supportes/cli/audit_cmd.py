@@ -7,10 +7,12 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Callable
+from pathlib import Path
 from typing import TypeAlias
 
 from supportes.cli import audit_responsibility
 from supportes.cli.output import fail_line, print_json, print_table
+from supportes.observability.audit_textfile import write_audit_metrics
 from supportes.ops.audit_verify import AuditReport, verify_audit
 from supportes.settings import Settings
 
@@ -41,10 +43,18 @@ def _add_verify(actions: Subparsers) -> None:
     )
     verify.add_argument("--case", metavar="ID", help="only this case (or root cause) id")
     verify.add_argument("--json", action="store_true", help="machine-readable output")
+    verify.add_argument(
+        "--metrics-file",
+        type=Path,
+        metavar="PATH",
+        help="also write the outcome as Prometheus metrics (node_exporter textfile format)",
+    )
 
 
 def _verify(args: argparse.Namespace, settings: Settings) -> int:
     report = verify_audit(settings, args.case)
+    if args.metrics_file is not None:
+        write_audit_metrics(args.metrics_file, report)
     if args.json:
         print_json(report.as_dict())
     else:

@@ -15,6 +15,7 @@ EXPECTED = [
     "pg-copy-ceiling",
     "kafka-latency-ceiling",
     "writer-throughput",
+    "writer-metrics",
     "writer-replication",
     "writer-scaling",
     "writer-latency",
