@@ -125,8 +125,9 @@ API_REQUEST_SECONDS = Histogram(
 )
 API_AUTH_FAILURES = Counter(
     "supportes_api_auth_failures",
-    "Requests refused for their credentials, by reason (missing, malformed, unknown, expired, "
-    "revoked, invalid_token, forbidden).",
+    "Requests refused for their credentials, by reason (the authenticator's reasons: missing, "
+    "malformed, expired, unknown_token, revoked, bad_signature, ...; forbidden for a 403 of the "
+    "policy; other for anything else).",
     ["reason"],
 )
 API_RATE_LIMITED = Counter(

@@ -135,3 +135,12 @@ def test_the_audit_textfile(tmp_path: Path) -> None:
         "supportes_audit_verify_duration_seconds": 1.5,
     }
     assert list(tmp_path.rglob("*.tmp*")) == []  # written whole, then renamed
+
+
+def test_every_metric_is_in_the_readme() -> None:
+    readme = (Path(__file__).parents[3] / "README.md").read_text()
+    section = readme.split("## Operating supportes", 1)[1].split("\n## ", 1)[0]
+    for family in REGISTRY.collect():
+        if family.name.startswith("supportes_"):
+            suffix = {"counter": "_total", "info": "_info"}.get(family.type, "")
+            assert f"`{family.name}{suffix}`" in section, family.name
