@@ -84,6 +84,8 @@ class WriterRun:
     events: int
     cpu_s: float = 0.0
     """CPU seconds of this process (all its threads) in the timed window."""
+    metrics_s: float = 0.0
+    """Time the writer's metric recorder spent (``WriterMetrics.seconds_spent``)."""
 
 
 def writer_throughput(settings: Settings, commands: int, rounds: int = ROUNDS) -> Result:
@@ -292,6 +294,7 @@ def decide_prefilled(
                 idle_polls = idle_polls + 1 if done == 0 and _backlog(writer) == 0 else 0
             elapsed = time.monotonic() - started
             cpu_s = time.process_time() - cpu_began
+            metrics_s = writer.metrics.seconds_spent
         finally:
             writer.close()
         events = _count(scratch, "events")
@@ -302,6 +305,7 @@ def decide_prefilled(
         follow_ons=handled - commands,
         events=events,
         cpu_s=cpu_s,
+        metrics_s=metrics_s,
     )
 
 

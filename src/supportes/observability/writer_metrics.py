@@ -25,6 +25,10 @@ class WriterMetrics:
 
     def __init__(self, enabled: bool = True) -> None:
         self.enabled = enabled
+        self.seconds_spent = 0.0
+        """Time spent recording (per cycle and per poll; the per-command dict increments of
+        :meth:`~supportes.consumers.batch.BatchStats.count` are outside): what the benchmark
+        reports as the metrics' own cost."""
         self._next_waiting = 0.0
         self._waiting_labels: set[int] = set()
 
@@ -32,6 +36,7 @@ class WriterMetrics:
         """A cycle's batches committed: outcomes, its duration and size, submit-to-commit."""
         if not self.enabled:
             return
+        clock = time.perf_counter()
         now_ms = time.time() * 1000
         commands = 0
         for batch in batches:
@@ -44,6 +49,7 @@ class WriterMetrics:
                 observe(max(0.0, now_ms - submitted) / 1000)
         metrics.WRITER_CYCLE_SECONDS.observe(time.monotonic() - began)
         metrics.WRITER_CYCLE_COMMANDS.observe(commands)
+        self.seconds_spent += time.perf_counter() - clock
 
     def transaction(self, result: str) -> None:
         """One transaction ended: ``committed``, ``aborted`` or ``fenced``."""
@@ -67,10 +73,12 @@ class WriterMetrics:
         on each (from the consumer's last fetch: no request is made)."""
         if not self.enabled:
             return
+        clock = time.perf_counter()
         owned = [n for n in opened if n not in to_open]
         metrics.PARTITIONS_OWNED.set(len(owned))
         now = time.monotonic()
         if now < self._next_waiting:
+            self.seconds_spent += time.perf_counter() - clock
             return
         self._next_waiting = now + WAITING_EVERY_S
         for number in self._waiting_labels - set(owned):
@@ -85,3 +93,4 @@ class WriterMetrics:
                 position = None
             if highwater is not None and position is not None:
                 metrics.COMMANDS_WAITING.labels(str(number)).set(max(0, highwater - position))
+        self.seconds_spent += time.perf_counter() - clock
