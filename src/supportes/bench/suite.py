@@ -77,8 +77,9 @@ def writer_throughput_bench(settings: Settings, scale: float) -> Result:
 
 @benchmark("writer-metrics", "one writer with its metrics on beside off, same commands")
 def writer_metrics_bench(settings: Settings, scale: float) -> Result:
-    """60,000 x scale commands, three alternating rounds of each."""
-    return writer_metrics_cost(settings, commands=scaled(60_000, scale, minimum=2000))
+    """30,000 x scale commands, ten alternating rounds of each (short pairs: a slow minute of
+    the machine counts against fewer rounds)."""
+    return writer_metrics_cost(settings, commands=scaled(30_000, scale, minimum=2000))
 
 
 @benchmark("writer-replication", "one writer on 3 brokers with RF 3 beside 1 broker with RF 1")

@@ -18,7 +18,7 @@ from supportes.settings import Settings
 from supportes.simulation import TrafficGenerator
 
 NAME = "writer-metrics"
-ROUNDS = 5
+ROUNDS = 10
 TARGET_PCT = 97.0
 """Issue 18: the writer with metrics on at >= 97 % of its throughput with them off."""
 
