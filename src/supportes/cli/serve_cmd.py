@@ -100,7 +100,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         services.append(threading.Thread(target=guard("writer", writer.run), name="writer"))
     projector: Projector | None = None
     if args.projector or every:
-        projector = Projector(settings)
+        projector = Projector(settings, record_metrics=True)
         services.append(
             threading.Thread(target=guard("projector", projector.run), name="projector")
         )

@@ -95,7 +95,8 @@ class _InFlight:
 
 
 class Projector:
-    """Applies the events topic to projections in ``schema`` (live ``proj`` or a shadow)."""
+    """Applies the events topic to projections in ``schema`` (live ``proj`` or a shadow);
+    ``record_metrics`` (``serve``): its figures go to the ``supportes_projector_*`` metrics."""
 
     def __init__(
         self,
@@ -107,6 +108,7 @@ class Projector:
         partitions: Sequence[int] | None = None,
         max_poll_records: int | None = None,
         opener: EventOpener | None = None,
+        record_metrics: bool = False,
     ) -> None:
         tune_for_batches()
         self.settings = settings
@@ -122,7 +124,7 @@ class Projector:
         self._applier = LaneApplier(self.topic, schema, self.projections, self.context)
         self._dsn = settings.dsn_for(PgComponent.PROJECTOR)
         self.metrics = ProjectorMetrics(
-            settings.metrics_enabled and schema == LIVE_SCHEMA and group_id is not None,
+            record_metrics and settings.metrics_enabled,
             dsn=self._dsn,
             schema=schema,
             names=self.names,
