@@ -1,0 +1,1 @@
+"""The reference documentation under ``docs/`` kept in step with the code."""
