@@ -804,6 +804,24 @@ def test_generated_blocks_match_the_code(name: str) -> None:
         )
 
 
+FIXED_BLOCK_PAGES = {
+    "settings": "configuration.md",
+    "topics": "topics.md",
+    "tables": "tables.md",
+    "metrics": "metrics.md",
+    "audit-metrics": "metrics.md",
+    "permissions": "http-api.md",
+    "roles": "http-api.md",
+}
+"""Where each generated block that is not per command or event lives."""
+
+
+def test_every_generated_block_is_in_its_page() -> None:
+    assert set(FIXED_BLOCK_PAGES) == set(FIXED_BLOCKS)
+    for name, where in FIXED_BLOCK_PAGES.items():
+        assert name in blocks(page(where)), f"docs/{where} lacks the generated block {name!r}"
+
+
 def test_every_command_type_has_its_section_and_no_other() -> None:
     documented = set(sections(page("commands.md"), 3))
     commands = {h for h in documented if re.fullmatch(r"[A-Z][A-Za-z]+", h)}
