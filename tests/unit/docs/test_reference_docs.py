@@ -397,6 +397,19 @@ def topics_block() -> str:
     return "\n".join(lines) + "\n"
 
 
+def acls_block() -> str:
+    """The Kafka ACLs ``stack up`` creates per component for the default prefix."""
+    from supportes.stack.kafka_acls import acl_rules
+
+    lines = ["| component | resource | name | pattern | operation |", "|---|---|---|---|---|"]
+    for component, kind, name, pattern, operation in acl_rules(Settings(topic_prefix="supportes")):
+        lines.append(
+            f"| `{component.value}` | {kind.name.lower()} | `{name}` | {pattern.name.lower()} "
+            f"| {operation.name} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
 # --- tables (parsed from the migrations) ---------------------------------------------------
 
 
@@ -754,6 +767,7 @@ def audit_metrics_block() -> str:
 FIXED_BLOCKS: dict[str, Callable[[], str]] = {
     "settings": settings_block,
     "topics": topics_block,
+    "acls": acls_block,
     "tables": tables_block,
     "metrics": metrics_block,
     "audit-metrics": audit_metrics_block,
@@ -807,6 +821,7 @@ def test_generated_blocks_match_the_code(name: str) -> None:
 FIXED_BLOCK_PAGES = {
     "settings": "configuration.md",
     "topics": "topics.md",
+    "acls": "topics.md",
     "tables": "tables.md",
     "metrics": "metrics.md",
     "audit-metrics": "metrics.md",
