@@ -73,9 +73,8 @@ DASHBOARD_PANELS = {
 # -- helpers ---------------------------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def promtool() -> str:
-    """The promtool of Debian's ``prometheus`` package: missing is a failure, not a skip."""
+def _promtool() -> str:
+    """The promtool of Debian's ``prometheus`` package: missing fails the test (no skip)."""
     path = shutil.which("promtool")
     if path is None:
         pytest.fail(
@@ -85,11 +84,10 @@ def promtool() -> str:
     return path
 
 
-def _run(
-    promtool: str, *args: str | Path, cwd: Path = PROMETHEUS
-) -> subprocess.CompletedProcess[str]:
+def _run(*args: str | Path, cwd: Path = PROMETHEUS) -> subprocess.CompletedProcess[str]:
+    """``promtool *args`` (a failure of the calling test when promtool is missing)."""
     return subprocess.run(
-        [promtool, *map(str, args)],
+        [_promtool(), *map(str, args)],
         cwd=cwd,
         capture_output=True,
         text=True,
@@ -201,19 +199,19 @@ def _catalog() -> set[str]:
 
 
 @pytest.mark.parametrize("config", CONFIGS, ids=lambda p: p.name)
-def test_scrape_config_is_valid(promtool: str, config: Path) -> None:
-    result = _run(promtool, "check", "config", config)
+def test_scrape_config_is_valid(config: Path) -> None:
+    result = _run("check", "config", config)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "2 rule files found" in result.stdout  # both configs load rules.yml and alerts.yml
 
 
-def test_rule_files_are_valid(promtool: str) -> None:
-    result = _run(promtool, "check", "rules", RULES, ALERTS)
+def test_rule_files_are_valid() -> None:
+    result = _run("check", "rules", RULES, ALERTS)
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-def test_alert_rules_unit_tests_pass(promtool: str) -> None:
-    result = _run(promtool, "test", "rules", RULES_TEST)
+def test_alert_rules_unit_tests_pass() -> None:
+    result = _run("test", "rules", RULES_TEST)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "SUCCESS" in result.stdout
 
@@ -227,7 +225,7 @@ def _firing_checks(test_file: dict[str, Any]) -> Iterator[tuple[int, int, str]]:
 
 @pytest.mark.parametrize("alertname", sorted(REQUIRED_ALERTS))
 def test_the_unit_tests_fail_when_an_expected_alert_is_missing(
-    promtool: str, tmp_path: Path, alertname: str
+    tmp_path: Path, alertname: str
 ) -> None:
     """Drop one expected alert of ``alertname`` from a copy of the tests (only that test
     group, reading the real rule files): promtool must report the alert it did not expect."""
@@ -241,7 +239,7 @@ def test_the_unit_tests_fail_when_an_expected_alert_is_missing(
     copy_path = tmp_path / "alerts.test.yml"
     copy_path.write_text(yaml.safe_dump(mutated, sort_keys=False), encoding="utf-8")
 
-    result = _run(promtool, "test", "rules", copy_path, cwd=tmp_path)
+    result = _run("test", "rules", copy_path, cwd=tmp_path)
 
     assert result.returncode != 0, result.stdout + result.stderr
     assert "FAILED" in result.stdout + result.stderr
@@ -252,7 +250,7 @@ def test_the_unit_tests_fail_when_an_expected_alert_is_missing(
         "exp_alerts"
     ]
     copy_path.write_text(yaml.safe_dump(mutated, sort_keys=False), encoding="utf-8")
-    assert _run(promtool, "test", "rules", copy_path, cwd=tmp_path).returncode == 0
+    assert _run("test", "rules", copy_path, cwd=tmp_path).returncode == 0
 
 
 def test_every_alert_is_tested_firing_and_not_firing() -> None:
@@ -372,7 +370,7 @@ def test_dashboard_is_an_importable_grafana_dashboard() -> None:
     assert DASHBOARD_PANELS - {p["title"] for p in panels} == set()
 
 
-def test_dashboard_queries_are_valid_promql(promtool: str, tmp_path: Path) -> None:
+def test_dashboard_queries_are_valid_promql(tmp_path: Path) -> None:
     """Grafana's interval variables replaced by durations, every query must parse."""
     replaced = [
         e.replace("$__rate_interval", "1m").replace("$__range", "6h") for e in _dashboard_exprs()
@@ -390,7 +388,7 @@ def test_dashboard_queries_are_valid_promql(promtool: str, tmp_path: Path) -> No
     }
     path = tmp_path / "dashboard-queries.yml"
     path.write_text(yaml.safe_dump(rules), encoding="utf-8")
-    result = _run(promtool, "check", "rules", path, cwd=tmp_path)
+    result = _run("check", "rules", path, cwd=tmp_path)
     assert result.returncode == 0, result.stdout + result.stderr
 
 
