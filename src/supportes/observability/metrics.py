@@ -66,6 +66,9 @@ TRANSACTIONS = Counter(
     "Writer transactions by result: committed, aborted, fenced (refused as a zombie's).",
     ["result"],
 )
+for _result in ("committed", "aborted", "fenced"):
+    TRANSACTIONS.labels(_result)  # every series from 0: increase() sees the first one too
+
 PARTITIONS_OWNED = Gauge(
     "supportes_writer_partitions_owned", "Commands partitions this writer owns and has opened."
 )

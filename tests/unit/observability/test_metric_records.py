@@ -144,3 +144,20 @@ def test_every_metric_is_in_the_readme() -> None:
         if family.name.startswith("supportes_"):
             suffix = {"counter": "_total", "info": "_info"}.get(family.type, "")
             assert f"`{family.name}{suffix}`" in section, family.name
+
+
+def test_every_alert_has_its_runbook_entry_in_the_readme() -> None:
+    import yaml
+
+    root = Path(__file__).parents[3]
+    headings = {
+        "runbook-" + line.removeprefix("#### Runbook: ").strip().lower()
+        for line in (root / "README.md").read_text().splitlines()
+        if line.startswith("#### Runbook: ")
+    }
+    rules = yaml.safe_load((root / "deploy" / "prometheus" / "alerts.yml").read_text())
+    alerts = [rule for group in rules["groups"] for rule in group["rules"] if "alert" in rule]
+    assert alerts
+    for alert in alerts:
+        anchor = alert["annotations"]["runbook"].rsplit("#", 1)[1]
+        assert anchor in headings, alert["alert"]
