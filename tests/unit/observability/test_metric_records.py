@@ -147,7 +147,7 @@ def test_every_metric_is_in_the_readme() -> None:
 
 
 def test_every_alert_has_its_runbook_entry_in_the_readme() -> None:
-    import yaml
+    import yaml  # type: ignore[import-untyped]
 
     root = Path(__file__).parents[3]
     headings = {
