@@ -21,6 +21,7 @@ from supportes.cli import (
     case_cmd,
     demo_cmd,
     faults_cmd,
+    migrate_cmd,
     privacy_cmd,
     projections_cmd,
     queue_cmd,
@@ -47,6 +48,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"supportes {__version__}")
     subparsers = parser.add_subparsers(dest="verb", required=True, metavar="VERB")
     stack_cmd.register(subparsers)
+    migrate_cmd.register(subparsers)
     serve_cmd.register(subparsers)
     projections_cmd.register(subparsers)
     submit_cmd.register(subparsers)
