@@ -3,14 +3,11 @@
 from __future__ import annotations
 
 import json
-import uuid
 from collections.abc import Iterator
 
-import psycopg2.extensions
 import pytest
-from psycopg2 import sql
 
-from supportes.db.admin import drop_database
+from supportes.bench.scratch import scratch_database
 from supportes.db.connect import connect
 from supportes.db.migrate import available_migrations
 from supportes.settings import Settings
@@ -20,18 +17,8 @@ from tests.e2e.cli import free_port, run_cli
 @pytest.fixture
 def empty_database(stack: Settings) -> Iterator[str]:
     """The DSN of a new database with nothing in it, dropped after."""
-    name = f"test_{uuid.uuid4().hex[:12]}"
-    admin = connect(stack.dsn)
-    admin.autocommit = True
-    try:
-        with admin.cursor() as cur:
-            cur.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-        try:
-            yield psycopg2.extensions.make_dsn(stack.dsn, dbname=name)
-        finally:
-            drop_database(admin, name)
-    finally:
-        admin.close()
+    with scratch_database(stack) as dsn:
+        yield dsn
 
 
 def test_migrate_applies_everything_once_and_never_touches_kafka(empty_database: str) -> None:
