@@ -15,7 +15,8 @@ data subject records a customer's erasure), ``personal`` (personal-data marks), 
 state snapshots).
 """
 
-from supportes.aggregates.case import Case, CaseStatus, FollowUpState
+from supportes.aggregates.case import Case
+from supportes.aggregates.case_status import CaseStatus, FollowUpState
 from supportes.aggregates.commands import (
     COMMAND_PAYLOADS,
     AnyCommand,

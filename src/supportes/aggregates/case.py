@@ -1,5 +1,11 @@
 """The ``Case`` aggregate: one customer problem from first contact to closure.
 
+The aggregate (state, events, and the handlers of opening, ownership and fixing) is here; the
+handlers of contacts, acknowledgement, updates and callbacks are in
+:mod:`~supportes.aggregates.case_contact`, those after the fix (resolve, root cause, follow-up,
+rating, reopen, close) in :mod:`~supportes.aggregates.case_aftercare`, the status enums in
+:mod:`~supportes.aggregates.case_status`.
+
 Status (design section 4): ``new`` -> ``acknowledged`` -> ``assigned`` -> ``resolved`` ->
 ``closed``. Interpretations where the design leaves room:
 
@@ -30,35 +36,21 @@ Status (design section 4): ``new`` -> ``acknowledged`` -> ``assigned`` -> ``reso
 from __future__ import annotations
 
 from datetime import datetime
-from enum import StrEnum
 from typing import Annotated, Any
 from uuid import UUID
 
 from eventsourcing.domain import Aggregate
 
 from supportes.aggregates.base import SupportAggregate, reject
+from supportes.aggregates.case_status import SETTLED_FOLLOW_UPS, CaseStatus, FollowUpState
 from supportes.aggregates.commands import (
-    Acknowledge,
     ApplyFix,
     Assign,
-    Close,
-    CompleteCallback,
     Escalate,
-    LinkRootCause,
     NoteSuggestion,
     OpenCase,
     ParsedCommand,
-    RateSatisfaction,
-    RecordContact,
-    RecordFollowUp,
-    Reopen,
-    Resolve,
-    ScheduleCallback,
-    ScheduleFollowUp,
     TakeResponsibility,
-    UndoRootCauseLink,
-    UpdateCustomer,
-    WaiveFollowUp,
 )
 from supportes.aggregates.errors import ErrorCode
 from supportes.aggregates.personal import PERSONAL
@@ -70,34 +62,6 @@ from supportes.aggregates.values import (
     FixKind,
     FollowUpOutcome,
     Priority,
-)
-
-REASON_CUSTOMER_REPLIED = "customer replied"
-REASON_FOLLOW_UP_NOT_RESOLVED = "follow-up: not resolved"
-
-
-class CaseStatus(StrEnum):
-    """Lifecycle status of a case."""
-
-    NEW = "new"
-    ACKNOWLEDGED = "acknowledged"
-    ASSIGNED = "assigned"
-    RESOLVED = "resolved"
-    CLOSED = "closed"
-
-
-class FollowUpState(StrEnum):
-    """Where the post-resolution follow-up stands."""
-
-    NOT_DUE = "not_due"  # not resolved (yet, or again after a reopening)
-    PENDING = "pending"  # resolved; the follow-up is still to be recorded or waived
-    CONFIRMED = "confirmed"
-    NO_RESPONSE = "no_response"
-    WAIVED = "waived"
-
-
-SETTLED_FOLLOW_UPS = frozenset(
-    {FollowUpState.CONFIRMED, FollowUpState.NO_RESPONSE, FollowUpState.WAIVED}
 )
 
 
@@ -423,16 +387,16 @@ class Case(SupportAggregate):
         if self.status in (CaseStatus.NEW, CaseStatus.ACKNOWLEDGED):
             self.status = CaseStatus.ASSIGNED
 
-    def _require_not_closed(self) -> None:
+    def require_not_closed(self) -> None:
         if self.status == CaseStatus.CLOSED:
             raise reject(ErrorCode.CASE_CLOSED, "the case is closed; only Reopen and ratings")
 
-    def _require_resolved(self, *, or_closed: bool) -> None:
+    def require_resolved(self, *, or_closed: bool) -> None:
         allowed = (CaseStatus.RESOLVED, CaseStatus.CLOSED) if or_closed else (CaseStatus.RESOLVED,)
         if self.status not in allowed:
             raise reject(ErrorCode.NOT_RESOLVED, f"the case is {self.status.value}, not resolved")
 
-    def _reopen(self, command: ParsedCommand[Any], reason: str) -> None:
+    def reopen_with(self, command: ParsedCommand[Any], reason: str) -> None:
         self._emit(Case.CaseReopened, command, reason=reason, suggested_owner_id=self.owner_id)
 
     # --- command handlers ----------------------------------------------------------------
@@ -458,38 +422,9 @@ class Case(SupportAggregate):
             suggested_owner_id=p.suggested_owner_id,
         )
 
-    def record_contact(self, command: ParsedCommand[RecordContact]) -> None:
-        """``ContactRecorded`` (+ ``CaseReopened`` when inbound on a resolved case)."""
-        self._require_not_closed()
-        p = command.payload
-        replied = p.direction == Direction.INBOUND and self.status == CaseStatus.RESOLVED
-        self._emit(
-            Case.ContactRecorded,
-            command,
-            direction=p.direction,
-            channel=p.channel,
-            summary=p.summary,
-        )
-        if replied:
-            self._reopen(command, REASON_CUSTOMER_REPLIED)
-
-    def acknowledge(self, command: ParsedCommand[Acknowledge]) -> None:
-        """``CaseAcknowledged`` carrying the reference; ``already_acknowledged`` twice."""
-        self._require_not_closed()
-        if self.acknowledged_at is not None:
-            raise reject(ErrorCode.ALREADY_ACKNOWLEDGED, "the case was already acknowledged")
-        p = command.payload
-        self._emit(
-            Case.CaseAcknowledged,
-            command,
-            reference=self.reference or case_reference(self.id),
-            channel=p.channel or self.channel,
-            message=p.message,
-        )
-
     def assign(self, command: ParsedCommand[Assign]) -> None:
         """``CaseAssigned``: the agent becomes the owner."""
-        self._require_not_closed()
+        self.require_not_closed()
         p = command.payload
         self._emit(
             Case.CaseAssigned,
@@ -501,7 +436,7 @@ class Case(SupportAggregate):
 
     def take_responsibility(self, command: ParsedCommand[TakeResponsibility]) -> None:
         """``ResponsibilityTaken``: the (agent) actor becomes responsible, and owner if none."""
-        self._require_not_closed()
+        self.require_not_closed()
         if command.actor.kind != ActorKind.AGENT:
             raise reject(
                 ErrorCode.INVALID, "actor.kind: only an agent can take responsibility", "actor.kind"
@@ -517,7 +452,7 @@ class Case(SupportAggregate):
 
     def escalate(self, command: ParsedCommand[Escalate]) -> None:
         """``CaseEscalated``: ownership and responsibility pass to ``to_agent_id``."""
-        self._require_not_closed()
+        self.require_not_closed()
         p = command.payload
         self._emit(
             Case.CaseEscalated,
@@ -529,36 +464,9 @@ class Case(SupportAggregate):
             previous_responsible_id=self.responsible_id,
         )
 
-    def update_customer(self, command: ParsedCommand[UpdateCustomer]) -> None:
-        """``CustomerUpdated``."""
-        self._require_not_closed()
-        p = command.payload
-        self._emit(Case.CustomerUpdated, command, channel=p.channel, message=p.message)
-
-    def schedule_callback(self, command: ParsedCommand[ScheduleCallback]) -> None:
-        """``CallbackScheduled`` (agent defaults to the owner)."""
-        self._require_not_closed()
-        p = command.payload
-        self._emit(
-            Case.CallbackScheduled,
-            command,
-            due_at=p.due_at,
-            agent_id=p.agent_id or self.owner_id,
-        )
-
-    def complete_callback(self, command: ParsedCommand[CompleteCallback]) -> None:
-        """``CallbackCompleted``."""
-        self._require_not_closed()
-        self._emit(
-            Case.CallbackCompleted,
-            command,
-            outcome=command.payload.outcome,
-            due_at=self.callback_due_at,
-        )
-
     def apply_fix(self, command: ParsedCommand[ApplyFix]) -> None:
         """``FixApplied`` (a ``known_answer_id`` counts as a known answer given again)."""
-        self._require_not_closed()
+        self.require_not_closed()
         p = command.payload
         self._emit(
             Case.FixApplied,
@@ -568,93 +476,7 @@ class Case(SupportAggregate):
             known_answer_id=p.known_answer_id,
         )
 
-    def resolve(self, command: ParsedCommand[Resolve]) -> None:
-        """``CaseResolved``; ``already_resolved``, ``no_owner``."""
-        self._require_not_closed()
-        if self.status == CaseStatus.RESOLVED:
-            raise reject(ErrorCode.ALREADY_RESOLVED, "the case is already resolved")
-        if self.owner_id is None:
-            raise reject(ErrorCode.NO_OWNER, "assign an owner (or take responsibility) first")
-        self._emit(
-            Case.CaseResolved,
-            command,
-            resolution=command.payload.resolution,
-            owner_id=self.owner_id,
-        )
-
-    def link_root_cause(self, command: ParsedCommand[LinkRootCause]) -> None:
-        """``RootCauseLinked`` (dispatch adds the follow-on ``AttachCase``)."""
-        self._require_not_closed()
-        self._emit(
-            Case.RootCauseLinked,
-            command,
-            root_cause_id=command.payload.root_cause_id,
-            previous_root_cause_id=self.root_cause_id,
-        )
-
-    def undo_root_cause_link(self, command: ParsedCommand[UndoRootCauseLink]) -> None:
-        """``RootCauseLinkUndone``, always (a compensation never fails; also on a closed case,
-        and when the link is gone already): the case falls back to its latest other link."""
-        p = command.payload
-        standing = [r for r in self.root_cause_links if r != p.root_cause_id]
-        self._emit(
-            Case.RootCauseLinkUndone,
-            command,
-            root_cause_id=p.root_cause_id,
-            linked_root_cause_id=standing[-1] if standing else None,
-            refusal=p.refusal,
-            attach_command_id=p.attach_command_id,
-        )
-
-    def schedule_follow_up(self, command: ParsedCommand[ScheduleFollowUp]) -> None:
-        """``FollowUpScheduled``."""
-        self._require_not_closed()
-        self._emit(Case.FollowUpScheduled, command, due_at=command.payload.due_at)
-
-    def record_follow_up(self, command: ParsedCommand[RecordFollowUp]) -> None:
-        """``FollowUpRecorded`` (+ ``CaseReopened`` when not_resolved); needs resolved."""
-        self._require_not_closed()
-        self._require_resolved(or_closed=False)
-        p = command.payload
-        self._emit(Case.FollowUpRecorded, command, outcome=p.outcome, note=p.note)
-        if p.outcome == FollowUpOutcome.NOT_RESOLVED:
-            self._reopen(command, REASON_FOLLOW_UP_NOT_RESOLVED)
-
-    def waive_follow_up(self, command: ParsedCommand[WaiveFollowUp]) -> None:
-        """``FollowUpWaived``; needs resolved."""
-        self._require_not_closed()
-        self._require_resolved(or_closed=False)
-        self._emit(Case.FollowUpWaived, command, reason=command.payload.reason)
-
-    def rate_satisfaction(self, command: ParsedCommand[RateSatisfaction]) -> None:
-        """``SatisfactionRated``; needs resolved or closed; the latest rating counts."""
-        self._require_resolved(or_closed=True)
-        p = command.payload
-        self._emit(
-            Case.SatisfactionRated,
-            command,
-            score=p.score,
-            comment=p.comment,
-            owner_id=self.owner_id,
-        )
-
-    def reopen(self, command: ParsedCommand[Reopen]) -> None:
-        """``CaseReopened``; needs resolved or closed."""
-        self._require_resolved(or_closed=True)
-        self._reopen(command, command.payload.reason)
-
-    def close(self, command: ParsedCommand[Close]) -> None:
-        """``CaseClosed``; needs resolved and the follow-up settled."""
-        self._require_not_closed()
-        self._require_resolved(or_closed=False)
-        if not self.follow_up_settled:
-            raise reject(
-                ErrorCode.FOLLOW_UP_PENDING,
-                "record the follow-up (confirmed or no_response) or waive it first",
-            )
-        self._emit(Case.CaseClosed, command)
-
     def note_suggestion(self, command: ParsedCommand[NoteSuggestion]) -> None:
         """``SuggestionNoted``."""
-        self._require_not_closed()
+        self.require_not_closed()
         self._emit(Case.SuggestionNoted, command, suggestion=command.payload.suggestion)

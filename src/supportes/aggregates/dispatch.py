@@ -1,8 +1,10 @@
 """Deciding commands: the API the writer calls, and rebuilding aggregates from envelopes.
 
 One table, :data:`ROUTES`, maps each command type to its aggregate class and handler; adding a
-command is one payload model (:mod:`~supportes.aggregates.commands`), one handler method and one
-line here. Cross-aggregate effects are follow-on commands derived from events by
+command is one payload model (:mod:`~supportes.aggregates.commands`), one handler (a method, or
+a function of :mod:`~supportes.aggregates.case_contact` or
+:mod:`~supportes.aggregates.case_aftercare`) and one line here. Cross-aggregate effects are
+follow-on commands derived from events by
 :data:`POLICIES` (``RootCauseLinked`` -> ``AttachCase``); a rejected follow-on is compensated by
 :data:`COMPENSATIONS` (a refused ``AttachCase`` -> ``UndoRootCauseLink`` on the case).
 
@@ -21,6 +23,7 @@ from dataclasses import dataclass
 from typing import Any, Final, cast
 from uuid import UUID, uuid5
 
+from supportes.aggregates import case_aftercare, case_contact
 from supportes.aggregates.base import SupportAggregate
 from supportes.aggregates.case import Case
 from supportes.aggregates.commands import (
@@ -54,24 +57,24 @@ class Route:
 
 ROUTES: Final[dict[str, Route]] = {
     "OpenCase": Route(Case, Case.open, creates=True),
-    "RecordContact": Route(Case, Case.record_contact),
-    "Acknowledge": Route(Case, Case.acknowledge),
+    "RecordContact": Route(Case, case_contact.record_contact),
+    "Acknowledge": Route(Case, case_contact.acknowledge),
     "Assign": Route(Case, Case.assign),
     "TakeResponsibility": Route(Case, Case.take_responsibility),
     "Escalate": Route(Case, Case.escalate),
-    "UpdateCustomer": Route(Case, Case.update_customer),
-    "ScheduleCallback": Route(Case, Case.schedule_callback),
-    "CompleteCallback": Route(Case, Case.complete_callback),
+    "UpdateCustomer": Route(Case, case_contact.update_customer),
+    "ScheduleCallback": Route(Case, case_contact.schedule_callback),
+    "CompleteCallback": Route(Case, case_contact.complete_callback),
     "ApplyFix": Route(Case, Case.apply_fix),
-    "Resolve": Route(Case, Case.resolve),
-    "LinkRootCause": Route(Case, Case.link_root_cause),
-    "UndoRootCauseLink": Route(Case, Case.undo_root_cause_link),
-    "ScheduleFollowUp": Route(Case, Case.schedule_follow_up),
-    "RecordFollowUp": Route(Case, Case.record_follow_up),
-    "WaiveFollowUp": Route(Case, Case.waive_follow_up),
-    "RateSatisfaction": Route(Case, Case.rate_satisfaction),
-    "Reopen": Route(Case, Case.reopen),
-    "Close": Route(Case, Case.close),
+    "Resolve": Route(Case, case_aftercare.resolve),
+    "LinkRootCause": Route(Case, case_aftercare.link_root_cause),
+    "UndoRootCauseLink": Route(Case, case_aftercare.undo_root_cause_link),
+    "ScheduleFollowUp": Route(Case, case_aftercare.schedule_follow_up),
+    "RecordFollowUp": Route(Case, case_aftercare.record_follow_up),
+    "WaiveFollowUp": Route(Case, case_aftercare.waive_follow_up),
+    "RateSatisfaction": Route(Case, case_aftercare.rate_satisfaction),
+    "Reopen": Route(Case, case_aftercare.reopen),
+    "Close": Route(Case, case_aftercare.close),
     "NoteSuggestion": Route(Case, Case.note_suggestion),
     "IdentifyRootCause": Route(RootCause, RootCause.identify, creates=True),
     "AttachCase": Route(RootCause, RootCause.attach_case),
