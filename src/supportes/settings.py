@@ -269,6 +269,26 @@ class Settings(BaseSettings):
     sla_update_customer: timedelta = timedelta(hours=24)
     sla_update_customer_urgent: timedelta = timedelta(hours=4)
     sla_follow_up_after_resolution: timedelta = timedelta(days=2)
+    sla_root_cause: timedelta = Field(
+        default=timedelta(days=3),
+        gt=timedelta(0),
+        description=(
+            "Fix everything twice: a case resolved by a workaround or a known answer with no "
+            "root cause is a `root_cause_needed` item due this long after resolution (until a "
+            "root cause is linked or a lead waives it); `fix_twice_rate` counts the cases "
+            "settled within it; a `known_answer_recurring` item is due this long after the "
+            "known answer reached its threshold."
+        ),
+    )
+    known_answer_threshold: int = Field(
+        default=3,
+        ge=2,
+        le=1000,
+        description=(
+            "A known answer given this many times within 30 days (between event times) to "
+            "cases without a root cause is a `known_answer_recurring` item for the leads."
+        ),
+    )
 
     # Authentication (design section 8; supportes.auth). OIDC is on when all three of issuer,
     # audience and JWKS URL are set; API tokens (spt_...) always work.

@@ -105,6 +105,8 @@ class Case(SupportAggregate):
         self.root_cause_id: UUID | None = None
         self.root_cause_links: list[UUID] = []
         """Every root cause linked and not undone, oldest first (the last is ``root_cause_id``)."""
+        self.root_cause_waived: bool = False
+        """A lead ruled out a root cause (``RootCauseWaived``); kept across reopenings."""
         self.last_customer_update_at: datetime | None = None
         self.fixes_applied: int = 0
         self.known_answers_given: list[str] = []
@@ -328,6 +330,14 @@ class Case(SupportAggregate):
                 r for r in aggregate.root_cause_links if r != self.root_cause_id
             ]
             aggregate.root_cause_id = self.linked_root_cause_id
+
+    class RootCauseWaived(Event):
+        """A lead ruled out a root cause (``reason``: one-off, customer error, ...)."""
+
+        reason: Annotated[str, PERSONAL]
+
+        def apply(self, aggregate: Case) -> None:
+            aggregate.root_cause_waived = True
 
     class FollowUpScheduled(Event):
         due_at: datetime

@@ -22,6 +22,7 @@ from supportes.aggregates.commands import (
     ScheduleFollowUp,
     UndoRootCauseLink,
     WaiveFollowUp,
+    WaiveRootCause,
 )
 from supportes.aggregates.errors import ErrorCode
 from supportes.aggregates.values import FollowUpOutcome
@@ -43,8 +44,8 @@ def resolve(case: Case, command: ParsedCommand[Resolve]) -> None:
 
 
 def link_root_cause(case: Case, command: ParsedCommand[LinkRootCause]) -> None:
-    """``RootCauseLinked`` (dispatch adds the follow-on ``AttachCase``)."""
-    case.require_not_closed()
+    """``RootCauseLinked`` (dispatch adds the follow-on ``AttachCase``); also on a closed case:
+    the second fix is often found after the first one closed the case ("fix everything twice")."""
     case._emit(
         Case.RootCauseLinked,
         command,
@@ -66,6 +67,15 @@ def undo_root_cause_link(case: Case, command: ParsedCommand[UndoRootCauseLink]) 
         refusal=p.refusal,
         attach_command_id=p.attach_command_id,
     )
+
+
+def waive_root_cause(case: Case, command: ParsedCommand[WaiveRootCause]) -> None:
+    """``RootCauseWaived``; needs resolved or closed (``not_resolved``), not twice
+    (``already_waived``)."""
+    case.require_resolved(or_closed=True)
+    if case.root_cause_waived:
+        raise reject(ErrorCode.ALREADY_WAIVED, "the root cause of this case is already waived")
+    case._emit(Case.RootCauseWaived, command, reason=command.payload.reason)
 
 
 def schedule_follow_up(case: Case, command: ParsedCommand[ScheduleFollowUp]) -> None:

@@ -231,6 +231,13 @@ class WaiveFollowUp(CommandPayload):
     reason: Annotated[Text, PERSONAL]
 
 
+class WaiveRootCause(CommandPayload):
+    """A lead rules out a root cause for a resolved case (one-off, customer error, ...): the
+    case no longer needs one ("fix everything twice": the second fix found unnecessary)."""
+
+    reason: Annotated[Text, PERSONAL]
+
+
 class RateSatisfaction(CommandPayload):
     """The customer's satisfaction score, credited to the owner at that moment."""
 

@@ -72,6 +72,7 @@ ROUTES: Final[dict[str, Route]] = {
     "ScheduleFollowUp": Route(Case, case_aftercare.schedule_follow_up),
     "RecordFollowUp": Route(Case, case_aftercare.record_follow_up),
     "WaiveFollowUp": Route(Case, case_aftercare.waive_follow_up),
+    "WaiveRootCause": Route(Case, case_aftercare.waive_root_cause),
     "RateSatisfaction": Route(Case, case_aftercare.rate_satisfaction),
     "Reopen": Route(Case, case_aftercare.reopen),
     "Close": Route(Case, case_aftercare.close),

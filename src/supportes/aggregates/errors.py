@@ -24,6 +24,8 @@ class ErrorCode(StrEnum):
     DUPLICATE_ACTION = "duplicate_action"
     UNKNOWN_ACTION = "unknown_action"
     UNKNOWN_COMMAND = "unknown_command"
+    ALREADY_WAIVED = "already_waived"
+    """``WaiveRootCause`` on a case whose root cause is already waived."""
     SUBJECT_ERASED = "subject_erased"
     """Personal data for a customer whose personal data was erased (design section 9)."""
     IDEMPOTENCY_KEY_REUSED = "idempotency_key_reused"

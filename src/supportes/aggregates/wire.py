@@ -90,6 +90,7 @@ EVENT_TYPES: tuple[EventType, ...] = (
     EventType("FollowUpScheduled", Case.FollowUpScheduled, Case),
     EventType("FollowUpRecorded", Case.FollowUpRecorded, Case),
     EventType("FollowUpWaived", Case.FollowUpWaived, Case),
+    EventType("RootCauseWaived", Case.RootCauseWaived, Case),
     EventType("SatisfactionRated", Case.SatisfactionRated, Case),
     EventType("CaseClosed", Case.CaseClosed, Case),
     EventType("SuggestionNoted", Case.SuggestionNoted, Case),

@@ -91,6 +91,8 @@ SYSTEM_COMMANDS: Final = frozenset({"UndoRootCauseLink"})
 by a principal: not even an ``admin`` may forge one."""
 CASE_COMMANDS: Final = _commands_of(Case) - SYSTEM_COMMANDS
 """Every command on a case a principal may write."""
+LEAD_CASE_COMMANDS: Final = frozenset({"WaiveRootCause"})
+"""Case commands for leads (and admins) only: ruling out a root cause (issue 21)."""
 ROOT_CAUSE_COMMANDS: Final = _commands_of(RootCause)
 """The root-cause commands (``IdentifyRootCause`` ... ``ReopenRootCause``)."""
 PRIVACY_COMMANDS: Final = _commands_of(DataSubject)
@@ -144,14 +146,14 @@ ROLE_TABLE: Final[Mapping[Role, Grant]] = MappingProxyType(
             scope=Scope.OWN,
         ),
         Role.AGENT: Grant(
-            may_write="every case command",
+            may_write="every case command except WaiveRootCause",
             may_read="cases, timelines, root causes, queues, reports",
             actions=_STAFF,
-            commands=CASE_COMMANDS,
+            commands=CASE_COMMANDS - LEAD_CASE_COMMANDS,
             scope=Scope.ALL,
         ),
         Role.LEAD: Grant(
-            may_write="as agent, plus root-cause commands",
+            may_write="as agent, plus WaiveRootCause and root-cause commands",
             may_read="as agent, plus metrics",
             actions=_STAFF | {Action.READ_METRICS},
             commands=CASE_COMMANDS | ROOT_CAUSE_COMMANDS,

@@ -68,6 +68,7 @@ SUMMARIES: dict[str, Summary] = {
     "FollowUpScheduled": lambda p, a: f"Follow-up scheduled for {p['due_at']}",
     "FollowUpRecorded": lambda p, a: _with(f"Follow-up recorded: {p['outcome']}", p.get("note")),
     "FollowUpWaived": lambda p, a: f"Follow-up waived: {p['reason']}",
+    "RootCauseWaived": lambda p, a: f"Root cause waived by {a}: {p['reason']}",
     "SatisfactionRated": lambda p, a: _with(
         _with(f"Rated {p['score']}/5", p.get("owner_id"), " (credited to {})"), p.get("comment")
     ),

@@ -53,6 +53,8 @@ PRIVACY = {"EraseSubject"}
 SYSTEM = {"UndoRootCauseLink"}
 """Written by the writer only (a compensation): refused to every principal, admin too."""
 CASE = set(COMMAND_PAYLOADS) - ROOT_CAUSE - PRIVACY - SYSTEM
+LEAD_ONLY_CASE = {"WaiveRootCause"}
+"""Case commands of leads and admins only: an agent's WaiveRootCause is refused (issue 21)."""
 CUSTOMER_WRITES = {"OpenCase", "RecordContact", "RecordFollowUp", "RateSatisfaction"}
 STAFF_READS = {A.READ_CASES, A.READ_TIMELINE, A.READ_QUEUES, A.READ_REPORTS, A.READ_ROOT_CAUSES}
 
@@ -75,7 +77,7 @@ EXPECTED_ACTIONS: dict[Role, set[Action]] = {
 """Role -> the actions it may do."""
 EXPECTED_COMMANDS: dict[Role, set[str]] = {
     Role.CUSTOMER: CUSTOMER_WRITES,
-    Role.AGENT: CASE,
+    Role.AGENT: CASE - LEAD_ONLY_CASE,
     Role.LEAD: CASE | ROOT_CAUSE,
     Role.INTEGRATION: CUSTOMER_WRITES,  # on behalf of a customer only
     Role.AUDITOR: set(),

@@ -58,6 +58,7 @@ VALID_PAYLOADS: dict[str, dict[str, Any]] = {
     "ScheduleFollowUp": {"due_at": FAR_FUTURE},
     "RecordFollowUp": {"outcome": "confirmed"},
     "WaiveFollowUp": {"reason": "customer asked not to be contacted"},
+    "WaiveRootCause": {"reason": "one-off: customer error"},
     "RateSatisfaction": {"score": 5},
     "Reopen": {"reason": "problem is back"},
     "Close": {},

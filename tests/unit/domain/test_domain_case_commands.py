@@ -43,7 +43,11 @@ def test_expected_version_mismatch_is_a_version_conflict(type_: str) -> None:
 
 @pytest.mark.parametrize(
     "type_",
-    sorted(CASE_COMMANDS - {"OpenCase", "Reopen", "RateSatisfaction", "UndoRootCauseLink"}),
+    sorted(
+        CASE_COMMANDS
+        - {"OpenCase", "Reopen", "RateSatisfaction", "UndoRootCauseLink"}
+        - {"LinkRootCause", "WaiveRootCause"}  # the second fix: also after closing
+    ),
 )
 def test_a_closed_case_accepts_only_reopen_and_ratings(type_: str) -> None:
     """(and the writer's compensation, which never fails: see the UndoRootCauseLink tests)"""

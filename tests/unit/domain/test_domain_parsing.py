@@ -128,7 +128,7 @@ def test_unknown_command_through_the_scenario_helper() -> None:
 
 def test_every_command_has_a_model_a_route_and_an_example() -> None:
     assert set(COMMAND_PAYLOADS) == set(ROUTES) == set(VALID_PAYLOADS)
-    assert len(ROUTES) == 27
+    assert len(ROUTES) == 28
 
 
 @pytest.mark.parametrize("type_", sorted(VALID_PAYLOADS))

@@ -486,7 +486,14 @@ class CaseMachine(AggregateMachine):
         assert "CaseOpened" not in types
         if before["status"] == "closed":
             # a compensation is recorded on a closed case too: it never fails
-            assert types in (["CaseReopened"], ["SatisfactionRated"], ["RootCauseLinkUndone"])
+            # the root cause (linked or waived) also after closing: "fix everything twice"
+            assert types in (
+                ["CaseReopened"],
+                ["SatisfactionRated"],
+                ["RootCauseLinkUndone"],
+                ["RootCauseLinked"],
+                ["RootCauseWaived"],
+            )
         if "CaseClosed" in types:
             assert before["status"] == "resolved"
             assert before["follow_up"] in ("confirmed", "no_response", "waived")
@@ -497,6 +504,9 @@ class CaseMachine(AggregateMachine):
             assert before["acknowledged_at"] is None
         if {"FollowUpRecorded", "FollowUpWaived"} & set(types):
             assert before["status"] == "resolved"
+        if "RootCauseWaived" in types:
+            assert before["status"] in ("resolved", "closed")
+            assert not before["root_cause_waived"]
         if {"CaseReopened", "SatisfactionRated"} & set(types):
             assert before["status"] in ("resolved", "closed")
         if types[0] == "ContactRecorded":
@@ -520,8 +530,13 @@ class CaseMachine(AggregateMachine):
             assert status == "closed"
         elif r.code == "not_resolved":
             assert status not in ("resolved", "closed") or (
-                status == "closed" and type_ not in ("Reopen", "RateSatisfaction")
+                status == "closed"
+                and type_ not in ("Reopen", "RateSatisfaction", "WaiveRootCause")
             )
+        elif r.code == "already_waived":
+            assert before is not None
+            assert type_ == "WaiveRootCause"
+            assert before["root_cause_waived"]
         elif r.code == "already_resolved":
             assert status == "resolved"
         elif r.code == "no_owner":

@@ -49,7 +49,7 @@ def test_envelope_shape() -> None:
 
 def test_registry_names_are_stable_and_unique() -> None:
     names = [t.name for t in EVENT_TYPES]
-    assert len(names) == len(set(names)) == 27
+    assert len(names) == len(set(names)) == 28
     assert {t.name: t.schema_version for t in EVENT_TYPES if t.schema_version != 1} == {
         "CaseOpened": 3
     }
