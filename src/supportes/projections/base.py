@@ -108,13 +108,16 @@ class LoggedEvent:
 
 @dataclass(frozen=True)
 class ProjectionContext:
-    """What projections may know besides events: the configured service levels."""
+    """What projections may know besides events: the configured service levels (and the
+    known-answer threshold of "fix everything twice")."""
 
     sla_acknowledge: timedelta = timedelta(hours=1)
     sla_acknowledge_urgent: timedelta = timedelta(minutes=15)
     sla_update_customer: timedelta = timedelta(hours=24)
     sla_update_customer_urgent: timedelta = timedelta(hours=4)
     sla_follow_up_after_resolution: timedelta = timedelta(days=2)
+    sla_root_cause: timedelta = timedelta(days=3)
+    known_answer_threshold: int = 3
 
     @classmethod
     def from_settings(cls, settings: Settings) -> ProjectionContext:
@@ -125,6 +128,8 @@ class ProjectionContext:
             sla_update_customer=settings.sla_update_customer,
             sla_update_customer_urgent=settings.sla_update_customer_urgent,
             sla_follow_up_after_resolution=settings.sla_follow_up_after_resolution,
+            sla_root_cause=settings.sla_root_cause,
+            known_answer_threshold=settings.known_answer_threshold,
         )
 
 

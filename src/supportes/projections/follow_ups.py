@@ -17,6 +17,8 @@ items of the touched cases are replaced. ``urgent`` cases use the urgent service
   ``closed_at + sla_follow_up_after_resolution`` (the survey gets the same grace as a follow-up).
 * ``preventive_action``: planned and not completed; due at its ``due_at``, else
   :data:`PREVENTIVE_ACTION_DEFAULT_DUE` after planning; owner = the action's owner.
+* ``root_cause_needed`` and ``known_answer_recurring`` ("fix everything twice"): see
+  :mod:`supportes.projections.fix_twice`.
 
 Other case items are owned by the case owner (null while unowned).
 """
@@ -39,18 +41,26 @@ from supportes.projections._common import (
 )
 from supportes.projections._pg import as_tuples, copy_rows, fetch_rows, upsert_rows
 from supportes.projections.base import LoggedEvent, Projection, ProjectionContext
+from supportes.projections.fix_twice import (
+    FIX_TWICE_FOLDS,
+    FIX_TWICE_STATE,
+    GIVINGS,
+    ROOT_CAUSE_EVENTS,
+    refresh_known_answers,
+    root_cause_item,
+)
 
 TABLE = "follow_up_queue"
 STATE = "follow_up_cases"
 COLUMNS = (
     "subject_id", "kind", "item", "case_id", "root_cause_id", "action_id", "owner_id",
-    "due_at", "since_at", "priority", "reference", "customer_id", "detail",
+    "due_at", "since_at", "priority", "reference", "customer_id", "detail", "known_answer_id",
 )  # fmt: skip
 STATE_COLUMNS = (
     "case_id", "reference", "customer_id", "priority", "status", "owner_id", "opened_at",
     "acknowledged_at", "update_base_at", "callback_due_at", "callback_agent_id",
     "callback_since_at", "resolved_at", "follow_up_pending", "follow_up_due_at", "closed_at",
-    "rated",
+    "rated", "fix_kind", "fix_known_answer_id", "root_cause_id", "root_cause_waived",
 )  # fmt: skip
 PREVENTIVE_ACTION_DEFAULT_DUE = timedelta(days=14)
 """Due time of a preventive action planned without ``due_at``, counted from planning."""
@@ -65,6 +75,7 @@ def _opened(s: Row, e: LoggedEvent, p: Mapping[str, Any]) -> None:
         opened_at=e.occurred_at, acknowledged_at=None, update_base_at=e.occurred_at,
         callback_due_at=None, callback_agent_id=None, callback_since_at=None, resolved_at=None,
         follow_up_pending=False, follow_up_due_at=None, closed_at=None, rated=False,
+        **FIX_TWICE_STATE,
     )  # fmt: skip
 
 
@@ -147,6 +158,7 @@ FOLDS: dict[str, Fold] = {
     "FollowUpWaived": _follow_up_settled,
     "SatisfactionRated": lambda s, e, p: s.update(rated=True),
     "CaseClosed": _closed,
+    **FIX_TWICE_FOLDS,
 }
 """Case event type -> fold step on the per-case state."""
 CASE_HANDLES = frozenset(FOLDS)
@@ -183,12 +195,16 @@ def case_items(s: Row, ctx: ProjectionContext) -> list[tuple[Any, ...]]:
             "satisfaction", s["owner_id"], s["closed_at"] + ctx.sla_follow_up_after_resolution,
             s["closed_at"], "ask for a satisfaction rating",
         ))  # fmt: skip
+    root_cause = root_cause_item(s, ctx)
+    if root_cause is not None:
+        items.append(root_cause)
     case = s["case_id"]
     tail = (s["priority"], s["reference"], s["customer_id"])
     return [
-        (case, kind, "", case, None, None, owner, due, since, *tail, detail)
+        (case, kind, "", case, None, None, owner, due, since, *tail, detail,
+         s["fix_known_answer_id"] if kind == "root_cause_needed" else None)
         for kind, owner, due, since, detail in items
-    ]
+    ]  # fmt: skip
 
 
 def action_item(e: LoggedEvent) -> tuple[Any, ...]:
@@ -200,7 +216,7 @@ def action_item(e: LoggedEvent) -> tuple[Any, ...]:
     return (
         root_cause, "preventive_action", p["action_id"], None, root_cause, p["action_id"],
         p["owner_id"], due, e.occurred_at, None, None, None,
-        clip(f"{p['kind']}: {p['description']}", 200),
+        clip(f"{p['kind']}: {p['description']}", 200), None,
     )  # fmt: skip
 
 
@@ -209,7 +225,7 @@ class FollowUpsProjection(Projection):
 
     name = "follow_ups"
     weight = 10
-    tables = (TABLE, STATE)
+    tables = (TABLE, STATE, GIVINGS)
     handles = CASE_HANDLES | ACTION_EVENTS
 
     def apply(
@@ -222,6 +238,10 @@ class FollowUpsProjection(Projection):
         case_events = [e for e in events if e.envelope["type"] in CASE_HANDLES]
         if case_events:
             self._cases(cur, case_events, context)
+            relinked = {
+                e.envelope["aggregate_id"] for e in case_events if e.type in ROOT_CAUSE_EVENTS
+            }
+            refresh_known_answers(cur, case_events, relinked, context, columns=COLUMNS, table=TABLE)
         action_events = [e for e in events if e.envelope["type"] in ACTION_EVENTS]
         if action_events:
             self._actions(cur, action_events)

@@ -8,7 +8,7 @@ from uuid import UUID
 from supportes.aggregates import case_reference
 from supportes.projections.base import ProjectionContext
 from tests.conftest import Isolated
-from tests.integration.projections.stories import DAY, RC1, A, C, D, E, extra_cases, story
+from tests.integration.projections.stories import DAY, RC1, A, B, C, D, E, extra_cases, story
 from tests.support.history import History, apply_all, at, rows
 
 QUERY = "SELECT * FROM proj.follow_up_queue ORDER BY subject_id, kind, item"
@@ -16,13 +16,13 @@ QUERY = "SELECT * FROM proj.follow_up_queue ORDER BY subject_id, kind, item"
 
 def _case_item(
     case: str, kind: str, owner: str | None, *, due: float, since: float, priority: str,
-    customer: str, detail: str,
+    customer: str, detail: str, known_answer: str | None = None,
 ) -> dict[str, object]:  # fmt: skip
     return {
         "subject_id": case, "kind": kind, "item": "", "case_id": case, "root_cause_id": None,
         "action_id": None, "owner_id": owner, "due_at": at(due), "since_at": at(since),
         "priority": priority, "reference": case_reference(UUID(case)), "customer_id": customer,
-        "detail": detail,
+        "detail": detail, "known_answer_id": known_answer,
     }  # fmt: skip
 
 
@@ -33,7 +33,12 @@ def test_queue_after_the_story(isolated: Isolated) -> None:
         # reopened at 130 (urgent): the customer must hear from carol within 4 h
         _case_item(A, "update_customer", "agent:carol", due=130 + 240, since=130,
                    priority="urgent", customer="customer:ann", detail="update the customer"),
-        # B is closed and rated: nothing left
+        # B is closed and rated, but was fixed by a known answer with no root cause: dave
+        # must fix it twice (issue 21)
+        _case_item(B, "root_cause_needed", "agent:dave", due=230 + 3 * DAY, since=230,
+                   priority="normal", customer="customer:ann", known_answer="KB-1",
+                   detail="fix it twice: resolved by a known answer; link the root cause"
+                   " (or a lead waives it)"),
         # C was never acknowledged (1 h for a low priority case) and has a callback for erin
         _case_item(C, "acknowledge", "agent:maria", due=300 + 60, since=300, priority="low",
                    customer="customer:bob",
@@ -52,6 +57,7 @@ def test_queue_after_the_story(isolated: Isolated) -> None:
             "root_cause_id": RC1, "action_id": "act-3", "owner_id": "agent:trainer",
             "due_at": at(3000), "since_at": at(340), "priority": None, "reference": None,
             "customer_id": None, "detail": "training: Train agents on firmware",
+            "known_answer_id": None,
         },
     ]  # fmt: skip
 

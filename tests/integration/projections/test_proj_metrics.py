@@ -50,7 +50,8 @@ def _day(day: date, **values: object) -> dict[str, object]:
         "first_contact_resolutions": 0, "first_contact_resolution_rate": None,
         "reopenings": 0, "escalations": 0, "closed": 0, "ratings": 0, "csat_count": 0,
         "csat_average": None, "median_seconds_to_acknowledge": None,
-        "median_seconds_to_resolve": None,
+        "median_seconds_to_resolve": None, "root_cause_needed": 0, "fixed_twice": 0,
+        "fix_twice_rate": None, "known_answers_given": 0,
     }  # fmt: skip
     assert set(values) <= set(row)
     row.update(values)
@@ -58,11 +59,15 @@ def _day(day: date, **values: object) -> dict[str, object]:
 
 
 def _agent(
-    day: date, agent: str, *, resolved: int, ratings: int, csat: int, average: str | None
-) -> dict[str, object]:
+    day: date, agent: str, *, resolved: int, ratings: int, csat: int, average: str | None,
+    needed: int = 0, twice: int = 0, known: int = 0,
+) -> dict[str, object]:  # fmt: skip
     return {
         "day": day, "agent_id": agent, "cases_resolved": resolved, "ratings": ratings,
         "csat_count": csat, "csat_average": None if average is None else Decimal(average),
+        "root_cause_needed": needed, "fixed_twice": twice,
+        "fix_twice_rate": round(Decimal(twice) / needed, 4) if needed else None,
+        "known_answers_given": known,
     }  # fmt: skip
 
 
@@ -98,10 +103,19 @@ def test_story_metrics(isolated: Isolated) -> None:
              first_resolved=2, first_contact_resolutions=1,  # B
              first_contact_resolution_rate=Decimal("0.5000"), reopenings=3, escalations=1,
              closed=2, ratings=2, csat_count=2, csat_average=Decimal("4.50"),
-             median_seconds_to_acknowledge=300.0, median_seconds_to_resolve=2400.0),
+             median_seconds_to_acknowledge=300.0, median_seconds_to_resolve=2400.0,
+             # A (KB-1, linked at 45 before its resolution at 50) and B (KB-1, never linked)
+             root_cause_needed=2, fixed_twice=1, fix_twice_rate=Decimal("0.5000"),
+             known_answers_given=4),  # A twice, B, C
     ]  # fmt: skip
     assert rows(isolated.dsn, AGENTS) == [
-        _agent(DAY1, "agent:dave", resolved=1, ratings=1, csat=1, average="5.00"),
-        # A was rated while lead owned it; carol's later ownership does not move the credit
-        _agent(DAY1, "agent:lead", resolved=3, ratings=1, csat=1, average="4.00"),
-    ]
+        # B: dave gave KB-1 and resolved it; no root cause linked nor waived
+        _agent(DAY1, "agent:dave", resolved=1, ratings=1, csat=1, average="5.00", needed=1,
+               known=1),
+        # A was rated while lead owned it; carol's later ownership does not move the credit;
+        # lead gave KB-1 twice on A, linked RC1 before resolving: fixed twice
+        _agent(DAY1, "agent:lead", resolved=3, ratings=1, csat=1, average="4.00", needed=1,
+               twice=1, known=2),
+        # C: KB-2 given by the default actor
+        _agent(DAY1, "agent:maria", resolved=0, ratings=0, csat=0, average=None, known=1),
+    ]  # fmt: skip
