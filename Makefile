@@ -24,6 +24,7 @@ setup: system-deps $(INSTALLED) ## install system packages (as root), virtualenv
 system-deps:
 	@PYTHON=$(PYTHON) bash deploy/ensure-system-deps.sh
 	@bash deploy/ensure-deploy-checkers.sh
+	@bash deploy/ensure-browser-test-deps.sh
 
 $(INSTALLED): pyproject.toml
 	$(PYTHON) -m venv $(VENV)

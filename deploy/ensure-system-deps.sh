@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Make sure the machine has what supportes' local stack needs: Python >= 3.11, Java 17+ and Maven
 # (Kafka broker from Maven Central jars), PostgreSQL server binaries (Debian's `postgresql`),
-# curl, wrk (`make bench`'s HTTP load generator) and prometheus (promtool checks the alert rules;
-# the metrics e2e test scrapes a real serve).
+# curl, wrk (`make bench`'s HTTP load generator), prometheus (promtool checks the alert rules;
+# the metrics e2e test scrapes a real serve), chromium and npm (the console's browser tests).
 # As root, missing Debian packages are installed; otherwise this says what to install and fails.
 set -euo pipefail
 
@@ -30,6 +30,8 @@ pg_ok || missing+=(postgresql)
 command -v curl >/dev/null 2>&1 || missing+=(curl)  # make run's API check and curl line
 command -v wrk >/dev/null 2>&1 || missing+=(wrk)  # make bench: api-read
 command -v promtool >/dev/null 2>&1 || missing+=(prometheus)  # alert rules (promtool) and the metrics e2e test
+command -v chromium >/dev/null 2>&1 || missing+=(chromium)  # the console's browser tests (Playwright drives it)
+command -v npm >/dev/null 2>&1 || missing+=(npm)  # axe-core for the console's accessibility checks
 
 [ ${#missing[@]} -eq 0 ] && exit 0
 

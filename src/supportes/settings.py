@@ -241,6 +241,46 @@ class Settings(BaseSettings):
         ),
     )
 
+    # Console
+    console_enabled: bool = Field(
+        default=True,
+        description="Serve the web console at /console on the API's address.",
+    )
+    console_session_ttl_s: int = Field(
+        default=8 * 3600,
+        ge=60,
+        le=7 * 24 * 3600,
+        description=(
+            "How long a console session lasts after sign-in (never past the expiry of the "
+            "token it signed in with; revoking an API token ends its sessions at once)."
+        ),
+    )
+    console_cookie_secure: bool = Field(
+        default=True,
+        description=(
+            "Mark the console's cookies Secure (sent over HTTPS only; browsers also send them "
+            "to http://127.0.0.1 and http://localhost). Turn off only behind plain HTTP on "
+            "another host name, which should not happen outside a test."
+        ),
+    )
+
+    target_resolve: timedelta = Field(
+        default=timedelta(days=3),
+        description="The time to resolve a case should stay under (the metrics page's line).",
+    )
+    target_first_contact_resolution_rate: float = Field(
+        default=0.7,
+        ge=0,
+        le=1,
+        description="The share of cases resolved at first contact to reach (0..1).",
+    )
+    target_csat_average: float = Field(
+        default=4.0,
+        ge=1,
+        le=5,
+        description="The average satisfaction rating (1..5) to reach.",
+    )
+
     # Commands
     max_clock_skew: timedelta = Field(
         default=timedelta(minutes=5),

@@ -18,6 +18,7 @@ from supportes.api.limits import BodyLimit
 from supportes.api.request_metrics import RequestMetrics
 from supportes.api.routes import cases, commands, contacts, health, log, privacy, reads
 from supportes.api.storable_input import refuse_unstorable_parameters
+from supportes.console.app import mount_console
 from supportes.settings import Settings
 
 DESCRIPTION = """\
@@ -56,6 +57,8 @@ def create_app(settings: Settings, context: ApiContext | None = None) -> FastAPI
     install_handlers(app)
     for module in (commands, contacts, cases, reads, log, privacy, health):
         app.include_router(module.router)
+    if settings.console_enabled:
+        mount_console(app)
     app.add_middleware(BodyLimit, max_bytes=settings.api_max_body_bytes)
     app.add_middleware(RequestMetrics, enabled=settings.metrics_enabled)
     return app

@@ -9,12 +9,13 @@ and malformed otherwise. No HTTP framework here: the API maps :class:`Authentica
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import psycopg2
 import psycopg2.extensions
 
-from supportes.auth.api_tokens import check_token, looks_like_api_token
+from supportes.auth.api_tokens import VerifiedToken, check_token, looks_like_api_token
 from supportes.auth.oidc import OidcVerifier
 from supportes.auth.principal import (
     AuthenticationError,
@@ -74,6 +75,17 @@ def bearer_token(authorization_header: str | None) -> str:
     if scheme.lower() != "bearer" or not token or " " in token:
         raise AuthenticationError(Reason.MALFORMED, "expected 'Authorization: Bearer <token>'")
     return token
+
+
+@dataclass(frozen=True)
+class Credential:
+    """A verified bearer token: whose it is, until when, and which API token (for a console
+    session that must end when the token is revoked or expires)."""
+
+    principal: Principal
+    expires_at: datetime | None
+    token_id: str | None
+    """The API token's public id; ``None`` for an OIDC token."""
 
 
 class Authenticator:
@@ -139,6 +151,19 @@ class Authenticator:
             self.cache.put_oidc(token, principal, expires_at)
         return principal
 
+    def credential(self, token: str) -> Credential:
+        """Verify ``token`` afresh (never from the cache) and say until when it is valid and,
+        for an API token, which one: what a console sign-in turns into a session."""
+        if looks_like_api_token(token):
+            verified = self._check_api_token(token)
+            return Credential(verified.principal, verified.expires_at, verified.token_id)
+        if self.oidc is None:
+            raise AuthenticationError(
+                Reason.MALFORMED, "not an API token (spt_...), and OIDC is not configured"
+            )
+        principal, expires_at = self.oidc.verify_until(token)
+        return Credential(principal, expires_at, None)
+
     def close(self) -> None:
         """Close the pool's idle connections (when the pool is this authenticator's own)."""
         if self._owns_pool:
@@ -146,6 +171,14 @@ class Authenticator:
 
     def _api_token(self, secret: str) -> Principal:
         epoch = self.cache.epoch() if self.cache is not None else 0
+        verified = self._check_api_token(secret)
+        if self.cache is not None:
+            self.cache.put_api_token(
+                secret, verified.token_id, verified.principal, verified.expires_at, epoch
+            )
+        return verified.principal
+
+    def _check_api_token(self, secret: str) -> VerifiedToken:
         for attempt in (1, 2):  # a pooled connection may have died since its last use
             try:
                 with self.pool.connection() as conn:
@@ -158,11 +191,7 @@ class Authenticator:
                 continue
             except ConfigError as exc:  # unreachable, pool exhausted, or a malformed DSN
                 raise AuthenticationUnavailableError(f"token store unreachable: {exc}") from None
-            if self.cache is not None:
-                self.cache.put_api_token(
-                    secret, verified.token_id, verified.principal, verified.expires_at, epoch
-                )
-            return verified.principal
+            return verified
         raise AssertionError("unreachable")  # pragma: no cover
 
 

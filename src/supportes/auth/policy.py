@@ -52,6 +52,8 @@ class Action(StrEnum):
     MANAGE_TOKENS = "manage_tokens"
     MANAGE_PRIVACY = "manage_privacy"
     """Personal-data erasure and export."""
+    USE_CONSOLE = "use_console"
+    """Sign in to the web console (``/console``): staff who work cases or audit them."""
 
 
 class Scope(StrEnum):
@@ -148,14 +150,14 @@ ROLE_TABLE: Final[Mapping[Role, Grant]] = MappingProxyType(
         Role.AGENT: Grant(
             may_write="every case command except WaiveRootCause",
             may_read="cases, timelines, root causes, queues, reports",
-            actions=_STAFF,
+            actions=_STAFF | {Action.USE_CONSOLE},
             commands=CASE_COMMANDS - LEAD_CASE_COMMANDS,
             scope=Scope.ALL,
         ),
         Role.LEAD: Grant(
             may_write="as agent, plus WaiveRootCause and root-cause commands",
             may_read="as agent, plus metrics",
-            actions=_STAFF | {Action.READ_METRICS},
+            actions=_STAFF | {Action.READ_METRICS, Action.USE_CONSOLE},
             commands=CASE_COMMANDS | ROOT_CAUSE_COMMANDS,
             scope=Scope.ALL,
         ),
@@ -171,7 +173,7 @@ ROLE_TABLE: Final[Mapping[Role, Grant]] = MappingProxyType(
             may_write="nothing",
             may_read="everything, including history as_of, responsibility, audit verify, "
             "the event feed",
-            actions=_EVERYTHING_READ,
+            actions=_EVERYTHING_READ | {Action.USE_CONSOLE},
             scope=Scope.ALL,
         ),
         Role.ANALYST: Grant(
