@@ -271,6 +271,7 @@ FOLDS: dict[str, Fold] = {
     "FollowUpScheduled": _follow_up_scheduled,
     "FollowUpRecorded": _follow_up_recorded,
     "FollowUpWaived": _follow_up_waived,
+    "RootCauseWaived": lambda row, e, p: None,  # on the timeline; the queue and metrics use it
     "SatisfactionRated": _rated,
     "CaseClosed": _closed,
     "SuggestionNoted": _suggestion,
