@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# The end of `make run`: a ready agent token, an auditor token (API tokens, 7 days) and a curl
-# line against the running API. Tokens are kept in <home>/secrets/ (0600) and re-used while valid.
+# The end of `make run`: a ready agent token, an auditor token (API tokens, 7 days), the web
+# console's address and a curl line against the running API. Tokens are kept in <home>/secrets/
+# (0600) and re-used while valid.
 set -euo pipefail
 SUPPORTES=${SUPPORTES:-.venv/bin/supportes}
 HOME_DIR=${SUPPORTES_HOME:-.local}
@@ -30,5 +31,6 @@ echo "HTTP API on http://$LISTEN (docs: http://$LISTEN/docs)"
 echo "  agent token:   $AGENT"
 echo "  auditor token: $AUDITOR"
 echo "  (also in $SECRETS/demo-agent.token and demo-auditor.token, mode 0600)"
+echo "Web console: http://$LISTEN/console (sign in with the auditor token: it sees every page)"
 echo "Try:"
 echo "  curl -s -H \"Authorization: Bearer \$(cat $SECRETS/demo-agent.token)\" http://$LISTEN/v1/cases/$CASE"

@@ -7,6 +7,7 @@ Content-Security-Policy allows nothing else: no inline script or style, no other
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
@@ -62,7 +63,8 @@ templates = Jinja2Templates(
 class ConsoleHeaders:
     """Pure ASGI middleware: every ``/console`` response gets the security headers, and every
     one but the static assets ``Cache-Control: no-store`` (a page shows a case's personal
-    data: no cache keeps it after sign-out)."""
+    data: no cache keeps it after sign-out) and ``Server-Timing: app;dur=<ms>`` (the server's
+    time to the response's start: what ``make bench`` reports per page)."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -74,6 +76,7 @@ class ConsoleHeaders:
             await self.app(scope, receive, send)
             return
         static = path.startswith(STATIC + "/")
+        began = time.perf_counter()
 
         async def with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
@@ -85,6 +88,8 @@ class ConsoleHeaders:
                 headers.extend(SECURITY_HEADERS)
                 if not static:
                     headers.append((b"cache-control", b"no-store"))
+                    spent_ms = (time.perf_counter() - began) * 1000
+                    headers.append((b"server-timing", f"app;dur={spent_ms:.2f}".encode()))
                 message["headers"] = headers
             await send(message)
 

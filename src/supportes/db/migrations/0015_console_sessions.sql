@@ -26,6 +26,7 @@ COMMENT ON COLUMN auth.console_sessions.token_id IS
     'The API token it signed in with (its public id); NULL for OIDC.';
 COMMENT ON COLUMN auth.console_sessions.csrf_token IS
     'The token every form and console POST of this session must carry (synchronizer token).';
+COMMENT ON COLUMN auth.console_sessions.created_at IS 'When the session was made (the sign-in).';
 COMMENT ON COLUMN auth.console_sessions.expires_at IS
     'End of the session: the sign-in plus SUPPORTES_CONSOLE_SESSION_TTL_S, never after the '
     'credential''s own expiry.';
