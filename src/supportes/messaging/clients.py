@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import time
 from dataclasses import dataclass
 from typing import Any
 
 from kafka import ConsumerRebalanceListener, KafkaConsumer, KafkaProducer
+from kafka.errors import KafkaError
 from kafka.structs import MemberState
 
 from supportes.errors import ConfigError
@@ -26,6 +28,7 @@ __all__ = [
     "group_consumer",
     "group_membership",
     "missing_topic",
+    "offsets_follow_a_moved_leader",
     "plain_producer",
     "request_rejoin",
     "subscribe_known",
@@ -80,6 +83,7 @@ def transactional_producer(
     config.update(extra)
     producer = KafkaProducer(**config)
     transactions.no_epoch_bump_inside_a_transaction(producer)
+    transactions.no_lost_request_when_the_coordinator_dies(producer)
     return producer
 
 
@@ -109,7 +113,7 @@ def committed_reader(settings: Settings, component: Component, **extra: Any) -> 
         "client_id": "supportes-reader",
     }
     config.update(extra)
-    return KafkaConsumer(**config)
+    return offsets_follow_a_moved_leader(KafkaConsumer(**config))
 
 
 def group_consumer(
@@ -131,7 +135,41 @@ def group_consumer(
         "metadata_max_age_ms": 5_000,
     }
     config.update(extra)
-    return KafkaConsumer(**config)
+    return offsets_follow_a_moved_leader(KafkaConsumer(**config))
+
+
+def offsets_follow_a_moved_leader(consumer: KafkaConsumer) -> KafkaConsumer:
+    """Make ``consumer``'s offset look-ups (``end_offsets``, ``beginning_offsets``,
+    ``offsets_for_times``) refresh the metadata when a partition's leader answers that it is not
+    the leader any more, as the Java client does; returns ``consumer``.
+
+    kafka-python 3.0.12 (kafka/consumer/fetcher.py ``_fetch_offsets_by_times_async``) retries
+    the partitions of a ListOffsets answer with NOT_LEADER_OR_FOLLOWER at once, to the leader
+    its metadata names, without asking for new metadata: against a broker that is alive but no
+    longer the leader (a node paused past its session, or killed and started again: its
+    partitions moved while this consumer's metadata was taken) every look-up spins until its
+    timeout (``KafkaTimeoutError: Failed to get offsets by timestamps in 30000 ms``) until the
+    periodic refresh, ``metadata_max_age_ms`` (5 minutes) after the last one. The fault campaign
+    saw a writer fail to take a partition over for 3.5 minutes so (its readers' metadata dated
+    from the paused node's pause): 52 commands unanswered. Here the partitions to retry trigger
+    a metadata refresh that the retry waits for (bounded by the look-up's own timeout)."""
+    fetcher = getattr(consumer, "_fetcher", None)
+    send = getattr(fetcher, "_send_list_offsets_requests", None)
+    manager = getattr(fetcher, "_manager", None)
+    if fetcher is None or send is None or manager is None or not hasattr(manager, "wait_for"):
+        return consumer
+    wait_ms = int(consumer.config["request_timeout_ms"])
+
+    async def send_then_refresh(timestamps: Any) -> Any:
+        fetched, retry = await send(timestamps)
+        if retry:
+            update = manager.cluster.request_update()
+            with contextlib.suppress(KafkaError):  # the look-up's own timer still bounds it
+                await manager.wait_for(update, wait_ms)
+        return fetched, retry
+
+    fetcher._send_list_offsets_requests = send_then_refresh  # kafka-python internals, above
+    return consumer
 
 
 def wait_for_topic(consumer: KafkaConsumer, topic: str, *, timeout_s: float) -> set[int]:

@@ -18,6 +18,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 from kafka import KafkaProducer, TopicPartition
+from kafka.errors import KafkaConnectionError, NodeNotReadyError, UnknownBrokerIdError
 from kafka.structs import OffsetAndMetadata
 
 from supportes.messaging.guard import CallTimedOutError, guarded
@@ -119,6 +120,41 @@ def no_epoch_bump_inside_a_transaction(producer: KafkaProducer) -> None:
     manager, _ = _internals(producer)
     if manager is not None and hasattr(manager, "_supports_epoch_bump"):
         manager._supports_epoch_bump = lambda: False
+
+
+def no_lost_request_when_the_coordinator_dies(producer: KafkaProducer) -> None:
+    """Make kafka-python retry a transactional request whose coordinator cannot be reached,
+    instead of dropping it (the Java client retries it after looking the coordinator up).
+
+    kafka-python 3.0.12's sender (kafka/producer/sender.py ``_maybe_send_pending_request``)
+    takes the coordinator, then ``await_ready(coordinator)``, which *raises* when the node is not
+    ready (kafka/net/compat.py) instead of returning False as the sender's ``elif not
+    await_ready(...)`` branch expects. The ``except`` branch looks the coordinator up, but the
+    handler is re-enqueued only ``if target_node is None``, and the coordinator was already
+    assigned: the request is lost. After a kill -9 of the transaction coordinator's node the
+    next AddPartitionsToTxn was dropped (debug log: "Node coordinator-1 not ready after 30000
+    ms", then FindCoordinator answered with the new coordinator, then nothing): the records'
+    partitions were never added, the sender spun on "Created 0 produce requests" (560,000 times
+    in 60 s, a core), and ``commit`` never finished (tests/e2e/test_stack_cluster.py: every
+    run whose killed node was the coordinator; in the fault campaign two writers'
+    ``send_offsets_to_transaction`` timed out 30 s after the kill: "transaction outcome
+    unknown; rebuilding", a new producer each). Returning False from ``await_ready``
+    for a node that is not ready takes the sender's own retry path: the coordinator is looked
+    up again and the request re-enqueued; an idempotent producer's requests to the
+    least-loaded node already retried either way."""
+    sender = getattr(producer, "_sender", None)
+    client = getattr(sender, "_client", None)
+    await_ready = getattr(client, "await_ready", None)
+    if client is None or await_ready is None:
+        return
+
+    def ready_or_not(node_id: Any, timeout_ms: int = 30_000) -> bool:
+        try:
+            return bool(await_ready(node_id, timeout_ms=timeout_ms))
+        except (KafkaConnectionError, NodeNotReadyError, UnknownBrokerIdError):
+            return False
+
+    client.await_ready = ready_or_not
 
 
 def _internals(producer: KafkaProducer) -> tuple[Any, Any]:
