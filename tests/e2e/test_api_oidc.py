@@ -102,3 +102,24 @@ def test_a_good_token_writes_as_its_subject(api: Api, idp: Idp) -> None:
         "kind": "agent",
     }
     assert uuid.UUID(body["aggregate_id"])
+
+
+def test_an_oidc_token_signs_in_to_the_console_until_it_expires(api: Api, idp: Idp) -> None:
+    from tests.e2e.browser import browsing, chromium, sign_in
+
+    expires = int(time.time()) + 300
+    token = sign(idp.rsa_key, claims(sub="auditor:olga", roles=["auditor"], exp=expires))
+    customer = sign(
+        idp.rsa_key, claims(sub="customer:c-77", customer_id="customer:c-77", roles=["customer"])
+    )
+    with chromium() as browser, browsing(browser, api.base_url) as (context, page, _):
+        sign_in(page, token)
+        assert "auditor:olga (auditor)" in page.inner_text(".who")
+        (cookie,) = [c for c in context.cookies() if c["name"].endswith("supportes_console")]
+        assert abs(cookie["expires"] - expires) <= 5  # the session ends with the token
+        context.clear_cookies()
+        page.goto("/console/sign-in")
+        page.fill("#token", customer)
+        page.click("button[type=submit]")
+        page.wait_for_selector("#sign-in-error")
+        assert "customer: the console is for" in page.inner_text("#sign-in-error")
