@@ -20,10 +20,13 @@ from supportes.aggregates import Rejection
 from supportes.aggregates.commands import salvage_uuid
 from supportes.aggregates.dispatch import rejected_result
 from supportes.errors import ConfigError
+from supportes.logs import get_logger
 from supportes.messaging.clients import Component, committed_reader, plain_producer
 from supportes.messaging.routing import key_of, partition_for
 from supportes.privacy.edge import CommandSealer
 from supportes.settings import Settings
+
+log = get_logger("client")
 
 
 class ResultTimeoutError(TimeoutError):
@@ -191,7 +194,9 @@ class SupportesClient:
         while wanted - found.keys():
             remaining = deadline - time.monotonic()
             if remaining <= 0:
-                raise ResultTimeoutError(sorted(wanted - found.keys()), timeout_s)
+                missing = sorted(wanted - found.keys())
+                self._report_gave_up(len(missing), timeout_s)
+                raise ResultTimeoutError(missing, timeout_s)
             polled = self._results.poll(timeout_ms=int(min(remaining, 0.5) * 1000))
             for records in polled.values():
                 for record in records:
@@ -200,3 +205,33 @@ class SupportesClient:
                     if command_id in wanted and command_id not in found:
                         found[command_id] = result
         return found
+
+    def _report_gave_up(self, missing: int, timeout_s: float) -> None:
+        """Log where the reader stood when it gave up, per results partition: its position, the
+        high watermark of its last fetch, the leader its metadata names and how old that
+        metadata is (a reader behind the log's end was deaf; one at it, the answers were never
+        written). kafka-python internals are read defensively."""
+        cluster = getattr(getattr(self._results, "_client", None), "cluster", None)
+        refreshed_ms = getattr(cluster, "_last_successful_refresh_ms", None)
+        partitions = {}
+        for tp in sorted(self._watched):
+            try:
+                position: int | None = self._results.position(tp, timeout_ms=0)
+            except Exception:
+                position = None
+            leader = cluster.leader_for_partition(tp) if cluster is not None else None
+            partitions[str(tp.partition)] = {
+                "position": position,
+                "high_watermark": self._results.highwater(tp),
+                "leader": leader,
+            }
+        log.warning(
+            "results not seen in time",
+            topic=self.results_topic,
+            missing=missing,
+            timeout_s=timeout_s,
+            partitions=partitions,
+            metadata_age_s=(
+                round(time.monotonic() - refreshed_ms / 1000, 1) if refreshed_ms else None
+            ),
+        )

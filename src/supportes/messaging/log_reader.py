@@ -7,6 +7,21 @@ from collections.abc import Callable, Iterator
 
 from kafka import KafkaConsumer, TopicPartition
 from kafka.consumer.fetcher import ConsumerRecord
+from kafka.errors import KafkaTimeoutError
+
+
+def end_offset(consumer: KafkaConsumer, tp: TopicPartition) -> int:
+    """``tp``'s end offset as ``consumer`` sees it (its isolation level); a KafkaTimeoutError
+    names the partition and the leader the consumer's metadata gives (kafka-python's names
+    neither: "Failed to get offsets by timestamps in 30000 ms")."""
+    try:
+        return int(consumer.end_offsets([tp])[tp])
+    except KafkaTimeoutError as exc:
+        cluster = getattr(getattr(consumer, "_client", None), "cluster", None)
+        leader = cluster.leader_for_partition(tp) if cluster is not None else None
+        raise KafkaTimeoutError(
+            f"end offset of {tp.topic}[{tp.partition}] (leader per metadata: {leader}): {exc}"
+        ) from exc
 
 
 def read_to_end(
@@ -17,7 +32,7 @@ def read_to_end(
     means ``position >= end offset`` (the last stable offset under read_committed).
     """
     consumer.assign([tp])
-    end = consumer.end_offsets([tp])[tp]
+    end = end_offset(consumer, tp)
     if start >= end:
         return
     consumer.seek(tp, start)
@@ -45,8 +60,8 @@ def wait_until_no_open_transaction(
     deadline = time.monotonic() + timeout_s
     next_report = time.monotonic()
     while True:
-        high = uncommitted.end_offsets([tp])[tp]
-        stable = committed.end_offsets([tp])[tp]
+        high = end_offset(uncommitted, tp)
+        stable = end_offset(committed, tp)
         if stable >= high:
             return
         if time.monotonic() > deadline:
