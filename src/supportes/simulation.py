@@ -33,6 +33,12 @@ SUBJECTS = [
     "Password reset mail never arrives",
     "TV box has no signal",
 ]
+WAIVER_REASONS = [
+    "One-off: a power cut at the customer's site.",
+    "Customer error: wrong password typed.",
+    "One-off: the courier lost the parcel.",
+]
+"""Why a lead rules out a root cause (``WaiveRootCause``, full mix only)."""
 SUGGESTIONS = [
     "Send an SMS when an outage in the area is over.",
     "Let customers restart the router from the app.",
@@ -257,23 +263,28 @@ class TrafficGenerator:
         rng, env, add = self.rng, self._envelope, case.add
         cid, customer = case.case_id, case.customer_id
         known = rng.random() < 0.3
+        kinds = ["answer", "workaround", "fix"]
+        fixed = rng.choice(kinds) if self.full_mix else None  # (the benchmark stream draws later)
         add(
             lambda: env(
                 "ApplyFix",
                 cid,
                 {
-                    "kind": rng.choice(["answer", "workaround", "fix"]),
+                    "kind": fixed or rng.choice(kinds),
                     "summary": "Applied the fix.",
-                    **({"known_answer_id": rng.choice(self.known_answers)} if known else {}),
+                    **({"known_answer_id": self._known_answer()} if known else {}),
                 },
             ),
             6.0,
         )
-        if rng.random() < 0.35:
+        linked = rng.random() < 0.35
+        if linked:
             root_cause = rng.choice(self.root_cause_ids)
             add(lambda: env("LinkRootCause", cid, {"root_cause_id": root_cause}), 0.5)
             add(lambda: self._root_cause_step(root_cause), 0.2)
         add(lambda: env("Resolve", cid, {"resolution": "Fixed and confirmed on the call."}), 1.0)
+        if self.full_mix and not linked and (known or fixed == "workaround"):
+            self._second_fix(case)
         if rng.random() < 0.1:  # "not resolved": reopened, fixed again
             add(
                 lambda: env("RecordFollowUp", cid, {"outcome": "not_resolved", "note": "again"}),
@@ -285,6 +296,26 @@ class TrafficGenerator:
             add(lambda: self._customer_replies(cid, customer, channel), 12.0)
             add(lambda: env("ApplyFix", cid, {"kind": "workaround", "summary": "Reset."}), 4.0)
             add(lambda: env("Resolve", cid, {"resolution": "Works again after a reset."}), 1.0)
+
+    def _known_answer(self) -> str:
+        """A known answer; in the full mix a few are given far more often than the rest."""
+        if not self.full_mix:
+            return self.rng.choice(self.known_answers)
+        weights = [1 / (n + 1) ** 2 for n in range(len(self.known_answers))]
+        return self.rng.choices(self.known_answers, weights=weights)[0]
+
+    def _second_fix(self, case: _Case) -> None:
+        """Fix everything twice (full mix): a case resolved by a workaround or a known answer
+        gets its root cause linked a day later, or a lead waives it, or it stays in the queue
+        (``root_cause_needed``)."""
+        rng, env, add, cid = self.rng, self._envelope, case.add, case.case_id
+        chance = rng.random()
+        if chance < 0.4:
+            root_cause = rng.choice(self.root_cause_ids)
+            add(lambda: env("LinkRootCause", cid, {"root_cause_id": root_cause}), 20.0)
+        elif chance < 0.65:
+            lead, reason = rng.choice(self.leads), rng.choice(WAIVER_REASONS)
+            add(lambda: env("WaiveRootCause", cid, {"reason": reason}, lead), 10.0)
 
     def _aftercare(self, case: _Case) -> None:
         """Follow-up (or waiver), satisfaction, close; sometimes reopened after closing."""

@@ -52,21 +52,27 @@ REPEAT_ISSUES: dict[str, RepeatIssuesView] = {
         ("customer_id", "cases", "reopenings", "inbound_contacts", "last_contact_at"),
     ),
     "known-answer": RepeatIssuesView(
-        "SELECT known_answer_id, times_given, cases, first_given_at, last_given_at"
-        " FROM proj.known_answers ORDER BY times_given DESC, known_answer_id LIMIT %s",
-        ("known_answer_id", "times_given", "cases", "first_given_at", "last_given_at"),
+        "SELECT k.known_answer_id, k.times_given, k.cases, k.first_given_at, k.last_given_at,"
+        " q.since_at IS NOT NULL AS recurring, q.since_at AS recurring_since"
+        " FROM proj.known_answers AS k LEFT JOIN proj.follow_up_queue AS q"
+        " ON q.kind = 'known_answer_recurring' AND q.item = k.known_answer_id"
+        " ORDER BY k.times_given DESC, k.known_answer_id LIMIT %s",
+        (
+            "known_answer_id", "times_given", "cases", "recurring", "first_given_at",
+            "last_given_at",
+        ),
     ),
 }  # fmt: skip
 
 METRICS_COLUMNS = (
     "day", "opened", "resolved", "first_contact_resolutions", "first_contact_resolution_rate",
     "reopenings", "escalations", "csat_average", "csat_count", "median_seconds_to_acknowledge",
-    "median_seconds_to_resolve",
+    "median_seconds_to_resolve", "root_cause_needed", "fix_twice_rate", "known_answers_given",
 )  # fmt: skip
 
 FOLLOW_UP_KINDS = (
     "acknowledge", "update_customer", "callback", "follow_up", "satisfaction",
-    "preventive_action",
+    "preventive_action", "root_cause_needed", "known_answer_recurring",
 )  # fmt: skip
 
 
@@ -97,6 +103,7 @@ def metrics_totals(rows: list[dict[str, Any]]) -> dict[str, Any]:
         return sum(int(r[name] or 0) for r in rows)
 
     resolved_first = total("first_resolved")
+    needed, twice = total("root_cause_needed"), total("fixed_twice")
     csat_count = total("csat_count")
     csat_sum = sum(float(r["csat_average"] or 0) * int(r["csat_count"] or 0) for r in rows)
     return {
@@ -115,6 +122,10 @@ def metrics_totals(rows: list[dict[str, Any]]) -> dict[str, Any]:
         "csat_count": csat_count,
         "median_seconds_to_acknowledge": None,
         "median_seconds_to_resolve": None,
+        "root_cause_needed": needed,
+        "fixed_twice": twice,
+        "fix_twice_rate": round(twice / needed, 4) if needed else None,
+        "known_answers_given": total("known_answers_given"),
     }
 
 
@@ -129,7 +140,7 @@ def follow_ups_due(
     return dict_rows(
         conn,
         "SELECT due_at, kind, reference, case_id, root_cause_id, action_id, owner_id, priority,"
-        " customer_id, since_at, detail,"
+        " customer_id, since_at, detail, known_answer_id,"
         " EXTRACT(EPOCH FROM %(now)s - due_at)::bigint AS overdue_seconds"
         " FROM proj.follow_up_queue WHERE due_at <= %(now)s"
         " AND (%(kind)s::text IS NULL OR kind = %(kind)s)"

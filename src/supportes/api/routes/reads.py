@@ -30,7 +30,7 @@ router = APIRouter(prefix="/v1", tags=["reads"])
 
 FollowUpKind = Literal[
     "acknowledge", "update_customer", "callback", "follow_up", "satisfaction",
-    "preventive_action",
+    "preventive_action", "root_cause_needed", "known_answer_recurring",
 ]  # fmt: skip
 """The kinds of :data:`~supportes.ops.reports.FOLLOW_UP_KINDS` (a test keeps them equal)."""
 RepeatBy = Literal["root-cause", "topic", "customer", "known-answer"]
