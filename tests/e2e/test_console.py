@@ -364,7 +364,7 @@ def test_signing_out_ends_the_session(console: Console, browser: Browser) -> Non
 
 
 def test_what_a_role_may_not_see_is_refused(console: Console, agent: tuple[Page, Visits]) -> None:
-    page, _ = agent
+    page, visits = agent
     # An agent has no time travel or log check (auditors and admins): not shown, and refused.
     page.goto(f"/console/cases/{console.story_id}")
     assert page.locator("#travel").count() == 0
@@ -377,6 +377,12 @@ def test_what_a_role_may_not_see_is_refused(console: Console, agent: tuple[Page,
     assert page.request.get("/console/metrics").status == 403  # leads, auditors, admins
     unknown = page.request.get("/console/cases/SR-0000-0000-0000")
     assert unknown.status == 404
+    shown = page.goto("/console/cases/SR-0000-0000-0000")  # a navigation: an HTML page
+    assert shown is not None
+    assert shown.status == 404
+    assert "case SR-0000-0000-0000 not found" in page.inner_text("[role=alert]")
+    visits.console_errors.clear()  # chromium logs the 404 of the navigation itself
+    check_page(page, visits, "not-found", console.shots)
     anonymous = httpx.get(
         f"{console.api.base_url}/console/cases/{console.story_id}",
         headers={"Accept": "application/json"},
