@@ -6,6 +6,7 @@ Importing this module registers them in :data:`supportes.bench.registry.REGISTRY
 from __future__ import annotations
 
 from supportes.bench.api_bench import api_read, api_submit_latency
+from supportes.bench.console_pages import console_pages
 from supportes.bench.kafka_ceilings import (
     ProducerTuning,
     kafka_ctp_ceiling,
@@ -116,3 +117,12 @@ def api_read_bench(settings: Settings, scale: float) -> Result:
 def api_submit_latency_bench(settings: Settings, scale: float) -> Result:
     """500 commands/s for 60 s x scale per path, in alternating 20 s windows."""
     return api_submit_latency(settings, rate_per_s=500, duration_s=max(6.0, 60.0 * scale))
+
+
+@benchmark("console-pages", "server time per console page, and the 200-event case page in chromium")
+def console_pages_bench(settings: Settings, scale: float) -> Result:
+    """50 x scale GETs of each page after 5; 10 x scale browser loads of the case page and 3
+    with the cache cleared."""
+    return console_pages(
+        settings, requests=scaled(50, scale, minimum=10), loads=max(3, round(10 * scale))
+    )

@@ -22,6 +22,7 @@ EXPECTED = [
     "projection-replay",
     "api-read",
     "api-submit-latency",
+    "console-pages",
 ]
 
 
