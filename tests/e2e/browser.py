@@ -7,25 +7,14 @@ from __future__ import annotations
 import contextlib
 import os
 import re
-import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from playwright.sync_api import Browser, BrowserContext, ConsoleMessage, Page, sync_playwright
+from playwright.sync_api import Browser, BrowserContext, ConsoleMessage, Page
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 AXE = Path(__file__).parent / "console" / "node_modules" / "axe-core" / "axe.min.js"
-CHROMIUM_ARGS = [
-    "--no-sandbox",  # root in a container: chromium's sandbox needs user namespaces
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",  # no calls home: this machine's network is closed
-    "--disable-component-update",
-    "--disable-sync",
-]
 SCREENSHOTS_ENV = "SUPPORTES_CONSOLE_SCREENSHOTS"
 """Where the screenshots go (default: the test's temporary directory); the README's come from
 ``SUPPORTES_CONSOLE_SCREENSHOTS=docs/console pytest tests/e2e/test_console.py``."""
@@ -66,17 +55,6 @@ def screenshot_dir(fallback: Path) -> Path:
     chosen = Path(os.environ.get(SCREENSHOTS_ENV) or fallback)
     chosen.mkdir(parents=True, exist_ok=True)
     return chosen
-
-
-@contextlib.contextmanager
-def chromium() -> Iterator[Browser]:
-    """Headless chromium, closed after."""
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            yield browser
-        finally:
-            browser.close()
 
 
 @contextlib.contextmanager

@@ -105,7 +105,8 @@ def test_a_good_token_writes_as_its_subject(api: Api, idp: Idp) -> None:
 
 
 def test_an_oidc_token_signs_in_to_the_console_until_it_expires(api: Api, idp: Idp) -> None:
-    from tests.e2e.browser import browsing, chromium, sign_in
+    from supportes.bench.chromium import chromium
+    from tests.e2e.browser import browsing, sign_in
 
     expires = int(time.time()) + 300
     token = sign(idp.rsa_key, claims(sub="auditor:olga", roles=["auditor"], exp=expires))

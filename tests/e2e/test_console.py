@@ -15,6 +15,7 @@ import pytest
 from playwright.sync_api import Browser, Page
 
 from supportes.auth import Role
+from supportes.bench.chromium import chromium
 from supportes.settings import Settings
 from tests.conftest import isolated_corner
 from tests.e2e.api_support import Api, command, open_case_body, running_api, wait_for
@@ -22,7 +23,6 @@ from tests.e2e.browser import (
     Visits,
     browsing,
     check_page,
-    chromium,
     screenshot_dir,
     sign_in,
     wait_for_charts,

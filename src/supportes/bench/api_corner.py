@@ -99,7 +99,8 @@ def serve_main(argv: Sequence[str] | None = None) -> int:
     return 0
 
 
-def _free_port() -> int:
+def free_port() -> int:
+    """A free TCP port on the loopback address (for a child server to listen on)."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind((LOOPBACK, 0))
         port: int = sock.getsockname()[1]
@@ -134,7 +135,7 @@ class Corner:
         return self.tokens[principal_id]
 
 
-def _child_env(scratch: Settings, dsn: str, directory: Path) -> dict[str, str]:
+def child_env(scratch: Settings, dsn: str, directory: Path) -> dict[str, str]:
     """The environment pointing a child at the corner, with every component's Kafka credentials
     in a file when the cluster uses SASL (as the test suite's subprocesses get them)."""
     env = {
@@ -179,7 +180,8 @@ def _wait_listening(corner: Corner) -> None:
     raise TimeoutError(f"the API did not answer within {STARTUP_TIMEOUT_S:g}s")
 
 
-def _stop(process: subprocess.Popen[bytes]) -> None:
+def stop_process(process: subprocess.Popen[bytes]) -> None:
+    """SIGTERM a child and wait for it (SIGKILL when it does not stop in time)."""
     if process.poll() is None:
         process.send_signal(signal.SIGTERM)
     try:
@@ -201,13 +203,13 @@ def api_corner(settings: Settings, *, projector: bool) -> Iterator[Corner]:
         scratch = scratch_kafka.model_copy(update={"pg_dsn": dsn})
         migrate_database(dsn)
         directory = Path(temp)
-        env = _child_env(scratch, dsn, directory)
+        env = child_env(scratch, dsn, directory)
         bin_dir = Path(sys.executable).parent
         roles = ["--writer", "--projector"] if projector else ["--writer"]
         logs = Path(os.environ.get("TMPDIR", "/tmp"))
         serve_log = logs / f"{scratch.topic_prefix}-serve.log"
         api_log = logs / f"{scratch.topic_prefix}-api.log"
-        port = _free_port()
+        port = free_port()
         bare_file = directory / "bare.json"
         serve = _spawn(
             [
@@ -249,9 +251,9 @@ def api_corner(settings: Settings, *, projector: bool) -> Iterator[Corner]:
                 _wait_listening(corner)
                 yield corner
             finally:
-                _stop(api)
+                stop_process(api)
         finally:
-            _stop(serve)
+            stop_process(serve)
 
 
 def timed_us(call: Callable[[], object], calls: int = TIMING_CALLS) -> float:

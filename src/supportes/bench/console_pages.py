@@ -29,7 +29,7 @@ from typing import Any
 
 import httpx
 
-from supportes.bench.api_corner import _child_env, _free_port, _stop, last_line, timed_us
+from supportes.bench.api_corner import child_env, free_port, last_line, stop_process, timed_us
 from supportes.bench.results import Result
 from supportes.bench.scratch import scratch_database, scratch_topics
 from supportes.bench.stats import percentile
@@ -232,8 +232,8 @@ def console_corner(settings: Settings) -> Iterator[ConsoleCorner]:
         scratch = scratch_kafka.model_copy(update={"pg_dsn": dsn})
         migrate_database(dsn)
         directory = Path(temp)
-        port = _free_port()
-        env = {**_child_env(scratch, dsn, directory), "SUPPORTES_API_LISTEN": f"{LOOPBACK}:{port}"}
+        port = free_port()
+        env = {**child_env(scratch, dsn, directory), "SUPPORTES_API_LISTEN": f"{LOOPBACK}:{port}"}
         logs = Path(os.environ.get("TMPDIR", "/tmp"))
         serve_log = logs / f"{scratch.topic_prefix}-serve.log"
         ready = directory / "serve.ready"
@@ -261,7 +261,7 @@ def console_corner(settings: Settings) -> Iterator[ConsoleCorner]:
                 time.sleep(0.1)
             yield ConsoleCorner(scratch, dsn, env, f"http://{LOOPBACK}:{port}", serve_log)
         finally:
-            _stop(serve)
+            stop_process(serve)
 
 
 # --- data ------------------------------------------------------------------------------------

@@ -47,30 +47,39 @@ def responsibility_chart(trail: Sequence[Interval], now: datetime) -> dict[str, 
             "to": (interval.to_at or now).isoformat(),
             "held": "until now" if interval.to_at is None else "ended",
             "by": interval.opened_by_text,
+            "label": f"{interval.agent_id} held {interval.role} from"
+            f" {interval.from_at.isoformat()} to"
+            f" {'now' if interval.to_at is None else interval.to_at.isoformat()}",
         }
         for interval in trail
     ]
     hand_offs = [
-        {"role": later.role, "at": later.from_at.isoformat(), "to": later.agent_id}
+        {
+            "role": later.role,
+            "at": later.from_at.isoformat(),
+            "to": later.agent_id,
+            "label": f"{later.role} handed from {earlier.agent_id} to {later.agent_id}"
+            f" at {later.from_at.isoformat()}",
+        }
         for earlier, later in _consecutive(trail)
     ]
     lanes = {"field": "role", "type": "nominal", "sort": list(ROLES), "title": None}
-    return _spec(
-        f"Who held the case: {len(bars)} intervals over {len(ROLES)} roles,"
-        f" {len(hand_offs)} hand-offs",
-        height=36 * len(ROLES),
-        layer=[
-            {
-                "name": "held",  # Vega's SVG: the bars are the paths of g.held_marks
-                "data": {"values": bars},
-                "mark": {"type": "bar", "cornerRadius": 2},
-                "encoding": {
-                    "y": lanes,
-                    "x": {"field": "from", "type": "temporal", "title": "time (UTC)"},
-                    "x2": {"field": "to"},
-                    "color": {"field": "agent", "type": "nominal", "title": "held by"},
-                },
+    layers: list[dict[str, Any]] = [
+        {
+            "name": "held",  # Vega's SVG: the bars are the paths of g.held_marks
+            "data": {"values": bars},
+            "mark": {"type": "bar", "cornerRadius": 2},
+            "encoding": {
+                "y": lanes,
+                "x": {"field": "from", "type": "temporal", "title": "time (UTC)"},
+                "x2": {"field": "to"},
+                "color": {"field": "agent", "type": "nominal", "title": "held by"},
+                "description": {"field": "label"},  # each bar's accessible name
             },
+        }
+    ]
+    if hand_offs:  # an empty mark group would be an unlabelled graphic
+        layers.append(
             {
                 "name": "handoffs",
                 "data": {"values": hand_offs},
@@ -78,9 +87,15 @@ def responsibility_chart(trail: Sequence[Interval], now: datetime) -> dict[str, 
                 "encoding": {
                     "y": lanes,
                     "x": {"field": "at", "type": "temporal"},
+                    "description": {"field": "label"},
                 },
-            },
-        ],
+            }
+        )
+    return _spec(
+        f"Who held the case: {len(bars)} intervals over {len(ROLES)} roles,"
+        f" {len(hand_offs)} hand-offs",
+        height=36 * len(ROLES),
+        layer=layers,
     )
 
 

@@ -47,9 +47,12 @@ def test_the_responsibility_chart_has_a_bar_per_interval_and_a_tick_per_hand_off
     assert bars["name"] == "held"
     assert len(bars["data"]["values"]) == 4
     assert bars["data"]["values"][2]["to"] == now.isoformat()  # open: runs to now
-    assert ticks["data"]["values"] == [
-        {"role": "assignee", "at": (T0 + timedelta(hours=2)).isoformat(), "to": "agent:bob"}
-    ]
+    (hand_off,) = ticks["data"]["values"]
+    assert hand_off["role"] == "assignee"
+    assert hand_off["at"] == (T0 + timedelta(hours=2)).isoformat()
+    assert hand_off["to"] == "agent:bob"
+    assert hand_off["label"].startswith("assignee handed from agent:ann to agent:bob")
+    assert ticks["encoding"]["description"] == {"field": "label"}  # accessible names
     assert bars["encoding"]["y"]["sort"] == ["assignee", "responsible", "escalation"]
     assert "4 intervals" in spec["description"]
 
@@ -128,3 +131,9 @@ def test_no_console_asset_is_fetched_from_another_origin() -> None:
         text = path.read_text()
         assert "http://" not in text
         assert "https://" not in text.replace("https://vega.github.io/schema", "")
+
+
+def test_a_trail_without_hand_offs_has_no_empty_tick_layer() -> None:
+    spec = responsibility_chart([_held("assignee", "agent:ann", 0, None, 2)], T0)
+    (bars,) = spec["layer"]  # an empty mark group would be an unlabelled graphic (axe)
+    assert bars["data"]["values"][0]["label"].startswith("agent:ann held assignee from")
