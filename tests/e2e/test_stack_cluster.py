@@ -4,8 +4,9 @@ with two in sync required; a transaction committed and read back read_committed;
 and resumed; the node of the producer's transaction coordinator, a partition leader too, killed
 (status: node down, partitions under-replicated, exit 1) while a transaction still commits on the
 two nodes left; ``stack up`` brings it back and under-replication clears, and a reader whose
-metadata dates from before the kill still finds its partitions' offsets; ``stack down`` leaves
-no java process of that home."""
+metadata dates from before the kill still finds its partitions' offsets; a node killed and
+started at once answers as soon as ``stack up`` returns; ``stack down`` leaves no java process
+of that home."""
 
 from __future__ import annotations
 
@@ -29,7 +30,7 @@ from supportes.messaging.clients import Component, committed_reader, transaction
 from supportes.messaging.log_reader import wait_until_no_open_transaction
 from supportes.settings import Settings, load_settings
 from supportes.stack import processes
-from supportes.stack.kafka_admin import admin_client, topic_configs
+from supportes.stack.kafka_admin import admin_client, registered_brokers, topic_configs
 from tests.e2e.cli import error_line, run_cli
 from tests.support.log import read_topic
 
@@ -53,8 +54,9 @@ class Cluster:
 
 def _free_ports(count: int = 6) -> int:
     """The first of ``count`` consecutive free ports on 127.0.0.1 (none of the dev stack's)."""
+    span = processes.free_port_base(20_000, 60_000, count)  # below the ephemeral ports
     for _ in range(200):
-        base = random.randrange(20_000, 60_000, 2)
+        base = random.randrange(span.start, span.stop, 2)
         ports = range(base, base + count)
         if RESERVED.isdisjoint(ports) and all(
             processes.port_bindable("127.0.0.1", p) for p in ports
@@ -182,6 +184,18 @@ def _offsets_within(reader: KafkaConsumer, tps: list[TopicPartition], timeout_s:
     assert set(ends) == set(tps)
 
 
+def _kill_and_start_at_once(cluster: Cluster, env: dict[str, str], node_id: int) -> None:
+    """kill -9, then ``stack up`` at once: the node is still registered (its session has not
+    timed out), so the cluster alone says three brokers; ``stack up`` returns once the node
+    answers itself."""
+    assert run_cli("stack", "kill", f"kafka-{node_id}", env=env).returncode == 0
+    again = run_cli("stack", "up", "--kafka-only", env=env, timeout_s=240)
+    assert again.returncode == 0, again.stderr
+    assert f"started kafka-{node_id} " in again.stdout
+    itself = [f"127.0.0.1:{cluster.port(node_id)}"]
+    assert registered_brokers(cluster.settings, 5, bootstrap=itself) == [1, 2, 3]
+
+
 def _describe(settings: Settings, names: list[str]) -> dict[str, list[dict[str, Any]]]:
     with admin_client(settings, 10) as admin:
         return {t["name"]: t["partitions"] for t in admin.describe_topics(names)}
@@ -290,6 +304,7 @@ def test_three_brokers_ride_out_a_killed_leader(cluster: Cluster) -> None:
         _offsets_within(reader, led, 10)
         written += _commit(producer, events, "after")
         assert _committed_values(settings, "events") == sorted(written)
+        _kill_and_start_at_once(cluster, env, next(n for n in (1, 2, 3) if n != leader))
     finally:
         producer.close(timeout=5)
         reader.close()

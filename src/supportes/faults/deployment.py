@@ -41,8 +41,9 @@ class Ports:
 def free_ports(rng: random.Random | None = None) -> Ports:
     """Free loopback ports: six in a row for the Kafka nodes, one for PostgreSQL, two APIs."""
     rng = rng or random.Random()
+    span = processes.free_port_base(20_000, 49_000, 10)  # below the ephemeral ports
     for _ in range(200):
-        base = rng.randrange(41_000, 49_000, 10)
+        base = rng.randrange(span.start, span.stop, 10)
         wanted = [base + n for n in range(6)] + [base + 6, base + 7, base + 8]
         if all(processes.port_bindable(LOCAL_HOST, port) for port in wanted):
             return Ports(kafka=base, postgres=base + 6, apis=(base + 7, base + 8))

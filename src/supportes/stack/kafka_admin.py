@@ -237,11 +237,13 @@ def security_summary(
 INTERNAL_TOPICS = ("__transaction_state", "__consumer_offsets")
 
 
-def registered_brokers(settings: Settings, timeout_s: float = 2.0) -> list[int]:
+def registered_brokers(
+    settings: Settings, timeout_s: float = 2.0, *, bootstrap: Sequence[str] | None = None
+) -> list[int]:
     """Ids of the brokers the cluster lists as registered (fenced ones are left out); empty
-    when nothing answers."""
+    when nothing answers. ``bootstrap``: ask these nodes (:func:`admin_client`)."""
     try:
-        with admin_client(settings, timeout_s) as admin:
+        with admin_client(settings, timeout_s, bootstrap=bootstrap) as admin:
             cluster = admin.describe_cluster()
     except (KafkaError, OSError, ValueError):
         return []

@@ -213,12 +213,21 @@ def _cluster_id(cluster: list[NodeProcess]) -> str | None:
 def _await_brokers(
     settings: Settings, spawned: list[tuple[NodeProcess, subprocess.Popen[bytes]]]
 ) -> None:
-    """Wait until the three brokers are registered; a node that exits or a time-out stops
-    those this call started and fails naming the node."""
+    """Wait until the three brokers are registered, as every node this call started says
+    itself; a node that exits or a time-out stops those this call started and fails naming
+    the node. (The cluster alone is not enough: a node killed less than
+    ``broker.session.timeout.ms`` ago is still registered, so ``start`` returned while it was
+    booting; the fault campaign's next fault then hit a second node: two of three down.)"""
 
     def ready() -> bool:
-        exited = any(p.poll() is not None for _, p in spawned)
-        return exited or len(registered_brokers(settings)) == SIZE
+        if any(p.poll() is not None for _, p in spawned):
+            return True
+        if len(registered_brokers(settings)) != SIZE:
+            return False
+        return all(
+            len(registered_brokers(settings, bootstrap=[node.address])) == SIZE
+            for node, _ in spawned
+        )
 
     done = processes.wait_until(ready, timeout_s=settings.startup_timeout_s, interval_s=0.5)
     exited = [(n, p) for n, p in spawned if p.poll() is not None]

@@ -10,6 +10,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+EPHEMERAL_RANGE_FILE = "/proc/sys/net/ipv4/ip_local_port_range"
+
 
 def read_pid(pid_file: Path) -> int | None:
     """The pid in ``pid_file`` if that process is alive, else None (stale files are removed)."""
@@ -43,6 +45,26 @@ def port_in_use(host: str, port: int) -> bool:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.settimeout(0.5)
         return sock.connect_ex((host, port)) == 0
+
+
+def ephemeral_ports() -> range:
+    """The local ports the kernel hands to outgoing connections (Linux's
+    ``net.ipv4.ip_local_port_range``; 32768-60999, its default, when it cannot be read). A
+    listening port picked in there can be taken by any connection between the check that it is
+    free and the server's bind: a fault campaign's Kafka node failed to start with "Address
+    already in use" on its client port while its two peers were connecting to each other."""
+    try:
+        low, high = (int(n) for n in Path(EPHEMERAL_RANGE_FILE).read_text().split())
+    except (OSError, ValueError):
+        low, high = 32_768, 60_999
+    return range(low, high + 1)
+
+
+def free_port_base(low: int, high: int, block: int) -> range:
+    """Where to look for ``block`` consecutive listening ports in ``[low, high)``: the part
+    below the ephemeral range when there is room, else the whole span."""
+    top = min(high, ephemeral_ports().start)
+    return range(low, top - block) if top - block > low else range(low, high - block)
 
 
 def port_bindable(host: str, port: int) -> bool:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import random
 from pathlib import Path
 
 import pytest
@@ -10,11 +11,12 @@ import pytest
 from supportes.cli.campaign_cmd import add_arguments, config_of
 from supportes.errors import UsageError
 from supportes.faults.campaign import CampaignConfig, CampaignReport
-from supportes.faults.deployment import Deployment, Ports
+from supportes.faults.deployment import Deployment, Ports, free_ports
 from supportes.faults.model import CheckReport
 from supportes.faults.nemesis import FAULTS, Injection, Nemesis, default_schedule
 from supportes.faults.workload import Submitted, WorkloadReport
 from supportes.settings import Settings
+from supportes.stack import processes
 
 
 def test_the_default_schedule_injects_every_fault_once_in_order() -> None:
@@ -76,3 +78,25 @@ def test_the_campaign_options_refuse_fewer_than_eight_clients() -> None:
     assert config_of(parser.parse_args(["--commands", "30000"])).commands == 30_000
     with pytest.raises(UsageError, match="--clients"):
         config_of(parser.parse_args(["--clients", "4"]))
+
+
+def test_the_deployments_ports_are_below_the_ephemeral_ones() -> None:
+    """A port the kernel may give an outgoing connection can be taken between the check and the
+    bind (a Kafka node of the campaign failed with "Address already in use")."""
+    ephemeral = processes.ephemeral_ports()
+    for seed in range(50):
+        ports = free_ports(random.Random(seed))
+        used = [*range(ports.kafka, ports.kafka + 6), ports.postgres, *ports.apis]
+        assert all(port not in ephemeral for port in used), (ephemeral, used)
+
+
+def test_without_room_below_the_ephemeral_ports_the_whole_span_is_used(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    low_range = tmp_path / "ip_local_port_range"
+    low_range.write_text("1024\t65535\n")
+    monkeypatch.setattr(processes, "EPHEMERAL_RANGE_FILE", str(low_range))
+    assert processes.ephemeral_ports() == range(1024, 65536)
+    assert processes.free_port_base(20_000, 49_000, 10) == range(20_000, 48_990)
+    low_range.write_text("32768 60999")
+    assert processes.free_port_base(20_000, 49_000, 10) == range(20_000, 32_758)
