@@ -136,12 +136,11 @@ def no_lost_request_when_the_coordinator_dies(producer: KafkaProducer) -> None:
     ms", then FindCoordinator answered with the new coordinator, then nothing): the records'
     partitions were never added, the sender spun on "Created 0 produce requests" (560,000 times
     in 60 s, a core), and ``commit`` never finished (tests/e2e/test_stack_cluster.py: every
-    run whose killed node was the coordinator; in the fault campaign two writers'
-    ``send_offsets_to_transaction`` timed out 30 s after the kill: "transaction outcome
-    unknown; rebuilding", a new producer each). Returning False from ``await_ready``
-    for a node that is not ready takes the sender's own retry path: the coordinator is looked
-    up again and the request re-enqueued; an idempotent producer's requests to the
-    least-loaded node already retried either way."""
+    run whose killed node was the coordinator). The writer bounds the call and starts over
+    with a new producer ("transaction outcome unknown"), 30 s lost per occurrence. Returning
+    False from ``await_ready`` for a node that is not ready takes the sender's own retry path:
+    the coordinator is looked up again and the request re-enqueued; an idempotent producer's
+    requests to the least-loaded node already retried either way."""
     sender = getattr(producer, "_sender", None)
     client = getattr(sender, "_client", None)
     await_ready = getattr(client, "await_ready", None)
