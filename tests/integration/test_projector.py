@@ -26,6 +26,7 @@ from supportes.bench.scratch import scratch_database
 from supportes.consumers.projector import Projector
 from supportes.db.connect import connect
 from supportes.db.migrate import migrate_database
+from supportes.errors import UsageError
 from supportes.eventstore.envelopes import decode_event
 from supportes.messaging.clients import Component, committed_reader, transactional_producer
 from supportes.messaging.log_reader import read_to_end
@@ -251,7 +252,8 @@ def test_kill_9_of_the_projector_process_changes_nothing(
     assert dump_tables(isolated.dsn) == _reference(settings, _from_log(settings))
 
 
-def test_readers_never_see_a_partial_table_during_rebuild(isolated: Isolated) -> None:
+@pytest.mark.parametrize("workers", [1, 2])
+def test_readers_never_see_a_partial_table_during_rebuild(isolated: Isolated, workers: int) -> None:
     settings = isolated.settings
     history = _history(8, 900)
     _publish(settings, history.events)
@@ -289,7 +291,7 @@ def test_readers_never_see_a_partial_table_during_rebuild(isolated: Isolated) ->
     live_thread = threading.Thread(target=lambda: _keep_running(live, live_stop))
     live_thread.start()
     try:
-        report = rebuild(settings)
+        report = rebuild(settings, workers=workers)
     finally:
         time.sleep(0.3)
         stop.set()
@@ -301,6 +303,23 @@ def test_readers_never_see_a_partial_table_during_rebuild(isolated: Isolated) ->
     assert report.events == len(history.events)
     assert len(seen) > 10
     assert set(seen) == {(full_cases, full_timeline)}
+
+
+def test_a_parallel_rebuild_gives_the_tables_of_a_single_process_one(isolated: Isolated) -> None:
+    settings = isolated.settings
+    history = _history(13, 1200)
+    _publish(settings, history.events)
+    single = rebuild(settings, workers=1)
+    one = dump_tables(isolated.dsn)
+    assert single.events == len(history.events)
+    parallel = rebuild(settings, workers=3)
+    assert parallel.events == len(history.events)
+    assert dump_tables(isolated.dsn) == one == _reference(settings, _from_log(settings))
+
+
+def test_a_rebuild_refuses_more_workers_than_partitions(isolated: Isolated) -> None:
+    with pytest.raises(UsageError, match=r"--workers 7: from 1 to the number of partitions \(6\)"):
+        rebuild(isolated.settings, workers=7)
 
 
 def _keep_running(projector: Projector, stop: threading.Event) -> None:

@@ -27,6 +27,11 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     wait.add_argument("--json", action="store_true", help="machine-readable output")
     again = actions.add_parser("rebuild", help="replay the log into fresh tables, swap them in")
     again.add_argument("names", nargs="*", metavar="NAME", help="projections (default: all)")
+    again.add_argument(
+        "--workers",
+        default="1",
+        help="processes replaying disjoint sets of partitions (default 1; at most the partitions)",
+    )
     parked = actions.add_parser(
         "parked", help="records set aside by the projections and the event index, with reasons"
     )
@@ -60,7 +65,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
             )
         return 0
     if args.action == "rebuild":
-        report = rebuild(settings, args.names)
+        report = rebuild(settings, args.names, workers=positive_int(args.workers, "--workers"))
         print(
             f"rebuilt {', '.join(report.projections)}: {report.events} events in "
             f"{report.seconds:.1f}s ({report.events_per_second:,.0f} events/s), swapped in"

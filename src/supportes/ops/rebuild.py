@@ -4,7 +4,10 @@
    ALL``, and the live tables' grants) and of ``offsets``/``parked_events``.
 2. Replay the events topic from offset 0 into the shadow with a group-less projector, showing
    progress (events/s, percent, ETA). The live tables keep serving and the live projector keeps
-   projecting meanwhile.
+   projecting meanwhile. With ``workers`` > 1, that many processes replay disjoint sets of
+   partitions into the one shadow first (partition ``p`` to worker ``p % workers``), each to
+   the end offsets as they were at the start; a projection that reads across partitions takes
+   its advisory lock (``Projection.serialized``), as two live projectors do.
 3. Swap, in ONE transaction: lock the live offset rows of the rebuilt projections (this waits
    for the live projector's batch in flight and holds its next one), apply what arrived since
    step 2 to the shadow, drop the live tables and move the shadow tables into ``proj``, carry
@@ -18,9 +21,11 @@ A rebuild does DDL (a schema, tables dropped and moved), so it runs as the owner
 
 from __future__ import annotations
 
+import multiprocessing
 import time
 import uuid
 from collections.abc import Sequence
+from concurrent.futures import FIRST_EXCEPTION, Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass
 
 from kafka import TopicPartition
@@ -29,7 +34,7 @@ from psycopg2 import sql
 from supportes.consumers.projector import LIVE_SCHEMA, Projector
 from supportes.db.privileges import copy_table_privileges
 from supportes.errors import UsageError
-from supportes.logs import get_logger
+from supportes.logs import configure_logging, get_logger
 from supportes.ops.projection_status import end_offsets
 from supportes.projections.base import Projection
 from supportes.projections.registry import all_projections
@@ -68,14 +73,23 @@ def select_projections(names: Sequence[str] | None) -> list[Projection]:
 
 
 def rebuild(
-    settings: Settings, names: Sequence[str] | None = None, *, progress_every_s: float = 2.0
+    settings: Settings,
+    names: Sequence[str] | None = None,
+    *,
+    workers: int = 1,
+    progress_every_s: float = 2.0,
 ) -> RebuildReport:
-    """Rebuild the named projections (all by default) from the log and swap them in."""
+    """Rebuild the named projections (all by default) from the log and swap them in; with
+    ``workers`` > 1, the replay runs in that many processes over disjoint partitions."""
+    if not 1 <= workers <= settings.partitions:
+        raise UsageError(
+            f"--workers {workers}: from 1 to the number of partitions ({settings.partitions})"
+        )
     projections = select_projections(names)
     shadow = f"proj_rebuild_{uuid.uuid4().hex[:10]}"
     began = time.monotonic()
     projector = Projector(
-        settings.model_copy(update={"pg_projector_dsn": settings.dsn}),  # DDL: the owner
+        _as_owner(settings),  # DDL: the owner
         group_id=None,
         projections=projections,
         schema=shadow,
@@ -83,7 +97,10 @@ def rebuild(
     )
     try:
         _create_shadow(projector, projections, shadow)
-        events = _replay(projector, settings, progress_every_s)
+        events = 0
+        if workers > 1:
+            events += _replay_in_workers(projector, settings, workers, progress_every_s)
+        events += _replay(projector, settings, progress_every_s)  # the rest, from the shadow
         events += _swap(projector, projections, shadow, settings)
     except BaseException:
         projector.stop_worker()
@@ -95,12 +112,96 @@ def rebuild(
     report = RebuildReport([p.name for p in projections], events, time.monotonic() - began)
     log.info(
         "rebuild swapped in",
+        workers=workers,
         projections=report.projections,
         events=report.events,
         seconds=round(report.seconds, 1),
         events_per_second=round(report.events_per_second),
     )
     return report
+
+
+def _as_owner(settings: Settings) -> Settings:
+    return settings.model_copy(update={"pg_projector_dsn": settings.dsn})
+
+
+def _replay_in_workers(
+    projector: Projector, settings: Settings, workers: int, progress_every_s: float
+) -> int:
+    """Replay every partition up to its end offset now, partition ``p`` in worker
+    ``p % workers`` (a process each), into the projector's shadow; progress from the shadow's
+    offsets. The first worker's failure is raised (after the others have finished)."""
+    targets = end_offsets(settings)
+    total = max(1, sum(targets.values()))
+    groups = [[p for p in sorted(targets) if p % workers == w] for w in range(workers)]
+    began = time.monotonic()
+    names = list(projector.names)
+    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+        futures: list[Future[int]] = [
+            pool.submit(
+                replay_partitions,
+                settings,
+                names,
+                projector.schema,
+                {p: targets[p] for p in group},
+            )
+            for group in groups
+        ]
+        pending: set[Future[int]] = set(futures)
+        while pending:
+            done, pending = wait(pending, timeout=progress_every_s, return_when=FIRST_EXCEPTION)
+            for finished in done:
+                finished.result()  # a worker's error, raised here
+            position = _shadow_position(projector, targets)
+            rate = position / max(1e-9, time.monotonic() - began)
+            log.info(
+                "rebuild progress",
+                workers=workers,
+                events=position,
+                events_per_second=round(rate),
+                percent=round(100 * position / total, 1),
+                eta_s=round((total - position) / rate, 1) if rate else None,
+            )
+    return sum(future.result() for future in futures)
+
+
+def _shadow_position(projector: Projector, targets: dict[int, int]) -> int:
+    """How far the shadow is, summed over partitions (the slowest projection of each)."""
+    with projector.conn.cursor() as cur:
+        cur.execute(
+            sql.SQL(
+                "SELECT partition, min(next_offset) FROM {} WHERE topic = %s"
+                " AND projection = ANY(%s) GROUP BY partition"
+            ).format(sql.Identifier(projector.schema, "offsets")),
+            (projector.topic, list(projector.names)),
+        )
+        rows = cur.fetchall()
+    projector.conn.commit()
+    return sum(min(int(offset), targets.get(int(partition), 0)) for partition, offset in rows)
+
+
+def replay_partitions(
+    settings: Settings, names: Sequence[str], schema: str, targets: dict[int, int]
+) -> int:
+    """One rebuild worker (a process of its own): replay the ``targets``' partitions up to
+    their end offsets into the shadow ``schema``; the number of events applied."""
+    configure_logging(settings.log_level, settings.log_format)
+    projector = Projector(
+        _as_owner(settings),
+        group_id=None,
+        projections=select_projections(names),
+        schema=schema,
+        partitions=sorted(targets),
+    )
+    try:
+        done = 0
+        while not _caught_up(projector, targets):
+            done += projector.run_ahead(200).events
+        done += projector.finish_in_flight().events
+        log.info("rebuild worker done", partitions=sorted(targets), events=done)
+        return done
+    finally:
+        projector.close()
 
 
 def _tables(projections: Sequence[Projection]) -> list[str]:
