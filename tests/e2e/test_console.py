@@ -220,18 +220,24 @@ def test_the_queue_drops_an_item_when_the_work_is_done_without_a_reload(
             ),
             what="the new case projected",
         )
+    page.goto("/console/follow-ups")
+    page.wait_for_function("() => document.getElementById('queue').dataset.updates")
+    check_page(page, visits, "follow-ups", console.shots)
     page.goto("/console/follow-ups?kind=acknowledge")
     row = page.locator("#queue tbody tr", has_text=reference)
     row.wait_for(timeout=15_000)
     page.wait_for_function("() => document.getElementById('queue').dataset.live === 'true'")
     page.evaluate("window.__not_reloaded = true")
-    check_page(page, visits, "follow-ups", console.shots)
+    check_page(page, visits, "follow-ups-acknowledge", console.shots)
 
     with console.api.agent("maria") as http:
         answer = http.post("/v1/commands", json=command("Acknowledge", case))
         assert answer.status_code == 200, answer.text
     row.wait_for(state="detached", timeout=20_000)
     assert page.evaluate("window.__not_reloaded") is True  # the stream did it, not a reload
+    for cells in page.locator("#queue tbody tr").all():  # rows the stream drew, as the server's
+        late = cells.locator("td").nth(1).inner_text()
+        assert re.fullmatch(r"(due in )?(\d+ d \d+ h|\d+ h \d+ min|\d+ min)", late), late
 
 
 def test_repeat_issues_and_metrics_are_drawn(console: Console, lead: tuple[Page, Visits]) -> None:

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from supportes.console.charts import bar_chart, line_chart, responsibility_chart
-from supportes.console.web import CONTENT_SECURITY_POLICY, HERE, chart_json
+from supportes.console.web import CONTENT_SECURITY_POLICY, HERE, chart_json, duration
 from supportes.ops.responsibility_audit import Interval
 
 T0 = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
@@ -137,3 +137,12 @@ def test_a_trail_without_hand_offs_has_no_empty_tick_layer() -> None:
     spec = responsibility_chart([_held("assignee", "agent:ann", 0, None, 2)], T0)
     (bars,) = spec["layer"]  # an empty mark group would be an unlabelled graphic (axe)
     assert bars["data"]["values"][0]["label"].startswith("agent:ann held assignee from")
+
+
+@pytest.mark.parametrize(
+    ("seconds", "text"),
+    [(59, "0 min"), (61, "1 min"), (3_600, "1 h 0 min"), (-5_400, "1 h 30 min"),
+     (86_400 * 6 + 3_600 * 9 + 59, "6 d 9 h")],
+)  # fmt: skip
+def test_durations_read_as_people_say_them(seconds: int, text: str) -> None:
+    assert duration(seconds) == text

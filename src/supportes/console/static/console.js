@@ -117,13 +117,21 @@
     const body = table.querySelector("tbody");
     const status = document.getElementById("queue-live");
     const prefix = table.dataset.stream.split("/follow-ups/")[0];
-    const overdue = (seconds) => {
-      if (seconds > 0) return Math.floor(seconds / 3600) + " h " + Math.floor((seconds % 3600) / 60) + " min";
-      return "due in " + Math.floor(-seconds / 60) + " min";
+    const duration = (seconds) => {
+      // As the server's `duration` filter (supportes.console.web.duration).
+      const s = Math.abs(Math.trunc(seconds));
+      const days = Math.floor(s / 86400);
+      const hours = Math.floor((s % 86400) / 3600);
+      if (days) return days + " d " + hours + " h";
+      if (hours) return hours + " h " + Math.floor((s % 3600) / 60) + " min";
+      return Math.floor(s / 60) + " min";
     };
+    const overdue = (seconds) => (seconds > 0 ? duration(seconds) : "due in " + duration(seconds));
     const cell = (row, value) => {
       const td = document.createElement("td");
-      td.textContent = value === null || value === undefined || value === "" ? "—" : String(value);
+      if (value !== undefined) {
+        td.textContent = value === null || value === "" ? "—" : String(value);
+      }
       row.appendChild(td);
       return td;
     };
@@ -131,14 +139,15 @@
       const rows = items.map((item) => {
         const row = document.createElement("tr");
         row.dataset.key = item.key;
-        cell(row, item.due_at.slice(0, 16).replace("T", " "));
-        const late = cell(row, "");
+        cell(row, item.due_at.slice(0, 16).replace("T", " ")).className = "when";
+        const late = cell(row);
         const span = document.createElement("span");
         if (item.overdue_seconds > 0) span.className = "overdue";
         span.textContent = overdue(item.overdue_seconds);
         late.appendChild(span);
         cell(row, item.kind.replaceAll("_", " "));
-        const ref = cell(row, "");
+        const ref = cell(row);
+        ref.className = "ref";
         if (item.case_id) {
           const link = document.createElement("a");
           link.href = prefix + "/cases/" + encodeURIComponent(item.case_id);
@@ -149,7 +158,7 @@
         }
         cell(row, item.owner_id);
         cell(row, item.priority);
-        cell(row, item.detail || "");
+        cell(row).textContent = item.detail || "";
         return row;
       });
       body.replaceChildren(...rows);
