@@ -33,6 +33,11 @@ the two points differ only in the number of events (memory flat = the same peak 
    point's own); the ratio is the median of the rounds' ratios. The sealed replays must leave
    the same case texts as the plain ones (a digest of ``proj.case_view``'s personal columns)
    and none masked: a replay that cannot open (keys missing) would mask fast, and wrongly.
+
+5. **Parallel rebuild (issue 20), at the full size.** The same log replayed again with
+   ``--workers 2`` and ``--workers 1`` in alternating rounds, the full point's replay as the
+   first one-worker round: events/s, the ratio, the process tree's memory, the CPU split and
+   the tables' checksums (:mod:`~supportes.bench.parallel_rebuild`).
 """
 
 from __future__ import annotations
@@ -41,9 +46,14 @@ import time
 from dataclasses import dataclass
 
 from supportes.bench.kafka_ceilings import read_to_end
+from supportes.bench.parallel_rebuild import (
+    WorkersComparison,
+    workers_comparison,
+    workers_metrics,
+)
 from supportes.bench.pg_ceilings import pg_copy_ceiling
 from supportes.bench.progress import Progress
-from supportes.bench.replay_child import SAMPLE_EVERY_S, Replay, replay_in_child
+from supportes.bench.replay_child import SAMPLE_EVERY_S, Replay, replay_in_child, table_checksums
 from supportes.bench.replay_events import (
     NAME,
     PER_TRANSACTION,
@@ -134,12 +144,17 @@ def projection_replay(settings: Settings, events: int, *, seed: int = 2026) -> R
     published = Published()
     points: list[tuple[int, Replay, Ceilings]] = []
     comparison: SealedComparison | None = None
+    parallel: WorkersComparison | None = None
     with scratch_topics(settings) as scratch:
         for size in sizes:
             publish(scratch, stream, size - published.events, published)
+            full = size == sizes[-1]
             with scratch_database(settings) as dsn:
                 migrate_database(dsn)
                 replay = replay_in_child(scratch, dsn, size)
+                sums = table_checksums(dsn) if full else None
+            if sums is not None:
+                parallel = workers_comparison(settings, scratch, size, replay, sums)
             if comparison is None:  # the first point's log, before it grows
                 comparison = sealed_comparison(
                     settings, scratch, size, replay, seed=seed, audit_key=audit_key, wrapper=wrapper
@@ -150,6 +165,8 @@ def projection_replay(settings: Settings, events: int, *, seed: int = 2026) -> R
     _summary_metrics(result, points, published, domain.stats)
     if comparison is not None:
         sealed_metrics(result, comparison)
+    if parallel is not None:
+        workers_metrics(result, parallel)
     return result
 
 

@@ -14,8 +14,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
+from psycopg2 import sql
+
 from supportes.aggregates.personal import PERSONAL
 from supportes.bench.kafka_ceilings import BenchTimeoutError
+from supportes.bench.process_tree import (
+    CpuSplit,
+    cpu_reading,
+    cpu_split,
+    stack_pids,
+    tree_memory,
+    tree_pids,
+)
 from supportes.bench.progress import Progress
 from supportes.bench.replay_events import (
     NAME,
@@ -67,6 +77,17 @@ class Replay:
     """Cases whose personal texts in ``proj.case_view`` read as a mask (not opened)."""
     texts_digest: str = ""
     """md5 of ``proj.case_view``'s personal texts, by case: equal for equal plaintext."""
+    workers: int = 1
+    """``--workers`` of the rebuild."""
+    tree_peak_rss_kib: int = 0
+    """The highest VmRSS summed over the child and its descendants (its workers), sampled."""
+    tree_largest_hwm_kib: int = 0
+    """The highest VmHWM of any one process of the tree."""
+    tree_processes: int = 1
+    """The most processes seen in the tree at once."""
+    cpu: CpuSplit | None = None
+    """The machine's busy share and the stack's servers' CPU over the child's run; the
+    child's own tree is ``cpu_s`` (its workers are reaped into it)."""
 
     @property
     def events_per_s(self) -> float:
@@ -87,6 +108,9 @@ class _ChildLog:
     peak_kib: int = 0
     peak_at: int = 0
     cpu_s: float = 0.0
+    tree_peak_kib: int = 0
+    tree_largest_hwm_kib: int = 0
+    tree_processes: int = 1
     tail: deque[str] = field(default_factory=lambda: deque(maxlen=20))
 
     def run(self) -> None:
@@ -98,7 +122,7 @@ class _ChildLog:
                     self.tail.append(line)
                 continue
             message = record.get("event")
-            if message == "batch projected":
+            if message == "batch projected":  # from the rebuild process or a worker
                 events = int(record.get("events", 0))
                 self.batches += 1
                 self.done += events
@@ -136,7 +160,8 @@ def _reap(
     deadline: float,
 ) -> int:
     """Wait for the child, sampling ``(events done, VmRSS)`` and its peak ``VmHWM`` into
-    ``log``; return its exit code (and its CPU seconds, user + system, in ``log.cpu_s``)."""
+    ``log``, and the VmRSS summed over its tree (it and its workers); return its exit code
+    (and its CPU seconds, user + system, its reaped workers' included, in ``log.cpu_s``)."""
     while True:
         pid, status, usage = os.wait4(process.pid, os.WNOHANG)
         if pid:
@@ -149,16 +174,34 @@ def _reap(
             samples.append((log.done, memory["VmRSS"]))
         if memory.get("VmHWM", 0) > log.peak_kib:
             log.peak_kib, log.peak_at = memory["VmHWM"], log.done
+        tree = tree_memory(tree_pids(process.pid))
+        log.tree_peak_kib = max(log.tree_peak_kib, tree.rss_kib)
+        log.tree_largest_hwm_kib = max(log.tree_largest_hwm_kib, tree.largest_hwm_kib)
+        log.tree_processes = max(log.tree_processes, tree.processes)
         if time.monotonic() > deadline:
             raise BenchTimeoutError(f"{NAME}: the replay did not finish in time")
         time.sleep(SAMPLE_EVERY_S)
 
 
-def replay_in_child(scratch: Settings, dsn: str, events: int, *, label: str = "") -> Replay:
-    """Run ``supportes projections rebuild`` on ``scratch``'s topics into ``dsn``; measure it."""
+def replay_in_child(
+    scratch: Settings,
+    dsn: str,
+    events: int,
+    *,
+    label: str = "",
+    workers: int = 1,
+    bench: str = NAME,
+) -> Replay:
+    """Run ``supportes projections rebuild [--workers N]`` on ``scratch``'s topics into
+    ``dsn``; measure it (and the machine's and the stack servers' CPU over its run)."""
     command = [str(Path(sys.executable).parent / "supportes"), "projections", "rebuild"]
-    progress = Progress(NAME, f"replay {short_count(events)}{label} (child process)", events)
+    if workers > 1:
+        command += ["--workers", str(workers)]
+    what = f"replay {short_count(events)}{label}" + (f", {workers} workers" if workers > 1 else "")
+    progress = Progress(bench, f"{what} (child process)", events)
     samples: list[tuple[int, int]] = []
+    servers = stack_pids(scratch)
+    before = cpu_reading(servers)
     began = time.monotonic()
     process = subprocess.Popen(
         command, env=_child_env(scratch, dsn), stdout=subprocess.PIPE, stderr=subprocess.STDOUT
@@ -177,13 +220,14 @@ def replay_in_child(scratch: Settings, dsn: str, events: int, *, label: str = ""
         raise
     finally:
         wall = time.monotonic() - began
+        after = cpu_reading(servers)
         reader.join(10)
         process.stdout.close()
     progress.finish()
     report = log.report
     if code != 0 or report is None:
         tail = " | ".join(list(log.tail)[-3:])
-        raise RuntimeError(f"{NAME}: `supportes projections rebuild` exited {code}: {tail}")
+        raise RuntimeError(f"{bench}: `supportes projections rebuild` exited {code}: {tail}")
     replay = Replay(
         events=int(report["events"]),
         seconds=float(report["seconds"]),
@@ -195,6 +239,11 @@ def replay_in_child(scratch: Settings, dsn: str, events: int, *, label: str = ""
         peak_at=log.peak_at,
         reported_rate=float(report.get("events_per_second") or 0.0),
         cpu_s=log.cpu_s,
+        workers=workers,
+        tree_peak_rss_kib=log.tree_peak_kib,
+        tree_largest_hwm_kib=log.tree_largest_hwm_kib,
+        tree_processes=log.tree_processes,
+        cpu=cpu_split(before, after, wall),
     )
     _count_rows(dsn, replay)
     return replay
@@ -231,3 +280,28 @@ def _count_rows(dsn: str, replay: Replay) -> None:
         replay.cases, replay.masked, replay.texts_digest = int(texts[0]), int(texts[1]), texts[2]
     replay.timeline_rows = counts["case_timeline"] + counts["root_cause_timeline"]
     replay.projection_rows = sum(counts.values())
+
+
+_TABLE_DIGEST = """
+SELECT count(*), coalesce(md5(string_agg(h, '' ORDER BY h)), '')
+FROM (SELECT md5(t::text) AS h FROM {} AS t) AS rows
+"""
+
+
+def table_checksums(dsn: str) -> dict[str, tuple[int, str]]:
+    """Every projection table's rows and a checksum of them (in UTC): the md5 of the sorted md5s
+    of its rows' text, so two databases' tables compare equal only with the same rows (the md5
+    of the rows' text itself would be one string of the whole table: ~1 GB at 1M events)."""
+    conn = connect(dsn)
+    try:
+        sums: dict[str, tuple[int, str]] = {}
+        with conn.cursor() as cur:
+            cur.execute("SET TIME ZONE 'UTC'")
+            for table in [t for p in all_projections() for t in p.tables]:
+                cur.execute(sql.SQL(_TABLE_DIGEST).format(sql.Identifier("proj", table)))
+                row = cur.fetchone()
+                sums[table] = (int(row[0]), str(row[1])) if row else (0, "")
+        conn.commit()
+        return sums
+    finally:
+        conn.close()

@@ -15,6 +15,7 @@ from supportes.bench.kafka_ceilings import (
 )
 from supportes.bench.pg_ceilings import pg_copy_ceiling
 from supportes.bench.projection_bench import projection_replay
+from supportes.bench.projector_catch_up import projector_catch_up
 from supportes.bench.registry import benchmark
 from supportes.bench.results import Result
 from supportes.bench.stats import scaled
@@ -101,10 +102,17 @@ def writer_latency_bench(settings: Settings, scale: float) -> Result:
     return writer_latency(settings, rate_per_s=500, duration_s=max(6.0, 60.0 * scale))
 
 
-@benchmark("projection-replay", "replay of realistic events into every projection, one process")
+@benchmark("projection-replay", "replay of realistic events into every projection; 2 workers / 1")
 def projection_replay_bench(settings: Settings, scale: float) -> Result:
     """1,000,000 x scale events (and a first point at 10 % of them), with ceilings beside."""
     return projection_replay(settings, events=scaled(1_000_000, scale, minimum=10_000))
+
+
+@benchmark("projector-catch-up", "live projector's lag after a burst of commands, and its drain")
+def projector_catch_up_bench(settings: Settings, scale: float) -> Result:
+    """100,000 x scale commands at once against `supportes serve --writer --projector`; a
+    rebuild of the same log beside."""
+    return projector_catch_up(settings, commands=scaled(100_000, scale, minimum=2000))
 
 
 @benchmark("api-read", "wrk on GET /v1/cases/{id} beside a bare endpoint of the same app")

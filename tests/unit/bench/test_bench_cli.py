@@ -20,6 +20,7 @@ EXPECTED = [
     "writer-scaling",
     "writer-latency",
     "projection-replay",
+    "projector-catch-up",
     "api-read",
     "api-submit-latency",
     "console-pages",
