@@ -17,6 +17,13 @@ realistic commands; how far the projector falls behind and how fast its lag drai
 4. **The replay rate of the same log**: ``supportes projections rebuild`` into a fresh
    database once the corner is stopped, as the ``projection-replay`` benchmark runs it; the
    drain rate is reported as a ratio of it.
+5. **A live drain of the whole log** (the projector down through the burst, as after a
+   restart): ``supportes serve --projector`` started on a fresh database over the same log, timed
+   from its partitions' assignment (its ``partitions assigned`` line) to lag 0; alternating
+   with the rebuild of step 4, :data:`DRAIN_ROUNDS` rounds, the ratio the median of the rounds'.
+   The same projector code as the live one of step 1, with all the service's parts (group
+   consumer, rebalance listener, metrics, Kafka offset commits, ``run``) against a rebuild's
+   group-less replay.
 """
 
 from __future__ import annotations
@@ -63,6 +70,7 @@ QUIET_S = 2.0
 long (the follow-ons' results come within a writer cycle or two)."""
 STARTUP_TIMEOUT_S = 120.0
 SEED = 2028
+DRAIN_ROUNDS = 2
 
 
 # -- pure figures --------------------------------------------------------------------------------
@@ -189,6 +197,8 @@ class ServeLog:
     stream: IO[bytes]
     applied: list[Applied] = field(default_factory=list)
     writer_events: int = 0
+    assigned_at: float | None = None
+    """When the projector's first ``partitions assigned`` line was read."""
     tail: deque[str] = field(default_factory=lambda: deque(maxlen=20))
 
     def run(self) -> None:
@@ -210,6 +220,12 @@ class ServeLog:
                 )
             elif message == "batch committed":
                 self.writer_events += int(record.get("events", 0))
+            elif (
+                message == "partitions assigned"
+                and record.get("component") == "projector"
+                and self.assigned_at is None
+            ):
+                self.assigned_at = time.monotonic()
             elif record.get("level") in ("warning", "error", "critical"):
                 self.tail.append(line)
 
@@ -245,6 +261,8 @@ class LagSampler(threading.Thread):
                     )
                     stored = {(n, p): int(o) for n, p, o in cur.fetchall()}
                 cpu = {name: tree_cpu_now(pid) for name, pid in self.roots.items()}
+                own = os.times()
+                cpu["bench"] = own.user + own.system  # this process (client, readers, sampler)
                 self.samples.append(
                     LagSample(
                         time.monotonic(),
@@ -310,9 +328,12 @@ class ResultWatcher(threading.Thread):
 
 
 @contextmanager
-def serve_corner(scratch: Settings, dsn: str, directory: Path) -> Iterator[tuple[int, ServeLog]]:
-    """``supportes serve --writer --projector`` on the corner, its log read as it comes; yields
-    once it is ready and both its groups are stable (its pid, its log); stopped afterwards."""
+def serve_corner(
+    scratch: Settings, dsn: str, directory: Path, *, writer: bool = True
+) -> Iterator[tuple[int, ServeLog]]:
+    """``supportes serve --writer --projector`` (``--projector`` alone without ``writer``) on
+    the corner, its log read as it comes; yields once it is ready and its groups are stable
+    (with ``writer``; alone, at once) (its pid, its log); stopped afterwards."""
     ready = directory / "serve.ready"
     env = {
         **os.environ,
@@ -324,7 +345,7 @@ def serve_corner(scratch: Settings, dsn: str, directory: Path) -> Iterator[tuple
     command = [
         str(Path(sys.executable).parent / "supportes"),
         "serve",
-        "--writer",
+        *(["--writer"] if writer else []),
         "--projector",
         "--group-id",
         f"{scratch.topic_prefix}-writer",
@@ -338,13 +359,15 @@ def serve_corner(scratch: Settings, dsn: str, directory: Path) -> Iterator[tuple
     reader.start()
     try:
         deadline = time.monotonic() + STARTUP_TIMEOUT_S
-        while not ready.exists():
+        while writer and not ready.exists():
             if process.poll() is not None:
                 raise RuntimeError(f"{NAME}: serve exited {process.returncode}: {_tail(log)}")
             if time.monotonic() > deadline:
                 raise TimeoutError(f"{NAME}: serve not ready in {STARTUP_TIMEOUT_S:g} s")
             time.sleep(0.2)
-        _wait_stable(scratch, [f"{scratch.topic_prefix}-writer", group_for(scratch)], deadline)
+        if writer:
+            groups = [f"{scratch.topic_prefix}-writer", group_for(scratch)]
+            _wait_stable(scratch, groups, deadline)
         yield process.pid, log
     finally:
         stop_process(process)
@@ -389,6 +412,28 @@ class Run:
     writer_events: int
     timeline_rows: int
     replay: Replay | None = None
+    drains: list[Drain] = field(default_factory=list)
+    replays: list[Replay] = field(default_factory=list)
+    """The rebuilds alternating with :attr:`drains` (the first is :attr:`replay`)."""
+
+
+@dataclass(frozen=True)
+class Drain:
+    """A live projector started on a fresh database over the whole log."""
+
+    events: int
+    seconds: float
+    """From its partitions' assignment to the first sample at lag 0."""
+    start_s: float
+    """From its process start to its partitions' assignment."""
+    batches: list[Applied]
+    cpu: dict[str, float]
+    """Cores used from the assignment to lag 0 (see :func:`cpu_between`)."""
+
+    @property
+    def rate(self) -> float:
+        """Events per second from the assignment to lag 0."""
+        return rate(self.events, self.seconds)
 
 
 def projector_catch_up(settings: Settings, commands: int, *, seed: int = SEED) -> Result:
@@ -415,13 +460,67 @@ def projector_catch_up(settings: Settings, commands: int, *, seed: int = SEED) -
             with serve_corner(scratch, dsn, Path(temp)) as (serve_pid, serve_log):
                 run = _burst(scratch, dsn, serve_pid, serve_log, envelopes)
             run.timeline_rows = _timeline_rows(dsn)
-        with scratch_database(settings) as replay_dsn:
-            migrate_database(replay_dsn)
-            run.replay = replay_in_child(
-                scratch_kafka, replay_dsn, run.figures.events, bench=NAME, label=" same log"
-            )
+        events = run.figures.events
+        for number in range(1, DRAIN_ROUNDS + 1):
+            for live in (True, False) if number % 2 else (False, True):
+                label = f" {number}/{DRAIN_ROUNDS}"
+                if live:
+                    run.drains.append(_live_drain(settings, scratch_kafka, events, label))
+                    continue
+                with scratch_database(settings) as replay_dsn:
+                    migrate_database(replay_dsn)
+                    run.replays.append(
+                        replay_in_child(
+                            scratch_kafka, replay_dsn, events, bench=NAME, label=f" same log{label}"
+                        )
+                    )
+        run.replay = run.replays[0]
     _metrics(result, run)
+    _drain_metrics(result, run)
     return result
+
+
+def _live_drain(settings: Settings, scratch_kafka: Settings, events: int, label: str) -> Drain:
+    """``supportes serve --projector`` on a fresh database over the whole log, to lag 0."""
+    with (
+        scratch_database(settings) as dsn,
+        tempfile.TemporaryDirectory(prefix="supportes-catch-up-") as temp,
+    ):
+        scratch = scratch_kafka.model_copy(update={"pg_dsn": dsn})
+        migrate_database(dsn)
+        progress = Progress(NAME, f"live drain of {short_count(events)}{label} (serve)", events)
+        sampler: LagSampler | None = None
+        began = time.monotonic()
+        with serve_corner(scratch, dsn, Path(temp), writer=False) as (pid, log):
+            sampler = LagSampler(scratch, dsn, {"serve": pid, **stack_pids(scratch)})
+            sampler.start()
+            try:
+                deadline = time.monotonic() + 120.0 + events / 200
+                while True:
+                    latest = sampler.latest()
+                    done = sum(a.events for a in log.applied)
+                    progress.advance(done - progress.done)
+                    if latest is not None and latest.lag == 0 and latest.end > 0:
+                        break
+                    if sampler.error is not None:
+                        raise RuntimeError(f"{NAME}: lag sampler failed: {sampler.error}")
+                    if time.monotonic() > deadline:
+                        raise TimeoutError(f"{NAME}: live drain not at lag 0 in time")
+                    time.sleep(0.05)
+            finally:
+                sampler.stop.set()
+                sampler.join(10)
+        progress.finish()
+    assigned = log.assigned_at if log.assigned_at is not None else began
+    zero = next(s for s in sampler.samples if s.lag == 0 and s.end > 0)
+    first = next((s for s in sampler.samples if s.at >= assigned), sampler.samples[0])
+    return Drain(
+        events=sum(a.events for a in log.applied),
+        seconds=zero.at - assigned,
+        start_s=assigned - began,
+        batches=[a for a in log.applied if a.events],
+        cpu=cpu_between(first, zero, os.cpu_count() or 1),
+    )
 
 
 def _burst(
@@ -589,6 +688,49 @@ def _metrics(result: Result, run: Run) -> None:
     _cpu_metrics(result, run, cores)
 
 
+def _drain_metrics(result: Result, run: Run) -> None:
+    """The live drains of the whole log beside the rebuilds of the same rounds."""
+    if not run.drains:
+        return
+    rates = [d.rate for d in run.drains]
+    ok = all(d.events == run.figures.events for d in run.drains)
+    last = run.drains[-1]
+    result.add(
+        "live drain of the log",
+        median(rates),
+        "events/s",
+        f"`serve --projector` on a fresh database, partitions assigned -> lag 0, median of"
+        f" {len(rates)}: {', '.join(f'{r:,.0f}' for r in rates)}; start to assignment"
+        f" {', '.join(f'{d.start_s:.1f}' for d in run.drains)} s; batches"
+        f" {_mean_batch(last.batches)}; check {'ok' if ok else 'MISMATCH events'}",
+    )
+    replays = [r.events_per_s for r in run.replays]
+    result.add(
+        "rebuild of the log",
+        median(replays),
+        "events/s",
+        f"alternating with the live drains, median of {len(replays)}:"
+        f" {', '.join(f'{r:,.0f}' for r in replays)}",
+    )
+    ratios = [100 * rate(d.rate, r) for d, r in zip(run.drains, replays, strict=False)]
+    result.add(
+        "live drain / rebuild",
+        median(ratios),
+        "%",
+        f"median of the rounds' ratios ({', '.join(f'{r:.1f}' for r in ratios)})",
+    )
+    used = last.cpu
+    if used:
+        result.add(
+            "machine busy (live drain)",
+            100 * used.get("busy", 0.0),
+            "%",
+            f"last drain, in cores: serve (projector) {used.get('serve', 0):.2f}, PostgreSQL"
+            f" {used.get('postgresql', 0):.2f}, broker {used.get('broker', 0):.2f}, this"
+            f" benchmark {used.get('bench', 0):.2f}, the rest {used.get('rest', 0):.2f}",
+        )
+
+
 def _mean_batch(applied: Sequence[Applied]) -> str:
     if not applied:
         return "none"
@@ -616,5 +758,6 @@ def _cpu_metrics(result: Result, run: Run, cores: int) -> None:
             "%",
             f"of {cores} cores, {b.at - a.at:.1f} s between samples; in cores: serve (writer +"
             f" projector) {used.get('serve', 0):.2f}, PostgreSQL {used.get('postgresql', 0):.2f},"
-            f" broker {used.get('broker', 0):.2f}, the rest {used.get('rest', 0):.2f}",
+            f" broker {used.get('broker', 0):.2f}, this benchmark (client, readers)"
+            f" {used.get('bench', 0):.2f}, the rest {used.get('rest', 0):.2f}",
         )
