@@ -99,6 +99,20 @@ def serve_main(argv: Sequence[str] | None = None) -> int:
     return 0
 
 
+def issued_token(dsn: str, tokens: dict[str, str], principal_id: str, roles: Sequence[str]) -> str:
+    """An API token for ``principal_id``, created once (committed) and kept in ``tokens``."""
+    from supportes.auth import create_token
+
+    if principal_id not in tokens:
+        conn = connect(dsn)
+        try:
+            tokens[principal_id] = create_token(conn, principal_id, roles).secret
+            conn.commit()
+        finally:
+            conn.close()
+    return tokens[principal_id]
+
+
 def free_port() -> int:
     """A free TCP port on the loopback address (for a child server to listen on)."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
@@ -123,16 +137,7 @@ class Corner:
 
     def token(self, principal_id: str, roles: Sequence[str]) -> str:
         """An API token for ``principal_id`` (created once, committed)."""
-        from supportes.auth import create_token
-
-        if principal_id not in self.tokens:
-            conn = connect(self.dsn)
-            try:
-                self.tokens[principal_id] = create_token(conn, principal_id, roles).secret
-                conn.commit()
-            finally:
-                conn.close()
-        return self.tokens[principal_id]
+        return issued_token(self.dsn, self.tokens, principal_id, roles)
 
 
 def child_env(scratch: Settings, dsn: str, directory: Path) -> dict[str, str]:

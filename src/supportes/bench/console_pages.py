@@ -29,7 +29,14 @@ from typing import Any
 
 import httpx
 
-from supportes.bench.api_corner import child_env, free_port, last_line, stop_process, timed_us
+from supportes.bench.api_corner import (
+    child_env,
+    free_port,
+    issued_token,
+    last_line,
+    stop_process,
+    timed_us,
+)
 from supportes.bench.results import Result
 from supportes.bench.scratch import scratch_database, scratch_topics
 from supportes.bench.stats import percentile
@@ -208,16 +215,7 @@ class ConsoleCorner:
 
     def token(self, principal_id: str, roles: Sequence[str]) -> str:
         """An API token for ``principal_id`` (created once, committed)."""
-        from supportes.auth import create_token
-
-        if principal_id not in self.tokens:
-            conn = connect(self.dsn)
-            try:
-                self.tokens[principal_id] = create_token(conn, principal_id, roles).secret
-                conn.commit()
-            finally:
-                conn.close()
-        return self.tokens[principal_id]
+        return issued_token(self.dsn, self.tokens, principal_id, roles)
 
 
 @contextlib.contextmanager

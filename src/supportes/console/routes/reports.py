@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Annotated, Any
 
@@ -16,19 +17,65 @@ from supportes.console.charts import bar_chart, line_chart
 from supportes.console.routes.cases import forbid_unless
 from supportes.console.web import PREFIX, Session, chart_json, page
 from supportes.ops.reports import daily_metrics, metrics_totals, repeat_issues
+from supportes.settings import Settings
 
 router = APIRouter(prefix=PREFIX, include_in_schema=False)
 TOP = 15
 DEFAULT_DAYS = 30
 MAX_DAYS = 366
 GROUPINGS = ("root-cause", "known-answer", "topic")
-CHART_FIELDS = {
-    "fcr": "first_contact_resolution_rate",
-    "csat": "csat_average",
-    "acknowledge": "median_seconds_to_acknowledge",
-    "resolve": "median_seconds_to_resolve",
-}
-"""Each line chart of the metrics page and the daily column it draws."""
+HOUR_S = 3600.0
+
+
+@dataclass(frozen=True)
+class MetricLine:
+    """One line chart of the metrics page: the daily column it draws, in what unit."""
+
+    name: str
+    field: str
+    title: str
+    description: str
+    scale: float = 1.0
+
+
+METRIC_LINES = (
+    MetricLine(
+        "fcr",
+        "first_contact_resolution_rate",
+        "first-contact resolution rate",
+        "First-contact resolution rate per day, with its target",
+    ),
+    MetricLine(
+        "csat",
+        "csat_average",
+        "CSAT average (1-5)",
+        "Average satisfaction rating per day, with its target",
+    ),
+    MetricLine(
+        "acknowledge",
+        "median_seconds_to_acknowledge",
+        "median hours to acknowledge",
+        "Median hours to acknowledge per day, with the service level",
+        HOUR_S,
+    ),
+    MetricLine(
+        "resolve",
+        "median_seconds_to_resolve",
+        "median hours to resolve",
+        "Median hours to resolve per day, with the target",
+        HOUR_S,
+    ),
+)
+
+
+def service_levels(settings: Settings) -> dict[str, float]:
+    """Each line's service level, in the line's unit (hours for the times)."""
+    return {
+        "fcr": settings.target_first_contact_resolution_rate,
+        "csat": settings.target_csat_average,
+        "acknowledge": settings.sla_acknowledge.total_seconds() / HOUR_S,
+        "resolve": settings.target_resolve.total_seconds() / HOUR_S,
+    }
 
 
 @router.get("/repeat-issues")
@@ -107,38 +154,17 @@ async def metrics_page(
             return daily_metrics(conn, first, last)
 
     days = await run_in_threadpool(load)
-    hour = 3600.0
+    targets = service_levels(settings)
     charts = {
-        "fcr": line_chart(
+        line.name: line_chart(
             days,
-            CHART_FIELDS["fcr"],
-            description="First-contact resolution rate per day, with its target",
-            title="first-contact resolution rate",
-            reference=settings.target_first_contact_resolution_rate,
-        ),
-        "csat": line_chart(
-            days,
-            CHART_FIELDS["csat"],
-            description="Average satisfaction rating per day, with its target",
-            title="CSAT average (1-5)",
-            reference=settings.target_csat_average,
-        ),
-        "acknowledge": line_chart(
-            days,
-            CHART_FIELDS["acknowledge"],
-            description="Median hours to acknowledge per day, with the service level",
-            title="median hours to acknowledge",
-            scale=hour,
-            reference=settings.sla_acknowledge.total_seconds() / hour,
-        ),
-        "resolve": line_chart(
-            days,
-            CHART_FIELDS["resolve"],
-            description="Median hours to resolve per day, with the target",
-            title="median hours to resolve",
-            scale=hour,
-            reference=settings.target_resolve.total_seconds() / hour,
-        ),
+            line.field,
+            description=line.description,
+            title=line.title,
+            scale=line.scale,
+            reference=targets[line.name],
+        )
+        for line in METRIC_LINES
     }
     return page(
         request,
@@ -150,13 +176,8 @@ async def metrics_page(
         last=last.isoformat(),
         charts={name: chart_json(spec) for name, spec in charts.items()},
         marks={
-            name: sum(1 for day in days if day.get(field) is not None)
-            for name, field in CHART_FIELDS.items()
+            line.name: sum(1 for day in days if day.get(line.field) is not None)
+            for line in METRIC_LINES
         },
-        targets={
-            "fcr": settings.target_first_contact_resolution_rate,
-            "csat": settings.target_csat_average,
-            "acknowledge_h": settings.sla_acknowledge.total_seconds() / hour,
-            "resolve_h": settings.target_resolve.total_seconds() / hour,
-        },
+        targets=targets,
     )
