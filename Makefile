@@ -61,8 +61,13 @@ lint: setup ## ruff (lint and format check)
 typecheck: setup ## mypy (strict)
 	$(BIN)/mypy
 
-bench: setup stack-up ## benchmarks, printed as tables with this machine's figures
+bench: setup stack-up $(VENV)/.installed-bench-peer ## benchmarks, printed as tables with this machine's figures
 	$(BIN)/python -m supportes.bench
+
+# the bench-only extra (psycopg 3 for the eventsourcing peer); `make test` does not install it
+$(VENV)/.installed-bench-peer: pyproject.toml $(INSTALLED)
+	$(BIN)/pip install --quiet -e '.[dev,bench-peer]'
+	@touch $@
 
 stack-up: setup ## start local Kafka + PostgreSQL (no-op when running), ensure topics, migrate
 	@$(SUPPORTES) stack up >/dev/null

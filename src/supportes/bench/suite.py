@@ -13,6 +13,7 @@ from supportes.bench.kafka_ceilings import (
     kafka_latency_ceiling,
     kafka_read_ceiling,
 )
+from supportes.bench.peer_eventsourcing import peer_eventsourcing
 from supportes.bench.pg_ceilings import pg_copy_ceiling
 from supportes.bench.projection_bench import projection_replay
 from supportes.bench.projector_catch_up import projector_catch_up
@@ -100,6 +101,17 @@ def writer_scaling_bench(settings: Settings, scale: float) -> Result:
 def writer_latency_bench(settings: Settings, scale: float) -> Result:
     """500 commands/s for 60 s x scale against a `supportes serve --writer` process."""
     return writer_latency(settings, rate_per_s=500, duration_s=max(6.0, 60.0 * scale))
+
+
+@benchmark(
+    "peer-eventsourcing", "the writer beside the eventsourcing library's Application + PostgreSQL"
+)
+def peer_eventsourcing_bench(settings: Settings, scale: float) -> Result:
+    """20,000 x scale commands of the writer-throughput mix, two alternating rounds; latency
+    at half the peer's throughput for 10 s x scale. Needs the ``bench-peer`` extra."""
+    return peer_eventsourcing(
+        settings, commands=scaled(20_000, scale, minimum=2000), latency_s=max(3.0, 10.0 * scale)
+    )
 
 
 @benchmark("projection-replay", "replay of realistic events into every projection; 2 workers / 1")
