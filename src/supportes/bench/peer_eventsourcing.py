@@ -15,13 +15,15 @@ event objects ``Application.save()`` takes. What the peer does not do: the audit
 results and idempotency record, Kafka.
 
 Throughput: the writer-throughput mix (``TrafficGenerator(seed=2026)``) decided by supportes'
-writer (:func:`~supportes.bench.writer_bench.decide_prefilled`), by the peer on one thread, and
-by the peer on :data:`WORKERS` threads (commands routed to a thread by aggregate id, as Kafka
-partitions route them, so one aggregate's commands stay in order and never conflict), in
-alternating order per round; ratios are medians of the rounds' ratios. Latency: the
-writer-latency runner (a ``serve --writer`` process, send -> result at a steady rate) beside the
-peer on :data:`WORKERS` threads at the same rate over the same commands (scheduled time ->
-saved). Each peer run has its own scratch database, dropped afterwards.
+writer (:func:`~supportes.bench.writer_bench.decide_prefilled`) and by the peer on
+:data:`WORKERS` threads (commands routed to a thread by aggregate id, as Kafka partitions route
+them, so one aggregate's commands stay in order and never conflict); the peer on one thread, and
+on :data:`WORKERS` threads with ``synchronous_commit=off``, over the first
+:data:`VARIANT_SHARE` of the same commands. Alternating order per round; ratios are medians of
+the rounds' ratios. Latency: the writer-latency runner (a ``serve --writer`` process, send ->
+result at a steady rate) beside the peer on :data:`WORKERS` threads at the same rate over the
+same commands (scheduled time -> saved), the rate half the peer's measured throughput. Each peer
+run has its own scratch database, dropped afterwards.
 """
 
 from __future__ import annotations
@@ -198,9 +200,8 @@ class Handled:
     follow_ons: list[dict[str, Any]]
 
 
-def _application_class() -> type[Any]:
-    """The peer ``Application`` subclass (imported late: the library's PostgreSQL module and
-    psycopg 3 are a bench-only extra)."""
+def require_postgres_driver() -> None:
+    """Raise RuntimeError naming the extra when psycopg 3's pool is not installed."""
     try:
         import psycopg_pool  # noqa: F401  (the library's PostgreSQL module needs it)
     except ImportError as exc:
@@ -208,6 +209,11 @@ def _application_class() -> type[Any]:
             "peer-eventsourcing needs the bench-peer extra: pip install -e '.[dev,bench-peer]'"
             " (make bench installs it)"
         ) from exc
+
+
+def _application_class() -> type[Any]:
+    """The peer ``Application`` subclass (imported late: the library's PostgreSQL module and
+    psycopg 3 are a bench-only extra)."""
     from eventsourcing.application import AggregateNotFoundError, Application
 
     class SupportPeer(Application[UUID]):
@@ -311,6 +317,7 @@ def run_peer(
 ) -> PeerRun:
     """The peer over ``envelopes`` on ``workers`` threads: as fast as it goes, or sent at
     ``rate_per_s`` (latency then from each command's scheduled time)."""
+    require_postgres_driver()
     app = _application_class()(postgres_env(dsn), settings.max_clock_skew)
     queues: list[queue.SimpleQueue[tuple[dict[str, Any], float | None] | None]] = [
         queue.SimpleQueue() for _ in range(workers)
@@ -444,7 +451,7 @@ def peer_eventsourcing(
     _throughput_metrics(result, ours, runs, workers, load)
     rate = latency_rate(median(r.rate for r in runs["n threads"]))
     _latency_metrics(result, settings, workers, rate, latency_s)
-    result.add("load average", os.getloadavg()[0], "", f"1 min, at the end; at start {load}")
+    result.add("load average", os.getloadavg()[0], "", f"1 min, at the end; {load}")
     return result
 
 
@@ -476,7 +483,7 @@ def _throughput_metrics(
         median(rates),
         "cmd/s",
         f"1 process, 6 partitions, Kafka transactions + PostgreSQL index; runs {_runs(rates)};"
-        f" +{ours[-1].follow_ons:,} follow-ons; load {load}",
+        f" +{ours[-1].follow_ons:,} follow-ons; load average {load}",
     )
     for step, how in (
         ("n threads", "synchronous_commit=on (WAL fsync per command)"),

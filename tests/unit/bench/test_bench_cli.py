@@ -19,6 +19,7 @@ EXPECTED = [
     "writer-replication",
     "writer-scaling",
     "writer-latency",
+    "peer-eventsourcing",
     "projection-replay",
     "projector-catch-up",
     "api-read",
