@@ -198,6 +198,12 @@ class Handled:
     accepted: bool
     events: int
     follow_ons: list[dict[str, Any]]
+    load_s: float = 0.0
+    """``repository.get``: read and replay the aggregate's events."""
+    decide_s: float = 0.0
+    """Parse, the clock check and the rules."""
+    save_s: float = 0.0
+    """``Application.save``: encode and insert the events, commit."""
 
 
 def require_postgres_driver() -> None:
@@ -227,23 +233,34 @@ def _application_class() -> type[Any]:
 
         def handle(self, raw: dict[str, Any]) -> Handled:
             """One request: parse, load, decide, save."""
+            began = time.perf_counter()
             try:
                 command = parse_command(raw)
             except Rejection:
                 return Handled(False, 0, [])
+            parsed = time.perf_counter()
             try:
                 current = cast(AnyAggregate | None, self.repository.get(command.aggregate_id))
             except AggregateNotFoundError:
                 current = None
+            loaded = time.perf_counter()
             try:
                 check_issued_at(command.issued_at, now=datetime.now(UTC), max_skew=self.max_skew)
                 aggregate = peer_decide(command, current)
             except Rejection as rejection:
-                return Handled(False, 0, compensations(command, rejection))
+                done = time.perf_counter()
+                times = (loaded - parsed, done - loaded + parsed - began, 0.0)
+                return Handled(False, 0, compensations(command, rejection), *times)
             events = cast(list[SupportAggregate.Event], list(aggregate.pending_events))
             follow_ons = follow_on_envelopes(command, events)
+            decided = time.perf_counter()
             self.save(aggregate)
-            return Handled(True, len(events), follow_ons)
+            times = (
+                loaded - parsed,
+                decided - loaded + parsed - began,
+                time.perf_counter() - decided,
+            )
+            return Handled(True, len(events), follow_ons, *times)
 
     return SupportPeer
 
@@ -261,6 +278,16 @@ class PeerRun:
     """Seconds per sent command (service time closed-loop; scheduled -> saved at a rate)."""
     stored: int
     """Rows in the library's ``stored_events`` afterwards."""
+    load_s: float = 0.0
+    decide_s: float = 0.0
+    save_s: float = 0.0
+    """Summed over every request (follow-ons included), as :class:`Handled`."""
+
+    def share(self) -> str:
+        """Mean time per request in load / decide / save."""
+        requests = self.commands + self.follow_ons
+        parts = (("load", self.load_s), ("decide", self.decide_s), ("save", self.save_s))
+        return ", ".join(f"{name} {1000 * s / requests:.2f}" for name, s in parts) + " ms"
 
 
 class _Counter:
@@ -270,6 +297,7 @@ class _Counter:
         self.accepted = 0
         self.events = 0
         self.follow_ons = 0
+        self.seconds = [0.0, 0.0, 0.0]
         self.drained = threading.Event()
 
     def add(self, n: int) -> None:
@@ -282,6 +310,9 @@ class _Counter:
             self.follow_ons += len(handled.follow_ons)
             self.accepted += handled.accepted
             self.events += handled.events
+            self.seconds[0] += handled.load_s
+            self.seconds[1] += handled.decide_s
+            self.seconds[2] += handled.save_s
             if self.outstanding == 0:
                 self.drained.set()
 
@@ -371,6 +402,9 @@ def run_peer(
         events=counter.events,
         latencies=latencies,
         stored=_stored_events(dsn, table),
+        load_s=counter.seconds[0],
+        decide_s=counter.seconds[1],
+        save_s=counter.seconds[2],
     )
 
 
@@ -504,7 +538,7 @@ def _throughput_metrics(
             f"{how}; {last.commands:,} commands, runs {_runs(peer_rates)}; {last.accepted:,} of"
             f" {last.commands + last.follow_ons:,} accepted (+{last.follow_ons:,} follow-ons),"
             f" {last.events:,} events, stored {check}; service time p50 {p50:.2f} ms,"
-            f" p99 {p99:.2f} ms",
+            f" p99 {p99:.2f} ms; per request {last.share()}",
         )
         ratios = [a.rate / b.rate for a, b in zip(ours, peer, strict=True)]
         result.add(

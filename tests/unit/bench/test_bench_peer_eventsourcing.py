@@ -17,6 +17,7 @@ from supportes.aggregates.dispatch import AnyAggregate, state_of
 from supportes.aggregates.wire import wire_name
 from supportes.bench.peer_eventsourcing import (
     Handled,
+    PeerRun,
     _application_class,
     _Counter,
     follow_on_envelopes,
@@ -157,9 +158,26 @@ def test_the_run_is_drained_only_when_every_follow_on_is_done() -> None:
     counter = _Counter()
     counter.add(2)  # two commands sent
     counter.add(1)  # the first one's follow-on, counted before it is queued
-    counter.done(Handled(True, 1, [{"follow-on": 1}]))
-    counter.done(Handled(True, 1, []))
+    counter.done(Handled(True, 1, [{"follow-on": 1}], 0.001, 0.002, 0.003))
+    counter.done(Handled(True, 1, [], 0.001, 0.002, 0.003))
     assert not counter.drained.is_set()
     counter.done(Handled(False, 0, []))
     assert counter.drained.is_set()
     assert (counter.accepted, counter.events, counter.follow_ons) == (2, 2, 1)
+    assert counter.seconds == pytest.approx([0.002, 0.004, 0.006])
+
+
+def test_the_time_per_request_counts_follow_ons_as_requests() -> None:
+    run = PeerRun(
+        rate=1.0,
+        commands=3,
+        follow_ons=1,
+        accepted=4,
+        events=4,
+        latencies=[],
+        stored=4,
+        load_s=0.004,
+        decide_s=0.002,
+        save_s=0.008,
+    )
+    assert run.share() == "load 1.00, decide 0.50, save 2.00 ms"
