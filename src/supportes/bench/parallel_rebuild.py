@@ -31,7 +31,7 @@ from supportes.db.migrate import migrate_database
 from supportes.settings import Settings
 
 WORKERS = 2
-ROUNDS = 2
+ROUNDS = 3
 
 Checksums = dict[str, tuple[int, str]]
 

@@ -476,7 +476,7 @@ def projector_catch_up(settings: Settings, commands: int, *, seed: int = SEED) -
                     )
         run.replay = run.replays[0]
     _metrics(result, run)
-    _drain_metrics(result, run)
+    drain_metrics(result, run)
     return result
 
 
@@ -688,7 +688,7 @@ def _metrics(result: Result, run: Run) -> None:
     _cpu_metrics(result, run, cores)
 
 
-def _drain_metrics(result: Result, run: Run) -> None:
+def drain_metrics(result: Result, run: Run) -> None:
     """The live drains of the whole log beside the rebuilds of the same rounds."""
     if not run.drains:
         return

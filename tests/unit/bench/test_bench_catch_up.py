@@ -7,11 +7,16 @@ import pytest
 
 from supportes.bench.projector_catch_up import (
     Applied,
+    Drain,
     LagSample,
+    Run,
     catch_up,
     cpu_between,
+    drain_metrics,
     lag_of,
 )
+from supportes.bench.replay_child import Replay
+from supportes.bench.results import Result
 
 
 def test_lag_sums_every_projection_and_partition_missing_offsets_at_zero() -> None:
@@ -64,3 +69,56 @@ def test_cpu_between_two_samples_in_cores() -> None:
     assert used["busy"] == pytest.approx(0.9)
     assert used["rest"] == pytest.approx(0.8)  # 1.8 cores busy, 1.0 of them named
     assert cpu_between(last, first, cores=2) == {}
+
+
+def _run_with_drains() -> Run:
+    figures = catch_up(_samples((0.0, 0), (2.0, 0)), [Applied(1.0, 100, 5.0)], 0.0, 1.0)
+    replays = [
+        Replay(
+            events=100,
+            seconds=1.0,
+            wall_s=2.0,
+            peak_rss_kib=1,
+            samples=[],
+            batches=1,
+            batch_ms=[],
+            peak_at=0,
+        ),
+        Replay(
+            events=100,
+            seconds=0.5,
+            wall_s=1.0,
+            peak_rss_kib=1,
+            samples=[],
+            batches=1,
+            batch_ms=[],
+            peak_at=0,
+        ),
+    ]
+    drains = [
+        Drain(100, 0.5, 1.0, [Applied(1.0, 100, 5.0)], {"busy": 0.5, "serve": 0.4}),
+        Drain(100, 0.25, 1.0, [Applied(1.0, 100, 5.0)], {}),
+    ]
+    return Run(
+        commands=50,
+        send_s=0.1,
+        results=50,
+        figures=figures,
+        samples=[],
+        applied=[],
+        last_result=1.0,
+        began=0.0,
+        writer_events=100,
+        timeline_rows=100,
+        replay=replays[0],
+        drains=drains,
+        replays=replays,
+    )
+
+
+def test_live_drains_are_paired_with_the_rebuilds_of_their_rounds() -> None:
+    result = Result("projector-catch-up")
+    drain_metrics(result, _run_with_drains())
+    assert result.value("live drain of the log") == pytest.approx(300.0)  # 200 and 400
+    assert result.value("rebuild of the log") == pytest.approx(150.0)  # 100 and 200
+    assert result.value("live drain / rebuild") == pytest.approx(200.0)  # 200 % both rounds
