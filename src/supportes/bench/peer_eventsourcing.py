@@ -24,6 +24,10 @@ the rounds' ratios. Latency: the writer-latency runner (a ``serve --writer`` pro
 result at a steady rate) beside the peer on :data:`WORKERS` threads at the same rate over the
 same commands (scheduled time -> saved), the rate half the peer's measured throughput. Each peer
 run has its own scratch database, dropped afterwards.
+
+The library's PostgreSQL recorder takes ``LOCK TABLE ... IN EXCLUSIVE MODE`` in every insert
+transaction (its notification ids commit in order), so the peer's saves are serialised: more
+threads overlap loading and the rules, not the commits.
 """
 
 from __future__ import annotations
@@ -361,7 +365,12 @@ def run_peer(
         while (item := own.get()) is not None:
             raw, sent = item
             began = time.monotonic() if sent is None else sent
-            handled = app.handle(raw)
+            try:
+                handled = app.handle(raw)
+            except Exception as exc:  # a broken run must end, not hang on the drain
+                failures.append(exc)
+                counter.drained.set()
+                return
             counter.add(len(handled.follow_ons))  # before any of them can be done
             for follow_on in handled.follow_ons:
                 queues[worker_of(follow_on["aggregate_id"], workers)].put((follow_on, -1.0))
@@ -370,6 +379,7 @@ def run_peer(
                 progress.advance(1)
             counter.done(handled)
 
+    failures: list[Exception] = []
     table = str(getattr(app.recorder, "events_table_name", "stored_events"))
     threads = [threading.Thread(target=work, args=(q,), daemon=True) for q in queues]
     for thread in threads:
@@ -387,6 +397,8 @@ def run_peer(
             queues[worker_of(raw["aggregate_id"], workers)].put((raw, scheduled))
         counter.drained.wait()
         elapsed = time.monotonic() - started
+        if failures:
+            raise RuntimeError(f"the peer failed: {failures[0]!r}") from failures[0]
     finally:
         for own in queues:
             own.put(None)
