@@ -28,6 +28,7 @@ ROOT_CAUSE_COMMANDS = {
 ADMIN_COMMANDS = {"EraseSubject"}
 SYSTEM_COMMANDS = {"UndoRootCauseLink"}  # the writer's compensation: 403 for every role
 CASE_COMMANDS = set(COMMAND_PAYLOADS) - ROOT_CAUSE_COMMANDS - ADMIN_COMMANDS - SYSTEM_COMMANDS
+LEAD_CASE_COMMANDS = {"WaiveRootCause"}  # ruling out a root cause: leads and admins only
 CUSTOMER_COMMANDS = {"OpenCase", "RecordContact", "RecordFollowUp", "RateSatisfaction"}
 EVERY = set(Role)
 STAFF_READERS = {Role.AGENT, Role.LEAD, Role.AUDITOR, Role.ADMIN}
@@ -55,7 +56,7 @@ READS: dict[str, set[Role]] = {
 }
 COMMANDS: dict[Role, set[str]] = {
     Role.CUSTOMER: CUSTOMER_COMMANDS,
-    Role.AGENT: CASE_COMMANDS,
+    Role.AGENT: CASE_COMMANDS - LEAD_CASE_COMMANDS,
     Role.LEAD: set(COMMAND_PAYLOADS) - ADMIN_COMMANDS - SYSTEM_COMMANDS,
     Role.INTEGRATION: set(),  # only on behalf of a customer: see ON_BEHALF
     Role.AUDITOR: set(),
@@ -159,6 +160,21 @@ def test_customer_reading_another_customers_case_gets_404(api: Api, case_id: str
         assert other.post("/v1/commands", json=body).status_code == 404
         opening = open_case_body(CUSTOMER)
         assert other.post("/v1/commands", json=opening).status_code == 403
+
+
+def test_an_agent_may_not_waive_a_root_cause_but_a_lead_may(api: Api, case_id: str) -> None:
+    """Issue 21: WaiveRootCause is for leads (and admins); an agent's is refused, 403."""
+    body = {"type": "WaiveRootCause", "aggregate_id": case_id, "payload": {"reason": "one-off"}}
+    with _client(api, Role.AGENT) as agent:
+        refused = agent.post("/v1/commands", json=body)
+    assert refused.status_code == 403
+    assert refused.json()["error"]["code"] == "forbidden"
+    assert "WaiveRootCause" in refused.json()["error"]["message"]
+    with _client(api, Role.LEAD) as lead:
+        decided = lead.post("/v1/commands", json=body)
+    # the lead may: the case (open, not resolved) refuses it by its own rule
+    assert decided.status_code == 409
+    assert decided.json()["error"]["code"] == "not_resolved"
 
 
 @pytest.mark.parametrize(

@@ -344,3 +344,57 @@ def test_read_verbs_exit_1_naming_the_setting_when_postgres_is_unreachable(
         assert result.returncode == 1, verb
         assert "cannot connect to PostgreSQL" in error_line(result)
         assert "SUPPORTES_PG_DSN" in error_line(result)
+
+
+# -- fix everything twice (issue 21); last: it adds a case and a root cause to the reports ----
+
+
+def test_a_workaround_leaves_a_root_cause_needed_item_until_the_root_cause_is_linked(
+    served: Served,
+) -> None:
+    fresh, root_cause = str(uuid.uuid4()), str(uuid.uuid4())
+    later = 10 * 24 * 60  # another day: the lifecycle's reports stay as scripted
+    resolved_at, sla = later + 3, 3 * 24 * 60  # SUPPORTES_SLA_ROOT_CAUSE: 3 days by default
+    quick_fix = [
+        open_case(fresh, later),
+        command("Assign", fresh, {"agent_id": "agent:tom"}, minutes=later + 1),
+        command("ApplyFix", fresh, {"kind": "workaround", "summary": "use a cable"},
+                minutes=later + 2, actor="agent:tom"),
+        command("Resolve", fresh, {"resolution": "works with a cable"}, minutes=resolved_at,
+                actor="agent:tom"),
+    ]  # fmt: skip
+    assert served.cli("submit", "-", stdin=_jsonl(quick_fix)).returncode == 0
+    assert served.cli("projections", "wait", "--timeout", "60").returncode == 0
+
+    def items(at_minutes: float) -> list[dict[str, Any]]:
+        due = served.json("queue", "follow-ups", "--now", minutes_after_t0(at_minutes),
+                          "--kind", "root_cause_needed")  # fmt: skip
+        return [i for i in due if i["case_id"] == fresh]
+
+    assert items(resolved_at + sla - 1) == []  # not due yet
+    [item] = items(resolved_at + sla + 60)
+    assert (item["kind"], item["owner_id"], item["overdue_seconds"]) == (
+        "root_cause_needed", "agent:tom", 3600,
+    )  # fmt: skip
+    assert "link the root cause" in item["detail"]
+    human = served.cli("queue", "follow-ups", "--now", minutes_after_t0(resolved_at + sla + 60),
+                       "--owner", "agent:tom")  # fmt: skip
+    assert "root_cause_needed" in human.stdout
+
+    second_fix = [
+        command("IdentifyRootCause", root_cause, {"title": "Flaky Wi-Fi firmware",
+                "description": "drops under load"}, minutes=later + 10, actor="agent:lead"),
+        command("LinkRootCause", fresh, {"root_cause_id": root_cause}, minutes=later + 11,
+                actor="agent:tom"),
+    ]  # fmt: skip
+    assert served.cli("submit", "-", stdin=_jsonl(second_fix)).returncode == 0
+    assert served.cli("projections", "wait", "--timeout", "60").returncode == 0
+    assert items(resolved_at + sla + 60) == []  # gone: fixed twice
+
+    day = minutes_after_t0(later)[:10]
+    [metrics] = served.json("report", "metrics", "--from", day, "--to", day)["days"]
+    assert (metrics["root_cause_needed"], metrics["fixed_twice"], metrics["fix_twice_rate"]) == (
+        1, 1, 1.0,
+    )  # fmt: skip
+    human_metrics = served.cli("report", "metrics", "--from", day, "--to", day)
+    assert "FIX_TWICE_RATE" in human_metrics.stdout
