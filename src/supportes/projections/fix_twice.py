@@ -138,7 +138,7 @@ def recurring_item(
     if since is None:
         return None
     detail = (
-        f"known answer given {len(times)} times to cases without a root cause "
+        f"known answer {known_answer_id} given {len(times)} times to cases without a root cause "
         f"({ctx.known_answer_threshold} within 30 days): find and link the root cause"
     )
     return (

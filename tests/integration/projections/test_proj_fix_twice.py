@@ -72,7 +72,7 @@ def _recurring(answer: str, since: float, given: int, threshold: int = 3) -> dic
         "kind": "known_answer_recurring", "subject_id": known_answer_subject(answer),
         "item": answer, "case_id": None, "owner_id": LEADS, "due_at": at(since + SLA),
         "since_at": at(since), "known_answer_id": answer,
-        "detail": f"known answer given {given} times to cases without a root cause "
+        "detail": f"known answer {answer} given {given} times to cases without a root cause "
         f"({threshold} within 30 days): find and link the root cause",
     }  # fmt: skip
 

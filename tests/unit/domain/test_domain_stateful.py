@@ -530,8 +530,7 @@ class CaseMachine(AggregateMachine):
             assert status == "closed"
         elif r.code == "not_resolved":
             assert status not in ("resolved", "closed") or (
-                status == "closed"
-                and type_ not in ("Reopen", "RateSatisfaction", "WaiveRootCause")
+                status == "closed" and type_ not in ("Reopen", "RateSatisfaction", "WaiveRootCause")
             )
         elif r.code == "already_waived":
             assert before is not None
