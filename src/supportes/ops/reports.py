@@ -100,12 +100,12 @@ def metrics_totals(rows: list[dict[str, Any]]) -> dict[str, Any]:
     """Totals over days: counts summed, rates and averages weighted by their counts."""
 
     def total(name: str) -> int:
-        return sum(int(r[name] or 0) for r in rows)
+        return sum(int(r.get(name) or 0) for r in rows)
 
     resolved_first = total("first_resolved")
     needed, twice = total("root_cause_needed"), total("fixed_twice")
     csat_count = total("csat_count")
-    csat_sum = sum(float(r["csat_average"] or 0) * int(r["csat_count"] or 0) for r in rows)
+    csat_sum = sum(float(r.get("csat_average") or 0) * int(r.get("csat_count") or 0) for r in rows)
     return {
         "day": "total",
         "opened": total("opened"),

@@ -102,6 +102,18 @@ def test_metrics_totals_weight_rates_and_averages() -> None:
     assert totals["first_contact_resolution_rate"] == 0.75
     assert totals["csat_average"] == 2.75
     assert metrics_totals([])["csat_average"] is None
+    assert totals["fix_twice_rate"] is None  # none needed a root cause
+
+
+def test_metrics_totals_weight_the_fix_twice_rate() -> None:
+    days = [
+        {"root_cause_needed": 3, "fixed_twice": 1, "known_answers_given": 2},
+        {"root_cause_needed": 1, "fixed_twice": 1, "known_answers_given": 5},
+    ]
+    totals = metrics_totals(days)
+    assert (totals["root_cause_needed"], totals["fixed_twice"]) == (4, 2)
+    assert totals["fix_twice_rate"] == 0.5
+    assert totals["known_answers_given"] == 7
 
 
 def test_history_entries_carry_via() -> None:
