@@ -19,8 +19,10 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+import orjson
+
 from supportes.aggregates.errors import EnvelopeError
-from supportes.aggregates.hashchain import hash_problem, version_problem
+from supportes.aggregates.hashchain import hash_problem, holds_float, version_problem
 from supportes.aggregates.wire import current_envelope
 from supportes.messaging.routing import partition_for
 
@@ -329,9 +331,17 @@ def _decode(value: bytes | None) -> tuple[Any, str | None]:
     if value is None:
         return None, "empty record"
     try:
-        envelope = json.loads(value)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        return None, f"not JSON: {exc}"
+        envelope = orjson.loads(value)
+        # orjson reads integers beyond 64 bits as floats; no event holds a float, so the
+        # standard library re-reads any envelope with one and has the last word, as before.
+        fast = not holds_float(envelope)
+    except orjson.JSONDecodeError:  # lone surrogate escapes, NaN: the standard library decides
+        fast = False
+    if not fast:
+        try:
+            envelope = json.loads(value)
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            return None, f"not JSON: {exc}"
     try:
         current_envelope(envelope)
     except EnvelopeError as exc:
