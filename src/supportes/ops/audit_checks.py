@@ -192,6 +192,7 @@ class _PartitionAudit:
         self.key = key
         self.only = only
         self.chains: dict[str, _Chain] = {}
+        self.float_free = False  # the last decoded envelope is known to hold no float
 
     def _failure(
         self, check: str, envelope: Any, offset: int, reason: str, *, row: IndexRow | None = None
@@ -216,7 +217,7 @@ class _PartitionAudit:
         when unusable, or _SKIPPED when ``only`` filters it out."""
         if self.only is not None and not self._may_concern(record):
             return _SKIPPED
-        envelope, problem = _decode(record.value)
+        envelope, problem, self.float_free = _decode_checked(record.value)
         if self.only is not None:
             own = isinstance(envelope, Mapping) and envelope.get("aggregate_id") == self.only
             if not own and record.key != self.only.encode():
@@ -268,7 +269,7 @@ class _PartitionAudit:
             self.tally.fail(self._failure("versions", envelope, record.offset, problem))
             return
         checks["hash_chain"].checked += 1
-        problem = hash_problem(envelope, chain.hash, self.key)
+        problem = hash_problem(envelope, chain.hash, self.key, float_free=self.float_free)
         if problem is not None:
             chain.broken = True
             self.tally.fail(self._failure("hash_chain", envelope, record.offset, problem))
@@ -328,8 +329,14 @@ def row_problem(envelope: Mapping[str, Any], row: IndexRow) -> str | None:
 
 def _decode(value: bytes | None) -> tuple[Any, str | None]:
     """The raw (stored, not upcast) envelope and why it is unusable (None when usable)."""
+    envelope, problem, _ = _decode_checked(value)
+    return envelope, problem
+
+
+def _decode_checked(value: bytes | None) -> tuple[Any, str | None, bool]:
+    """:func:`_decode`, and whether the envelope is known to hold no float."""
     if value is None:
-        return None, "empty record"
+        return None, "empty record", False
     try:
         envelope = orjson.loads(value)
         # orjson reads integers beyond 64 bits as floats; no event holds a float, so the
@@ -341,12 +348,12 @@ def _decode(value: bytes | None) -> tuple[Any, str | None]:
         try:
             envelope = json.loads(value)
         except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            return None, f"not JSON: {exc}"
+            return None, f"not JSON: {exc}", False
     try:
         current_envelope(envelope)
     except EnvelopeError as exc:
-        return envelope, f"not an event envelope: {exc}"
-    return envelope, None
+        return envelope, f"not an event envelope: {exc}", False
+    return envelope, None, fast
 
 
 def _str_or_none(value: Any) -> str | None:

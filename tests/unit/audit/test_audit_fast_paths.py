@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from supportes.aggregates import canonical_json, event_hash
 from supportes.aggregates.hashchain import holds_float
-from supportes.ops.audit_checks import _decode
+from supportes.ops.audit_checks import _decode, _decode_checked
 
 _json = st.recursive(
     st.none()
@@ -68,3 +68,12 @@ def test_not_json_is_still_reported() -> None:
     assert decoded is None
     assert problem is not None
     assert problem.startswith("not JSON:")
+
+
+@given(st.dictionaries(st.text(), _json, max_size=6))
+def test_the_decoder_says_float_free_only_when_it_is(envelope: dict[str, Any]) -> None:
+    decoded, _, float_free = _decode_checked(json.dumps(envelope).encode())
+    assert decoded == envelope
+    if float_free:
+        assert not holds_float(decoded)
+        assert event_hash(decoded, float_free=True) == _reference_hash(decoded, None)
