@@ -144,19 +144,10 @@ class Decision:
     aggregate: AnyAggregate
 
 
-def decide(
-    command: AnyCommand,
-    current: AnyAggregate | None,
-    *,
-    last_hash: str | None,
-    audit_key: bytes | None = None,
-) -> Decision:
-    """Decide ``command`` against ``current`` (``None`` if the id has no events).
-
-    ``last_hash`` is the hash of ``current``'s last event (``None`` for a new aggregate).
-    Pure and deterministic: the same inputs give byte-identical envelopes. Raises
-    :class:`Rejection`; a rejection changes nothing.
-    """
+def checked_route(command: AnyCommand, current: AnyAggregate | None) -> Route:
+    """The route of ``command`` once the checks before the aggregate's own rules pass, in
+    order: a known type with its payload, not already existing (a creating command), found
+    and of the right type, the expected version. Raises :class:`Rejection`."""
     route = ROUTES.get(command.type)
     if route is None or not isinstance(command.payload, COMMAND_PAYLOADS[command.type]):
         raise Rejection(ErrorCode.UNKNOWN_COMMAND, f"unknown command type {command.type!r}", "type")
@@ -178,7 +169,24 @@ def decide(
             f"expected version {command.expected_version}, but the {kind} is at {version}",
             "expected_version",
         )
+    return route
 
+
+def decide(
+    command: AnyCommand,
+    current: AnyAggregate | None,
+    *,
+    last_hash: str | None,
+    audit_key: bytes | None = None,
+) -> Decision:
+    """Decide ``command`` against ``current`` (``None`` if the id has no events).
+
+    ``last_hash`` is the hash of ``current``'s last event (``None`` for a new aggregate).
+    Pure and deterministic: the same inputs give byte-identical envelopes. Raises
+    :class:`Rejection`; a rejection changes nothing.
+    """
+    route = checked_route(command, current)
+    kind = route.aggregate_class.aggregate_type
     aggregate: AnyAggregate
     if current is None:
         aggregate = cast(AnyAggregate, route.handler(command))

@@ -52,8 +52,7 @@ from supportes.aggregates import Rejection, compensations, parse_command
 from supportes.aggregates.base import SupportAggregate
 from supportes.aggregates.clock import check_issued_at
 from supportes.aggregates.commands import AnyCommand, command_envelope
-from supportes.aggregates.dispatch import POLICIES, ROUTES, AnyAggregate
-from supportes.aggregates.errors import ErrorCode
+from supportes.aggregates.dispatch import POLICIES, AnyAggregate, checked_route
 from supportes.aggregates.values import SYSTEM_ACTOR
 from supportes.bench.machine import load_average
 from supportes.bench.progress import Progress
@@ -81,25 +80,7 @@ def peer_decide(command: AnyCommand, current: AnyAggregate | None) -> AnyAggrega
     :func:`~supportes.aggregates.dispatch.decide` in its order (unknown type, already exists,
     not found / wrong type, expected version, then the aggregate's rules). Raises
     :class:`Rejection`; nothing is emitted then."""
-    route = ROUTES.get(command.type)
-    if route is None:
-        raise Rejection(ErrorCode.UNKNOWN_COMMAND, f"unknown command type {command.type!r}", "type")
-    kind = route.aggregate_class.aggregate_type
-    if route.creates and current is not None:
-        raise Rejection(
-            ErrorCode.ALREADY_EXISTS,
-            f"{current.aggregate_type} {command.aggregate_id} already exists",
-            "aggregate_id",
-        )
-    if not route.creates and not isinstance(current, route.aggregate_class):
-        raise Rejection(ErrorCode.NOT_FOUND, f"no {kind} {command.aggregate_id}", "aggregate_id")
-    version = 0 if current is None else current.version
-    if command.expected_version is not None and command.expected_version != version:
-        raise Rejection(
-            ErrorCode.VERSION_CONFLICT,
-            f"expected version {command.expected_version}, but the {kind} is at {version}",
-            "expected_version",
-        )
+    route = checked_route(command, current)
     if current is None:
         return cast(AnyAggregate, route.handler(command))
     route.handler(current, command)

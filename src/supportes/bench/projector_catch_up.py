@@ -49,7 +49,7 @@ from supportes.bench.machine import busy_share, machine_cpu_ticks
 from supportes.bench.process_tree import stack_pids, tree_cpu_now
 from supportes.bench.progress import Progress
 from supportes.bench.replay_child import Replay, replay_in_child
-from supportes.bench.replay_helpers import parse_log_line, short_count
+from supportes.bench.replay_helpers import log_records, short_count
 from supportes.bench.results import Result
 from supportes.bench.scratch import child_env, scratch_database, scratch_topics
 from supportes.bench.stats import rate
@@ -202,13 +202,7 @@ class ServeLog:
     tail: deque[str] = field(default_factory=lambda: deque(maxlen=20))
 
     def run(self) -> None:
-        for raw in self.stream:
-            line = raw.decode(errors="replace").rstrip()
-            record = parse_log_line(line)
-            if record is None:
-                if line:
-                    self.tail.append(line)
-                continue
+        for record in log_records(self.stream, self.tail):
             message = record.get("event")
             if message == "batch projected":
                 self.applied.append(
@@ -226,8 +220,6 @@ class ServeLog:
                 and self.assigned_at is None
             ):
                 self.assigned_at = time.monotonic()
-            elif record.get("level") in ("warning", "error", "critical"):
-                self.tail.append(line)
 
 
 class LagSampler(threading.Thread):

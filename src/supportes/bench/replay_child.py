@@ -32,7 +32,7 @@ from supportes.bench.replay_events import (
     bound_s,
 )
 from supportes.bench.replay_helpers import (
-    parse_log_line,
+    log_records,
     parse_proc_status,
     short_count,
 )
@@ -114,13 +114,7 @@ class _ChildLog:
     tail: deque[str] = field(default_factory=lambda: deque(maxlen=20))
 
     def run(self) -> None:
-        for raw in self.stream:
-            line = raw.decode(errors="replace").rstrip()
-            record = parse_log_line(line)
-            if record is None:
-                if line:
-                    self.tail.append(line)
-                continue
+        for record in log_records(self.stream, self.tail):
             message = record.get("event")
             if message == "batch projected":  # from the rebuild process or a worker
                 events = int(record.get("events", 0))
@@ -130,8 +124,6 @@ class _ChildLog:
                 self.progress.advance(events)
             elif message == "rebuild swapped in":
                 self.report = record
-            elif record.get("level") in ("warning", "error", "critical"):
-                self.tail.append(line)
 
 
 def _child_env(scratch: Settings, dsn: str) -> dict[str, str]:

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections import deque
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 KIB_PER_MIB = 1024
@@ -19,6 +20,21 @@ def parse_log_line(line: str) -> dict[str, Any] | None:
     except ValueError:
         return None
     return value if isinstance(value, dict) else None
+
+
+def log_records(stream: Iterable[bytes], tail: deque[str]) -> Iterator[dict[str, Any]]:
+    """The JSON log records of a child's output; other lines, and every warning or worse, are
+    kept in ``tail`` (what a failure report quotes)."""
+    for raw in stream:
+        line = raw.decode(errors="replace").rstrip()
+        record = parse_log_line(line)
+        if record is None:
+            if line:
+                tail.append(line)
+            continue
+        if record.get("level") in ("warning", "error", "critical"):
+            tail.append(line)
+        yield record
 
 
 def parse_proc_status(text: str) -> dict[str, int]:

@@ -146,3 +146,23 @@ def test_summary_reports_rss_drift_within_the_large_replay_and_the_verdict() -> 
     assert result.value("RSS drift in 1M") == pytest.approx(5.0)
     target = next(m for m in result.metrics if m.name == "target")
     assert target.notes == "issue 5, at 1M events: met"
+
+
+def test_log_records_yields_json_records_and_keeps_the_rest_in_the_tail() -> None:
+    from collections import deque
+
+    from supportes.bench.replay_helpers import log_records
+
+    lines = [
+        b'{"event": "batch projected", "events": 10, "level": "info"}\n',
+        b"Traceback (most recent call last):\n",
+        b'{"event": "broker away", "level": "warning"}\n',
+        b"\n",
+    ]
+    tail: deque[str] = deque(maxlen=5)
+    records = list(log_records(lines, tail))
+    assert [r["event"] for r in records] == ["batch projected", "broker away"]
+    assert list(tail) == [
+        "Traceback (most recent call last):",
+        '{"event": "broker away", "level": "warning"}',
+    ]
