@@ -18,7 +18,6 @@ a transaction the caller had open is committed with it).
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import hmac
 import re
@@ -40,6 +39,7 @@ from supportes.auth.principal import (
     known_roles,
     parse_role,
 )
+from supportes.db.transactions import read_write
 
 PREFIX = "spt_"
 """Every API token secret starts with this."""
@@ -258,16 +258,8 @@ def _touch_in_own_transaction(
     conn: psycopg2.extensions.connection, update: str, params: tuple[object, ...]
 ) -> None:
     """``update`` in ``BEGIN READ WRITE``: overrides a read-only session's default."""
-    with conn.cursor() as cur:
-        cur.execute("BEGIN READ WRITE")
-        try:
-            cur.execute(update, params)
-        except BaseException:
-            if not conn.closed:
-                with contextlib.suppress(psycopg2.Error):
-                    cur.execute("ROLLBACK")
-            raise
-        cur.execute("COMMIT")
+    with read_write(conn) as cur:
+        cur.execute(update, params)
 
 
 @contextmanager

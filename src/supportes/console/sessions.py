@@ -14,11 +14,10 @@ sessions), writing in a ``BEGIN READ WRITE`` transaction of its own.
 from __future__ import annotations
 
 import base64
-import contextlib
 import hashlib
 import hmac
 import secrets
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -28,6 +27,7 @@ import psycopg2.extensions
 
 from supportes.auth.authenticator import Credential
 from supportes.auth.principal import Principal, Role
+from supportes.db.transactions import read_write
 
 SECRET_BYTES = 32
 
@@ -64,20 +64,6 @@ def same_token(presented: str | None, expected: str) -> bool:
     return presented is not None and hmac.compare_digest(presented.encode(), expected.encode())
 
 
-@contextlib.contextmanager
-def _writing(conn: psycopg2.extensions.connection) -> Iterator[psycopg2.extensions.cursor]:
-    with conn.cursor() as cur:
-        cur.execute("BEGIN READ WRITE")
-        try:
-            yield cur
-        except BaseException:
-            if not conn.closed:
-                with contextlib.suppress(psycopg2.Error):
-                    cur.execute("ROLLBACK")
-            raise
-        cur.execute("COMMIT")
-
-
 def create_session(
     conn: psycopg2.extensions.connection, credential: Credential, ttl: timedelta, now: datetime
 ) -> NewSession:
@@ -88,7 +74,7 @@ def create_session(
         expires_at = min(expires_at, credential.expires_at)
     secret, csrf = new_secret(), new_secret()
     principal = credential.principal
-    with _writing(conn) as cur:
+    with read_write(conn) as cur:
         cur.execute("DELETE FROM auth.console_sessions WHERE expires_at <= %s", (now,))
         cur.execute(
             "INSERT INTO auth.console_sessions (session_sha256, principal_id, roles, source,"
@@ -145,7 +131,7 @@ def end_session(conn: psycopg2.extensions.connection, secret: str | None) -> boo
     """Delete the session of a cookie secret (sign-out); True when there was one."""
     if not secret or len(secret) > 100:
         return False
-    with _writing(conn) as cur:
+    with read_write(conn) as cur:
         cur.execute(
             "DELETE FROM auth.console_sessions WHERE session_sha256 = %s", (digest(secret),)
         )

@@ -32,6 +32,7 @@ import psycopg2.errors
 import psycopg2.extensions
 
 from supportes.db.pool import Connect, ConnectionPool
+from supportes.db.transactions import read_write
 from supportes.privacy.cipher import KEY_BYTES, key_fingerprint, new_data_key
 from supportes.privacy.kek import KeyUnwrapError, KeyWrapper
 
@@ -388,16 +389,8 @@ class PgKeyStore:
     def _write(self) -> Iterator[Cursor]:
         """A cursor in a read-write transaction, committed on success (the pool's sessions are
         in autocommit mode; ``BEGIN READ WRITE`` overrides a read-only default)."""
-        with self.pool.connection() as conn, conn.cursor() as cur:
-            cur.execute("BEGIN READ WRITE")
-            try:
-                yield cur
-            except BaseException:
-                if not conn.closed:
-                    with contextlib.suppress(psycopg2.Error):
-                        cur.execute("ROLLBACK")
-                raise
-            cur.execute("COMMIT")
+        with self.pool.connection() as conn, read_write(conn) as cur:
+            yield cur
 
 
 def _one(cur: Cursor) -> tuple[Any, ...]:
