@@ -394,3 +394,23 @@ def test_what_a_role_may_not_see_is_refused(console: Console, agent: tuple[Page,
         headers={"Accept": "application/json"},
     )
     assert anonymous.status_code == 401
+
+
+def test_bad_input_is_refused_naming_the_field(console: Console, lead: tuple[Page, Visits]) -> None:
+    page, _ = lead
+    json_only = {"Accept": "application/json"}
+    for path, field in (
+        ("/console/cases?q=a%00b", "q"),  # text PostgreSQL cannot store
+        ("/console/follow-ups?kind=nonsense", "kind"),
+        ("/console/metrics?from=2026-12-02&to=2026-12-01", "to"),
+        ("/console/metrics?from=yesterday", "from"),
+        (f"/console/cases/{console.story_id}/as-of?at=not-a-time", "at"),
+    ):
+        answer = page.request.get(path, headers=json_only)
+        assert answer.status == 422, (path, answer.text())
+        assert field in answer.json()["error"]["message"], (path, answer.text())
+    long_token = page.request.post(
+        "/console/sign-out", form={"csrf_token": "x" * 200}, headers=json_only
+    )
+    assert long_token.status == 403
+    assert page.request.get("/console/cases").status == 200  # nothing changed

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -307,11 +308,16 @@ def test_api_answers_503_while_postgres_is_down_and_recovers(scratch: Scratch) -
     agent = {"Authorization": f"Bearer {api_token(scratch, 'agent:outage', 'agent')}"}
     unknown = f"{base}/v1/cases/{uuid.uuid4()}"
     assert httpx.get(unknown, headers=agent, timeout=30).status_code == 404
+    console = {"Cookie": console_session(base, agent["Authorization"][7:]), "Accept": "text/html"}
+    assert httpx.get(f"{base}/console/cases", headers=console, timeout=30).status_code == 200
     stop_postgres_immediately(scratch.settings)
     try:
         read = httpx.get(unknown, headers=agent, timeout=60)
         assert read.status_code == 503, read.text  # not 404: the lookup could not be made
         assert read.json()["error"]["code"] == "unavailable"
+        page = httpx.get(f"{base}/console/cases", headers=console, timeout=60)
+        assert page.status_code == 503, page.text  # a page saying so, not a sign-out
+        assert "PostgreSQL is unavailable" in page.text
         status, body = readiness(base)
         assert status == 503
         assert body["checks"]["postgres"] == "unreachable"
@@ -323,6 +329,28 @@ def test_api_answers_503_while_postgres_is_down_and_recovers(scratch: Scratch) -
         assert time.monotonic() < wait_for_answer, "the API did not recover from the outage"
         time.sleep(1)
     assert readiness(base)[0] == 200
+    assert httpx.get(f"{base}/console/cases", headers=console, timeout=30).status_code == 200
+
+
+def console_session(base: str, token: str) -> str:
+    """A console session cookie (``name=value``) signed in with ``token`` through the form."""
+    with httpx.Client(base_url=base, timeout=30) as http:
+        form = http.get("/console/sign-in")
+        found = re.search(r'name="csrf_token" value="([^"]+)"', form.text)
+        assert found is not None
+        csrf_cookie = form.headers["set-cookie"].split(";")[0]
+        answer = http.post(
+            "/console/sign-in",
+            data={"token": token, "csrf_token": found.group(1)},
+            headers={"Cookie": csrf_cookie},
+        )
+        assert answer.status_code == 303, answer.text
+        (session,) = [
+            c.split(";")[0]
+            for c in answer.headers.get_list("set-cookie")
+            if c.startswith("__Host-supportes_console=")
+        ]
+        return session
 
 
 def test_api_keeps_a_command_sent_while_the_broker_is_down(scratch: Scratch) -> None:
