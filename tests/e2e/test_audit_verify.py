@@ -259,3 +259,64 @@ def test_altered_index_row_is_named(trail: Trail) -> None:
     }
     assert first["aggregate_type"] == "Case"
     assert verify(trail, "--case", trail.cases[0])[0].returncode == 0
+
+
+def _comparable(report: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in report.items() if k not in {"seconds", "events_per_second"}}
+
+
+def test_tampered_columns_are_named_and_workers_give_the_same_report(trail: Trail) -> None:
+    """PostgreSQL compares each index column with its envelope: tampered columns and an index
+    row with no log record are named all the same; two and three worker
+    processes report exactly what one does."""
+    retyped, renamed, orphaned = trail.cases
+    partitions = trail.isolated.settings.partitions
+    on_log = {(p, o) for p, o, *_ in trail.events}
+    home = partition_for(orphaned, partitions)
+    end = max(o for p, o, *_ in trail.events if p == home)
+    # A transaction marker's offset (the last commit's follows the partition's last event).
+    gap = next(o for o in range(end + 2) if (home, o) not in on_log)
+    conn = connect(trail.isolated.dsn)
+    try:
+        with conn.cursor() as cur:
+            cur.execute(
+                "UPDATE event_index.events SET type = 'CaseClosed'"
+                " WHERE aggregate_id = %s AND version = 2",
+                (retyped,),
+            )
+            cur.execute(
+                "UPDATE event_index.events SET event_id = gen_random_uuid()"
+                " WHERE aggregate_id = %s AND version = 3",
+                (renamed,),
+            )
+            cur.execute(
+                "INSERT INTO event_index.events (aggregate_id, version, aggregate_type, event_id,"
+                ' type, occurred_at, command_id, topic, partition, "offset", hash, envelope)'
+                " SELECT aggregate_id, 99, aggregate_type, gen_random_uuid(), type, occurred_at,"
+                " command_id, topic, partition, %s, hash, envelope FROM event_index.events"
+                " WHERE aggregate_id = %s AND version = 1",
+                (gap, orphaned),
+            )
+            assert cur.rowcount == 1
+        conn.commit()
+    finally:
+        conn.close()
+
+    result, report = verify(trail)
+    assert result.returncode == EXIT_BROKEN
+    assert report["failures_total"] == 3
+    assert report["checks"]["index"]["failed"] == 3
+    reasons = {(f["aggregate_id"], f["version"]): f["reason"] for f in report["failures"]}
+    assert reasons == {
+        (retyped, 2): "index column type differs from the envelope",
+        (renamed, 3): "index column event_id differs from the envelope",
+        (orphaned, 99): "index row not on the log",
+    }
+    for workers in ("2", "3"):
+        again, same = verify(trail, "--workers", workers)
+        assert again.returncode == EXIT_BROKEN
+        assert _comparable(same) == _comparable(report)
+
+    refused = run_cli("audit", "verify", "--workers", str(partitions + 1), env=trail.env())
+    assert refused.returncode == 2
+    assert f"--workers must be 1..{partitions}" in error_line(refused)

@@ -126,7 +126,8 @@ class _ChildLog:
                 self.report = record
 
 
-def _child_env(scratch: Settings, dsn: str) -> dict[str, str]:
+def child_process_env(scratch: Settings, dsn: str) -> dict[str, str]:
+    """The environment of a child ``supportes`` command on ``scratch``'s topics and ``dsn``."""
     return {
         **os.environ,
         **child_env(scratch),
@@ -196,7 +197,10 @@ def replay_in_child(
     before = cpu_reading(servers)
     began = time.monotonic()
     process = subprocess.Popen(
-        command, env=_child_env(scratch, dsn), stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+        command,
+        env=child_process_env(scratch, dsn),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
     )
     assert process.stdout is not None
     log = _ChildLog(process.stdout, progress)

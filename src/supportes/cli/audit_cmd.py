@@ -44,6 +44,13 @@ def _add_verify(actions: Subparsers) -> None:
     verify.add_argument("--case", metavar="ID", help="only this case (or root cause) id")
     verify.add_argument("--json", action="store_true", help="machine-readable output")
     verify.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        metavar="N",
+        help="check the partitions in N processes (1..partitions; the same report, sooner)",
+    )
+    verify.add_argument(
         "--metrics-file",
         type=Path,
         metavar="PATH",
@@ -52,7 +59,7 @@ def _add_verify(actions: Subparsers) -> None:
 
 
 def _verify(args: argparse.Namespace, settings: Settings) -> int:
-    report = verify_audit(settings, args.case)
+    report = verify_audit(settings, args.case, workers=args.workers)
     if args.metrics_file is not None:
         write_audit_metrics(args.metrics_file, report)
     if args.json:

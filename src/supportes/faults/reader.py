@@ -23,7 +23,8 @@ from supportes.faults.model import LogSnapshot, Record, TopicView
 from supportes.logs import get_logger
 from supportes.messaging.clients import Component, committed_reader
 from supportes.ops.audit_checks import IndexRow
-from supportes.ops.audit_verify import _index_positions, _index_rows
+from supportes.ops.audit_reading import index_positions as _index_positions
+from supportes.ops.audit_reading import index_rows as _index_rows
 from supportes.settings import PgComponent, Settings
 
 log = get_logger("faults")

@@ -91,12 +91,19 @@ class LogRecord:
 
 @dataclass(frozen=True)
 class IndexRow:
-    """A row of ``event_index.events`` (columns by name, ``envelope`` decoded)."""
+    """A row of ``event_index.events`` (columns by name, ``envelope`` decoded).
+
+    ``columns_agree`` says PostgreSQL found every column equal to the row's own envelope
+    (``columns`` may then be empty); ``text`` is the envelope's JSON text when ``envelope`` was
+    decoded by the fast decoder, for an exact re-read where that one could differ.
+    """
 
     partition: int
     offset: int
     columns: Mapping[str, Any]
     envelope: Any
+    columns_agree: bool = False
+    text: str | None = None
 
 
 @dataclass
@@ -127,6 +134,20 @@ class Tally:
     failures: list[Failure] = field(default_factory=list)
     failures_total: int = 0
     max_listed: int = 100
+
+    def absorb(self, later: Tally) -> None:
+        """Add the totals of partitions checked after these (as if checked here, in turn)."""
+        for name, count in later.checks.items():
+            self.checks[name].checked += count.checked
+            self.checks[name].failed += count.failed
+        for aggregate_id, aggregate_type in later.aggregates.items():
+            self.aggregates.setdefault(aggregate_id, aggregate_type)
+        self.events += later.events
+        self.index_rows += later.index_rows
+        self.unindexed += later.unindexed
+        room = max(0, self.max_listed - len(self.failures))
+        self.failures.extend(later.failures[:room])
+        self.failures_total += later.failures_total
 
     def fail(self, failure: Failure) -> None:
         """Count a failure; keep the first ``max_listed`` (they arrive in position order)."""
@@ -200,6 +221,8 @@ class _PartitionAudit:
         source = envelope if isinstance(envelope, Mapping) else {}
         if row is not None and not source:
             source = row.columns
+            if row.columns_agree and isinstance(row.envelope, Mapping):
+                source = row.envelope  # the columns agree with it and were not fetched
         version = source.get("version")
         aggregate_id = source.get("aggregate_id")
         return Failure(
@@ -284,7 +307,7 @@ class _PartitionAudit:
         if envelope is None:
             problem: str | None = "index row for an unusable log record"
         else:
-            problem = row_problem(envelope, row)
+            problem = row_problem(envelope, row, exact_log=self.float_free)
         if problem is not None:
             self.tally.fail(self._failure("index", envelope, record.offset, problem, row=row))
 
@@ -314,17 +337,47 @@ def differing_fields(first: Mapping[str, Any], second: Mapping[str, Any]) -> lis
     return sorted(k for k in set(first) | set(second) if first.get(k) != second.get(k))
 
 
-def row_problem(envelope: Mapping[str, Any], row: IndexRow) -> str | None:
-    """How an index row differs from the log envelope at the same position (None: identical)."""
-    stored = row.envelope
+def row_problem(
+    envelope: Mapping[str, Any], row: IndexRow, *, exact_log: bool = False
+) -> str | None:
+    """How an index row differs from the log envelope at the same position (None: identical).
+
+    ``exact_log`` says the log envelope came from the fast decoder and holds no float.
+    """
+    stored = _stored_envelope(envelope, row, exact_log)
     if stored != envelope:
         if not isinstance(stored, Mapping):
             return "index envelope is not a JSON object"
         return f"index envelope differs in {', '.join(differing_fields(stored, envelope))}"
+    if row.columns_agree:
+        return None
     columns = [c for c in _COLUMNS if str(row.columns.get(c)) != str(envelope.get(c))]
     if columns:
         return f"index column {', '.join(columns)} differs from the envelope"
     return None
+
+
+# orjson reads an integer below -2**63 as a float, and the floats just below it round to
+# -2**63 itself: equal to a log integer of -2**63 where the exact value is not.
+_ROUNDS_TO_AN_INT64 = "-922337203685477"
+
+
+def _stored_envelope(envelope: Mapping[str, Any], row: IndexRow, exact_log: bool) -> Any:
+    """The index row's envelope as the standard library would read it from its text.
+
+    The fast decoder's reading is kept when it cannot differ from that: the log envelope is
+    float-free and equal to it (a float standing for an integer beyond 64 bits can equal no
+    64-bit integer, but for the one corner above). Any other case is re-read exactly.
+    """
+    stored = row.envelope
+    if row.text is None:
+        return stored
+    if exact_log and stored == envelope and _ROUNDS_TO_AN_INT64 not in row.text:
+        return stored
+    try:
+        return json.loads(row.text)
+    except json.JSONDecodeError:
+        return stored  # jsonb's own text: unreachable, but never worse than the fast reading
 
 
 def _decode(value: bytes | None) -> tuple[Any, str | None]:

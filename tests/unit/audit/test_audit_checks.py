@@ -197,3 +197,21 @@ def test_only_keeps_one_aggregate_even_when_others_mention_it() -> None:
     tally = audit([record(e) for e in events], [], only=ROOT)
     assert tally.events == len(root_events)
     assert set(tally.aggregates) == {ROOT}
+
+
+def test_tallies_of_partitions_absorbed_in_order_equal_one_tally() -> None:
+    """Worker processes check partitions apart; the merged report is the one-process one."""
+    events = story().events
+    records = [record(e) for e in events]
+    records[2] = record(events[2], {**events[2].envelope, "actor": "forged"})
+    rows = [row(e) for e in events if e is not events[3]]
+    whole = audit(records, rows)
+    merged = Tally(max_listed=1)
+    for partition in sorted({r.partition for r in records}):
+        merged.absorb(audit([r for r in records if r.partition == partition],
+                            [r for r in rows if r.partition == partition]))  # fmt: skip
+    assert merged.failures_total == whole.failures_total > 1
+    assert merged.failures == whole.failures[:1]
+    assert (merged.checks, merged.aggregates, merged.events) == (
+        whole.checks, whole.aggregates, whole.events)  # fmt: skip
+    assert (merged.index_rows, merged.unindexed) == (whole.index_rows, whole.unindexed)

@@ -8,12 +8,13 @@ import hmac
 import json
 from typing import Any
 
+import orjson
 from hypothesis import given
 from hypothesis import strategies as st
 
 from supportes.aggregates import canonical_json, event_hash
 from supportes.aggregates.hashchain import holds_float
-from supportes.ops.audit_checks import _decode, _decode_checked
+from supportes.ops.audit_checks import IndexRow, _decode, _decode_checked, row_problem
 
 _json = st.recursive(
     st.none()
@@ -77,3 +78,42 @@ def test_the_decoder_says_float_free_only_when_it_is(envelope: dict[str, Any]) -
     if float_free:
         assert not holds_float(decoded)
         assert event_hash(decoded, float_free=True) == _reference_hash(decoded, None)
+
+
+def _fast_row(text: str) -> IndexRow:
+    """An index row as ``audit verify`` reads it: the envelope's text and its fast decoding,
+    columns already found to agree by PostgreSQL."""
+    try:
+        envelope, kept = orjson.loads(text), text
+    except orjson.JSONDecodeError:
+        envelope, kept = json.loads(text), None
+    return IndexRow(0, 0, {}, envelope, columns_agree=True, text=kept)
+
+
+def _same_verdict(logged: Any, stored: Any) -> None:
+    log_value = json.dumps({"payload": logged}).encode()
+    try:  # as the log record is read (not an event envelope here, so by hand)
+        log_envelope = orjson.loads(log_value)
+        float_free = not holds_float(log_envelope)
+    except orjson.JSONDecodeError:
+        log_envelope, float_free = json.loads(log_value), False
+    if not float_free:
+        log_envelope = json.loads(log_value)
+    text = json.dumps({"payload": stored})
+    reference = json.loads(text) != json.loads(log_value)
+    found = row_problem(log_envelope, _fast_row(text), exact_log=float_free)
+    assert (found is not None) == reference, (logged, stored, found)
+
+
+@given(_json, _json)
+def test_reading_index_rows_fast_gives_the_reference_verdict(logged: Any, stored: Any) -> None:
+    _same_verdict(logged, logged)
+    _same_verdict(logged, stored)
+
+
+def test_an_integer_orjson_rounds_to_a_logged_int64_still_differs() -> None:
+    # orjson reads -2**63 - 1 as the float -2**63, equal to the logged integer.
+    _same_verdict(-(2**63), -(2**63) - 1)
+    _same_verdict(2**64 - 1, 2**64)
+    _same_verdict(10**20, 10**20 + 1)
+    _same_verdict([1, "x"], [1.0, "x"])
