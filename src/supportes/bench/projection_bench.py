@@ -34,7 +34,11 @@ the two points differ only in the number of events (memory flat = the same peak 
    the same case texts as the plain ones (a digest of ``proj.case_view``'s personal columns)
    and none masked: a replay that cannot open (keys missing) would mask fast, and wrongly.
 
-5. **Parallel rebuild (issue 20), at the full size.** The same log replayed again with
+5. **audit verify (issue 20), at the full size** (:mod:`~supportes.bench.audit_bench`): the
+   log indexed into the replay's database as the writer would, then ``supportes audit verify``
+   with one and two worker processes, beside the same point's bare read.
+
+6. **Parallel rebuild (issue 20), at the full size.** The same log replayed again with
    ``--workers 2`` and ``--workers 1`` in alternating rounds, the full point's replay as the
    first one-worker round: events/s, the ratio, the process tree's memory, the CPU split and
    the tables' checksums (:mod:`~supportes.bench.parallel_rebuild`).
@@ -45,6 +49,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
+from supportes.bench.audit_bench import AuditRun, audit_metrics, audit_rounds
 from supportes.bench.kafka_ceilings import read_to_end
 from supportes.bench.parallel_rebuild import (
     WorkersComparison,
@@ -145,6 +150,7 @@ def projection_replay(settings: Settings, events: int, *, seed: int = 2026) -> R
     points: list[tuple[int, Replay, Ceilings]] = []
     comparison: SealedComparison | None = None
     parallel: WorkersComparison | None = None
+    audits: list[AuditRun] = []
     with scratch_topics(settings) as scratch:
         for size in sizes:
             publish(scratch, stream, size - published.events, published)
@@ -153,6 +159,8 @@ def projection_replay(settings: Settings, events: int, *, seed: int = 2026) -> R
                 migrate_database(dsn)
                 replay = replay_in_child(scratch, dsn, size)
                 sums = table_checksums(dsn) if full else None
+                if full:
+                    audits = audit_rounds(scratch, dsn, size, bench=NAME)
             if sums is not None:
                 parallel = workers_comparison(settings, scratch, size, replay, sums)
             if comparison is None:  # the first point's log, before it grows
@@ -167,6 +175,9 @@ def projection_replay(settings: Settings, events: int, *, seed: int = 2026) -> R
         sealed_metrics(result, comparison)
     if parallel is not None:
         workers_metrics(result, parallel)
+    if audits:
+        size, _, ceiling = points[-1]
+        audit_metrics(result, size, audits, ceiling.read_per_s)
     return result
 
 
