@@ -147,7 +147,8 @@ def _stored_rows(
     if only is not None:
         query += " AND aggregate_id = %s::uuid"
         params += (only,)
-    query += ') AS rows ORDER BY "offset"'
+    # OFFSET 0 keeps the subquery whole: pulled up, ``agree`` would be computed once per use.
+    query += ' ORDER BY "offset" OFFSET 0) AS rows ORDER BY "offset"'
 
     def chunks() -> Iterator[list[IndexRow]]:
         with conn.cursor(name=f"audit_rows_{partition}") as cur:
