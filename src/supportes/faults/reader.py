@@ -197,7 +197,7 @@ def _index(
     settings: Settings, ends: dict[int, int]
 ) -> tuple[dict[int, list[IndexRow]], dict[int, int]]:
     """Index rows below the committed ends, per partition, and the recorded positions (the
-    audit's own readers: :mod:`supportes.ops.audit_verify`)."""
+    audit's own readers: :mod:`supportes.ops.audit_reading`)."""
     topic = settings.topic("events")
     conn = connect_as(settings, PgComponent.API, timeout_s=10.0)
     try:
