@@ -3,7 +3,7 @@
 The benchmark's events are published straight to a scratch topic, so nothing has indexed them:
 :func:`index_log` reads the log once and records it in the scratch database's
 ``event_index`` the way the writer does (:meth:`EventIndex.record`, one transaction per batch,
-positions moved). Then ``supportes audit verify --json [--workers 2]`` runs as a child process
+positions moved). Then ``supportes audit verify --json --workers N`` runs as a child process
 against that topic and database - the auditor's own command, every check on - and its report
 gives the events, the verdict and the seconds on its own clock (the interpreter's start is not
 in them; the worker processes' start is). One and two workers run :data:`ROUNDS` times each,

@@ -46,9 +46,10 @@ def _add_verify(actions: Subparsers) -> None:
     verify.add_argument(
         "--workers",
         type=int,
-        default=1,
+        default=None,
         metavar="N",
-        help="check the partitions in N processes (1..partitions; the same report, sooner)",
+        help="check the partitions in N processes (1..partitions; the same report, sooner);"
+        " default: one per core for a log of 200,000 offsets or more, else 1",
     )
     verify.add_argument(
         "--metrics-file",

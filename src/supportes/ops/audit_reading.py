@@ -32,9 +32,6 @@ from supportes.settings import PgComponent, Settings
 log = get_logger("audit")
 STALL_TIMEOUT_S = 60.0
 _FETCH_ROWS = 2000
-# One partition is read at a time: fetches above 1 MiB leave kafka-python idle, waiting on
-# the broker (200k events: 20.4 us a record at 8 MiB, 7.3 us at 1 MiB; 2 MiB is as slow as 8).
-_FETCH_BYTES = 1024 * 1024
 _ROW_COLUMNS = (
     "aggregate_id",
     "version",
@@ -54,7 +51,6 @@ def log_reader(settings: Settings) -> KafkaConsumer:
             Component.AUDITOR,
             client_id="supportes-audit",
             allow_auto_create_topics=False,
-            max_partition_fetch_bytes=_FETCH_BYTES,
         )
     except KafkaError as exc:
         raise ConfigError(

@@ -11,6 +11,7 @@ With ``case_id`` only that aggregate (case or root cause) is checked: its partit
 from __future__ import annotations
 
 import multiprocessing
+import os
 import time
 import uuid
 from concurrent.futures import ProcessPoolExecutor
@@ -39,6 +40,7 @@ from supportes.settings import PgComponent, Settings
 from supportes.stack.kafka_admin import require_broker
 
 log = get_logger("audit")
+AUTO_WORKERS_FROM = 200_000
 
 
 @dataclass(frozen=True)
@@ -110,20 +112,20 @@ def verify_audit(
     case_id: str | None = None,
     *,
     progress_every: int = 20_000,
-    workers: int = 1,
+    workers: int | None = None,
 ) -> AuditReport:
     """Verify the whole log (or one aggregate's) against its hash chains and the index.
 
     With ``workers`` > 1 the partitions are split among that many processes (partition ``p``
     in worker ``p % workers``), all reading the index in this run's one snapshot; the report
-    is the same as one process gives.
+    is the same as one process gives. ``None`` chooses (:func:`auto_workers`).
 
     Raises ConfigError when Kafka or PostgreSQL cannot be used, UsageError for a ``case_id``
     that is malformed or has no events on the log nor in the index, or for ``workers`` out of
     1..partitions.
     """
     only = parse_aggregate_id(case_id) if case_id is not None else None
-    if not 1 <= workers <= settings.partitions:
+    if workers is not None and not 1 <= workers <= settings.partitions:
         raise UsageError(f"--workers must be 1..{settings.partitions} (SUPPORTES_PARTITIONS)")
     began = time.monotonic()
     require_broker(settings, Component.AUDITOR)
@@ -135,6 +137,8 @@ def verify_audit(
         wanted = [partition_for(only, settings.partitions)] if only else sorted(ends)
         conn.set_session(isolation_level="REPEATABLE READ", readonly=True)
         positions = index_positions(conn, topic)
+        if workers is None:
+            workers = 1 if only else auto_workers(sum(ends.values()), settings.partitions)
         if workers > 1 and only is None:
             tallies = _in_workers(
                 settings,
@@ -189,6 +193,14 @@ def verify_audit(
         events_per_second=round(report.events_per_second),
     )
     return report
+
+
+def auto_workers(offsets: int, partitions: int) -> int:
+    """One process for a log under :data:`AUTO_WORKERS_FROM` offsets (starting another costs
+    ~1 s), else one per core, at most one per partition."""
+    if offsets < AUTO_WORKERS_FROM:
+        return 1
+    return max(1, min(os.cpu_count() or 1, partitions))
 
 
 def _in_workers(

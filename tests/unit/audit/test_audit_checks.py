@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
+import os
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -11,6 +12,7 @@ import pytest
 
 from supportes.aggregates.hashchain import seal
 from supportes.ops.audit_checks import Failure, IndexRow, LogRecord, Tally, audit_partition
+from supportes.ops.audit_verify import AUTO_WORKERS_FROM, auto_workers
 from supportes.projections.base import LoggedEvent
 from tests.support.history import History
 
@@ -215,3 +217,10 @@ def test_tallies_of_partitions_absorbed_in_order_equal_one_tally() -> None:
     assert (merged.checks, merged.aggregates, merged.events) == (
         whole.checks, whole.aggregates, whole.events)  # fmt: skip
     assert (merged.index_rows, merged.unindexed) == (whole.index_rows, whole.unindexed)
+
+
+def test_auto_workers_one_for_a_small_log_else_a_core_each_at_most_a_partition_each() -> None:
+    cores = os.cpu_count() or 1
+    assert auto_workers(AUTO_WORKERS_FROM - 1, 6) == 1
+    assert auto_workers(AUTO_WORKERS_FROM, 6) == min(cores, 6)
+    assert auto_workers(10**9, 1) == 1
