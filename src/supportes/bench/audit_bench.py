@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import orjson
-from kafka import KafkaConsumer, TopicPartition
+from kafka import TopicPartition
 
 from supportes.bench.kafka_ceilings import BenchTimeoutError
 from supportes.bench.progress import Progress
@@ -30,7 +30,7 @@ from supportes.bench.replay_helpers import short_count
 from supportes.bench.results import Result
 from supportes.bench.stats import rate
 from supportes.eventstore.index import EventIndex, IndexedEvent
-from supportes.messaging.clients import Component, connection_config
+from supportes.messaging.clients import Component, committed_reader
 from supportes.settings import Settings
 
 INDEX_BATCH = 5000
@@ -60,12 +60,8 @@ class AuditRun:
 def index_log(scratch: Settings, dsn: str, events: int, *, bench: str, deadline: float) -> int:
     """Record every committed event of ``scratch``'s events topic in ``dsn``'s event index."""
     topic = scratch.topic("events")
-    consumer = KafkaConsumer(
-        **connection_config(scratch, Component.ADMIN),
-        client_id="supportes-bench-index",
-        isolation_level="read_committed",
-        enable_auto_commit=False,
-        max_poll_records=INDEX_BATCH,
+    consumer = committed_reader(
+        scratch, Component.ADMIN, client_id="supportes-bench-index", max_poll_records=INDEX_BATCH
     )
     index = EventIndex(dsn)
     progress = Progress(bench, f"index {short_count(events)} for audit verify", events)

@@ -147,9 +147,8 @@ def verify_audit(
                 ends,
                 positions,
                 workers=workers,
-                progress=Progress(
-                    sum(ends[p] for p in ends if p % workers == 0), progress_every, began
-                ),
+                progress_every=progress_every,
+                began=began,
             )
         else:
             progress = Progress(sum(ends[p] for p in wanted), progress_every, began)
@@ -211,7 +210,8 @@ def _in_workers(
     positions: dict[int, int],
     *,
     workers: int,
-    progress: Progress,
+    progress_every: int,
+    began: float,
 ) -> dict[int, Tally]:
     """Every partition checked by ``workers``: this process takes the first share while
     ``workers - 1`` others start and take theirs, all in ``conn``'s exported snapshot (its
@@ -231,10 +231,11 @@ def _in_workers(
                 snapshot,
                 share,
                 {p: positions[p] for p in share if p in positions},
-                progress.every,
+                progress_every,
             )
             for share in shares[1:]
         ]
+        progress = Progress(sum(shares[0].values()), progress_every, began)
         try:
             tallies = audit_partitions(
                 settings, reader, conn, shares[0], positions, only=None, progress=progress
