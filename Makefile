@@ -58,7 +58,7 @@ lint: setup ## ruff (lint and format check)
 	$(BIN)/ruff check src tests
 	$(BIN)/ruff format --check src tests
 
-typecheck: setup ## mypy (strict)
+typecheck: setup $(VENV)/.installed-bench-peer ## mypy (strict; the bench-peer extra too, for its driver's types)
 	$(BIN)/mypy
 
 bench: setup stack-up $(VENV)/.installed-bench-peer ## benchmarks, printed as tables with this machine's figures

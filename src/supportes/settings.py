@@ -63,15 +63,19 @@ class Settings(BaseSettings):
 
     home: Path = Field(default=Path(".local"), description="State directory of the local stack.")
     kafka_version: str = Field(default="4.3.1", pattern=r"^4\.\d+\.\d+$")
-    kafka_port: int = Field(default=39092, ge=1, le=65535)
-    kafka_controller_port: int = Field(default=39093, ge=1, le=65535)
+    # The local servers' default ports lie below Linux's ephemeral range (32768-60999): a port
+    # in it can be taken as the local end of an outgoing connection between the check that it
+    # is free and the server's bind, or by the readiness poll's own connection to it (a TCP
+    # self-connect). CI's Kafka once exited at start on 39092 that way.
+    kafka_port: int = Field(default=29092, ge=1, le=65535)
+    kafka_controller_port: int = Field(default=29093, ge=1, le=65535)
     kafka_heap: str = Field(default="512m", pattern=r"^\d+[mMgG]$")
     kafka_brokers: int = Field(
         default=1,
         description="Nodes of the local Kafka: 1, or 3 (a KRaft cluster for fault tests on "
         "ports KAFKA_PORT, +2, +4 and KAFKA_CONTROLLER_PORT, +2, +4).",
     )
-    pg_port: int = Field(default=55432, ge=1, le=65535)
+    pg_port: int = Field(default=25432, ge=1, le=65535)
     pg_database: str = Field(default="supportes", pattern=r"^[a-z_][a-z0-9_]{0,62}$")
     pg_user: str = Field(default="supportes", pattern=r"^[a-z_][a-z0-9_]{0,62}$")
     startup_timeout_s: float = Field(default=90.0, gt=0)

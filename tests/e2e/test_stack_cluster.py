@@ -35,7 +35,7 @@ from tests.e2e.cli import error_line, run_cli
 from tests.support.log import read_topic
 
 PARTITIONS = 3
-RESERVED = {*range(39092, 39098), 55432}  # the shared dev stack's ports
+RESERVED = {*range(29092, 29098), 25432}  # the shared dev stack's ports
 
 
 @dataclass(frozen=True)

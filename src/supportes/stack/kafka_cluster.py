@@ -222,6 +222,8 @@ def _await_brokers(
     def ready() -> bool:
         if any(p.poll() is not None for _, p in spawned):
             return True
+        if not all(processes.listening(node.spec.host, node.spec.port) for node, _ in spawned):
+            return False  # connect only once a node listens: see processes.listening
         if len(registered_brokers(settings)) != SIZE:
             return False
         return all(

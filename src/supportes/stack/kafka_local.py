@@ -254,7 +254,8 @@ def start(settings: Settings) -> bool:
                 pid=pid,
             )
         if processes.wait_until(
-            lambda: broker_answers(settings), timeout_s=settings.startup_timeout_s
+            lambda: client_port_listens(settings) and broker_answers(settings),
+            timeout_s=settings.startup_timeout_s,
         ):
             return False
         raise StackError(
@@ -354,16 +355,49 @@ def spawn(
     return process
 
 
+def client_port_listens(settings: Settings) -> bool:
+    """True once the local broker listens on its client port (asked before a readiness
+    probe connects to it: see processes.listening)."""
+    return processes.listening(LOCAL_HOST, settings.kafka_port)
+
+
 def abandon_start(settings: Settings, process: subprocess.Popen[bytes], paths: KafkaPaths) -> str:
-    """Stop a node that did not come up in time; return why, from the end of its logs."""
+    """Stop a node that exited while starting or did not come up in time; return why: its
+    exit code and its logs' first error, else their last line."""
+    exit_code = process.poll()
     processes.terminate(process.pid, timeout_s=5)
     paths.pid_file.unlink(missing_ok=True)
     logs = paths.logs
-    last = processes.tail(logs / "server.log", 3) or processes.tail(logs / "stdout.log", 3)
-    return (
-        f"local Kafka did not start within {settings.startup_timeout_s:g}s "
-        f"(see {paths.logs}): {last.splitlines()[-1] if last else 'no output'}"
-    )
+    cause = first_error(logs / "server.log") or first_error(logs / "stdout.log")
+    if not cause:
+        last = processes.tail(logs / "server.log", 3) or processes.tail(logs / "stdout.log", 3)
+        cause = last.splitlines()[-1] if last else "no output"
+    if exit_code is not None:
+        what = f"local Kafka exited with code {exit_code} while starting"
+    else:
+        what = f"local Kafka did not start within {settings.startup_timeout_s:g}s"
+    return f"{what} (see {logs}): {cause}"
+
+
+def first_error(log_file: Path) -> str:
+    """The first ERROR or FATAL line of a Kafka log and the exception line after it ('' when
+    none): the cause, where the last line is only the shutdown that followed."""
+    try:
+        lines = log_file.read_text(errors="replace").splitlines()
+    except OSError:
+        return ""
+    for index, line in enumerate(lines):
+        if " ERROR " in line or " FATAL " in line:
+            detail = next(
+                (
+                    following.strip()
+                    for following in lines[index + 1 : index + 4]
+                    if "Exception" in following or "Error" in following
+                ),
+                "",
+            )
+            return f"{line} {detail}".strip()
+    return ""
 
 
 def _launch(
@@ -376,7 +410,7 @@ def _launch(
     """Run the broker of ``paths.config`` in the background until ``answers``; its pid."""
     process = spawn(settings, java, classpath, paths)
     ready = processes.wait_until(
-        lambda: process.poll() is not None or answers(),
+        lambda: process.poll() is not None or (client_port_listens(settings) and answers()),
         timeout_s=settings.startup_timeout_s,
         interval_s=0.3,
     )

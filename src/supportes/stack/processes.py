@@ -11,6 +11,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 EPHEMERAL_RANGE_FILE = "/proc/sys/net/ipv4/ip_local_port_range"
+PROC_NET_TCP = ("/proc/net/tcp", "/proc/net/tcp6")
+TCP_LISTEN = "0A"
 
 
 def read_pid(pid_file: Path) -> int | None:
@@ -45,6 +47,47 @@ def port_in_use(host: str, port: int) -> bool:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.settimeout(0.5)
         return sock.connect_ex((host, port)) == 0
+
+
+def listening(host: str, port: int) -> bool:
+    """True when a socket listens on IPv4 host:port (or on a wildcard address, or on host
+    mapped into IPv6, as Java's servers do), as the kernel's /proc/net/tcp{,6} say: a
+    readiness poll asks this before connecting, since a connection to a port nobody listens on
+    yet can get that same port as its own local end (a TCP self-connect), which keeps the
+    server from binding it. True when /proc cannot be read."""
+    wanted = _proc_net_addresses(host, port)
+    readable = False
+    for table_file in PROC_NET_TCP:
+        try:
+            table = Path(table_file).read_text()
+        except OSError:
+            continue
+        readable = True
+        for line in table.splitlines()[1:]:
+            fields = line.split()
+            if len(fields) > 3 and fields[3] == TCP_LISTEN and fields[1] in wanted:
+                return True
+    return not readable
+
+
+def _proc_net_addresses(host: str, port: int) -> set[str]:
+    """The local addresses /proc/net/tcp{,6} write for a listener that accepts host:port:
+    each 32-bit word of the address in host (little-endian) byte order, in hex."""
+
+    def words(packed: bytes) -> str:
+        return "".join(
+            f"{int.from_bytes(packed[i : i + 4], 'little'):08X}" for i in range(0, len(packed), 4)
+        )
+
+    mapped = b"\0" * 10 + b"\xff\xff"
+    addresses = (
+        socket.inet_aton(host),
+        socket.inet_aton("0.0.0.0"),
+        mapped + socket.inet_aton(host),
+        mapped + socket.inet_aton("0.0.0.0"),
+        b"\0" * 16,
+    )
+    return {f"{words(packed)}:{port:04X}" for packed in addresses}
 
 
 def ephemeral_ports() -> range:

@@ -112,19 +112,19 @@ def test_threads_are_chosen_by_aggregate_id_stably_and_within_range() -> None:
 
 
 def test_the_library_environment_comes_from_the_dsn(tmp_path: Path) -> None:
-    env = postgres_env("postgresql://u:pw@127.0.0.1:55432/bench_x", pool_size=7)
+    env = postgres_env("postgresql://u:pw@127.0.0.1:25432/bench_x", pool_size=7)
     assert env == {
         "PERSISTENCE_MODULE": "eventsourcing.postgres",
         "POSTGRES_DBNAME": "bench_x",
         "POSTGRES_HOST": "127.0.0.1",
-        "POSTGRES_PORT": "55432",
+        "POSTGRES_PORT": "25432",
         "POSTGRES_USER": "u",
         "POSTGRES_PASSWORD": "pw",
         "POSTGRES_POOL_SIZE": "7",
     }
     passfile = tmp_path / "pgpass"
-    passfile.write_text("127.0.0.1:55432:other:u:no\n127.0.0.1:55432:*:u:secret\n")
-    env = postgres_env(f"host=127.0.0.1 port=55432 dbname=bench_y user=u passfile={passfile}")
+    passfile.write_text("127.0.0.1:25432:other:u:no\n127.0.0.1:25432:*:u:secret\n")
+    env = postgres_env(f"host=127.0.0.1 port=25432 dbname=bench_y user=u passfile={passfile}")
     assert env["POSTGRES_PASSWORD"] == "secret"
     assert "POSTGRES_POOL_SIZE" not in env
 

@@ -54,7 +54,7 @@ def test_three_combined_nodes_on_their_own_ports_and_directories(tmp_path: Path)
 
 def test_default_ports_are_spaced_by_two() -> None:
     ports = [(n.port, n.controller_port) for n in kafka_cluster.cluster_nodes(Settings())]
-    assert ports == [(39092, 39093), (39094, 39095), (39096, 39097)]
+    assert ports == [(29092, 29093), (29094, 29095), (29096, 29097)]
 
 
 def test_every_node_knows_the_same_static_quorum(tmp_path: Path) -> None:
@@ -88,11 +88,11 @@ def test_nodes_are_secured_exactly_as_the_single_node(tmp_path: Path) -> None:
 def test_broker_count_drives_replication_and_bootstrap(monkeypatch: pytest.MonkeyPatch) -> None:
     one = load_settings()
     assert (one.kafka_brokers, one.replication_factor) == (1, 1)
-    assert one.bootstrap_servers == "127.0.0.1:39092"
+    assert one.bootstrap_servers == "127.0.0.1:29092"
     monkeypatch.setenv("SUPPORTES_KAFKA_BROKERS", "3")
     three = load_settings()
     assert three.replication_factor == 3
-    assert three.bootstrap_servers == "127.0.0.1:39092,127.0.0.1:39094,127.0.0.1:39096"
+    assert three.bootstrap_servers == "127.0.0.1:29092,127.0.0.1:29094,127.0.0.1:29096"
     monkeypatch.setenv("SUPPORTES_REPLICATION_FACTOR", "2")
     assert load_settings().replication_factor == 2  # set explicitly: kept
     monkeypatch.setenv("SUPPORTES_KAFKA_BROKERS", "2")

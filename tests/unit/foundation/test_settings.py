@@ -25,8 +25,8 @@ def test_defaults_describe_the_local_stack() -> None:
     assert settings.topic_prefix == "supportes"
     assert settings.kafka_is_local
     assert settings.pg_is_local
-    assert settings.bootstrap_servers == "127.0.0.1:39092"
-    assert settings.dsn.startswith("postgresql://supportes@127.0.0.1:55432/supportes?passfile=/")
+    assert settings.bootstrap_servers == "127.0.0.1:29092"
+    assert settings.dsn.startswith("postgresql://supportes@127.0.0.1:25432/supportes?passfile=/")
     assert settings.dsn.endswith("/secrets/pgpass")
     assert settings.dsn_for(PgComponent.WRITER).startswith("postgresql://supportes_writer@")
     assert settings.topic("events") == "supportes.events"
