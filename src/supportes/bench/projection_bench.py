@@ -57,6 +57,7 @@ from supportes.bench.parallel_rebuild import (
     workers_metrics,
 )
 from supportes.bench.pg_ceilings import pg_copy_ceiling
+from supportes.bench.pg_statements import StatementView, statement_view
 from supportes.bench.progress import Progress
 from supportes.bench.replay_child import SAMPLE_EVERY_S, Replay, replay_in_child, table_checksums
 from supportes.bench.replay_events import (
@@ -151,13 +152,17 @@ def projection_replay(settings: Settings, events: int, *, seed: int = 2026) -> R
     comparison: SealedComparison | None = None
     parallel: WorkersComparison | None = None
     audits: list[AuditRun] = []
+    seen = StatementView(reason="no full-size replay")
     with scratch_topics(settings) as scratch:
         for size in sizes:
             publish(scratch, stream, size - published.events, published)
             full = size == sizes[-1]
             with scratch_database(settings) as dsn:
                 migrate_database(dsn)
-                replay = replay_in_child(scratch, dsn, size)
+                with statement_view(settings, dsn) as statements:
+                    replay = replay_in_child(scratch, dsn, size)
+                if full:
+                    seen = statements
                 sums = table_checksums(dsn) if full else None
                 if full:
                     audits = audit_rounds(scratch, dsn, size, bench=NAME)
@@ -171,6 +176,8 @@ def projection_replay(settings: Settings, events: int, *, seed: int = 2026) -> R
     for size, replay, ceiling in points:
         _point_metrics(result, size, replay, ceiling)
     _summary_metrics(result, points, published, domain.stats)
+    size, replay, ceiling = points[-1]
+    where_time_goes(result, size, replay, ceiling, seen)
     if comparison is not None:
         sealed_metrics(result, comparison)
     if parallel is not None:
@@ -179,6 +186,37 @@ def projection_replay(settings: Settings, events: int, *, seed: int = 2026) -> R
         size, _, ceiling = points[-1]
         audit_metrics(result, size, audits, ceiling.read_per_s)
     return result
+
+
+def where_time_goes(
+    result: Result, size: int, replay: Replay, ceiling: Ceilings, statements: StatementView
+) -> None:
+    """The full replay's CPU per event (the child, PostgreSQL's servers) and what that bounds,
+    and PostgreSQL's own view of its statement time by projection."""
+    label = short_count(size)
+    pg_cpu = replay.cpu.trees_s.get("postgresql") if replay.cpu else None
+    if replay.events and pg_cpu:
+        child_us = 1e6 * replay.cpu_s / replay.events
+        pg_us = 1e6 * pg_cpu / replay.events
+        bound = 1e6 / pg_us
+        result.add(
+            f"replay {label} CPU per event",
+            child_us + pg_us,
+            "us",
+            f"rebuild process {child_us:.1f} us + PostgreSQL servers {pg_us:.1f} us; PostgreSQL"
+            f" alone on a whole core would bound one process's replay at {bound:,.0f} events/s"
+            f" = {100 * rate(bound, ceiling.read_per_s):.0f} % of the bare read",
+        )
+    if statements.available:
+        result.add(
+            f"replay {label} PostgreSQL statement time",
+            statements.total_s,
+            "s",
+            f"pg_stat_statements by projection (a COPY's time includes receiving its rows):"
+            f" {statements.note()}",
+        )
+    else:
+        result.add(f"replay {label} PostgreSQL statement time", 0, "s", statements.reason)
 
 
 def _point_metrics(result: Result, size: int, replay: Replay, ceiling: Ceilings) -> None:

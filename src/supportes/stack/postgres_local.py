@@ -15,6 +15,7 @@ import os
 import shutil
 import stat
 import subprocess
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -109,7 +110,19 @@ def _prepare_dirs(paths: PostgresPaths) -> None:
             ) from None
 
 
-def _server_conf(settings: Settings, paths: PostgresPaths) -> str:
+STATEMENTS_LIBRARY = "pg_stat_statements"
+"""Preloaded when installed: PostgreSQL's own view of where its statement time goes (``make
+bench`` reads it for the replay; an operator can ``CREATE EXTENSION pg_stat_statements``)."""
+
+
+def preload_libraries(bindir: Path) -> list[str]:
+    """The server libraries to preload that this installation has (beside ``bindir``)."""
+    library = bindir.parent / "lib" / f"{STATEMENTS_LIBRARY}.so"
+    return [STATEMENTS_LIBRARY] if library.exists() else []
+
+
+def _server_conf(settings: Settings, paths: PostgresPaths, preload: Sequence[str] = ()) -> str:
+    libraries = f"shared_preload_libraries = '{','.join(preload)}'\n" if preload else ""
     return (
         "# Written by supportes on every start; edit SUPPORTES_* settings instead.\n"
         f"listen_addresses = '{LOCAL_HOST}'\n"
@@ -125,6 +138,7 @@ def _server_conf(settings: Settings, paths: PostgresPaths) -> str:
         "log_min_messages = warning\n"
         "log_timezone = 'UTC'\n"
         "timezone = 'UTC'\n"
+        f"{libraries}"
     )
 
 
@@ -207,7 +221,7 @@ def start(settings: Settings) -> bool:
         _prepare_dirs(paths)
         if not (paths.data / "PG_VERSION").exists():
             _initdb(bindir, paths)
-        conf = _server_conf(settings, paths)
+        conf = _server_conf(settings, paths, preload_libraries(bindir))
         _write_as_server_user(paths.data / "supportes.conf", conf)
         _write_auth_files(paths)
         main_conf = paths.data / "postgresql.conf"
