@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import random
 import shutil
 import socket
 import subprocess
@@ -10,6 +11,8 @@ import sys
 import time
 from collections.abc import Mapping
 from pathlib import Path
+
+from supportes.stack import processes
 
 SUPPORTES = shutil.which("supportes", path=str(Path(sys.executable).parent)) or "supportes"
 # Variables of the developer's or CI's shell that must not leak into a scratch stack.
@@ -43,11 +46,18 @@ def run_cli(
 
 
 def free_port() -> int:
-    """A TCP port on 127.0.0.1 nobody listens on right now."""
-    with socket.socket() as sock:
+    """A TCP port on 127.0.0.1 nobody uses right now, below the kernel's ephemeral ports (in
+    them, an outgoing connection could take it before the server binds it: see
+    ``processes.ephemeral_ports``)."""
+    span = processes.free_port_base(20_000, 60_000, 1)
+    for _ in range(200):
+        port = random.randrange(span.start, span.stop)
+        if processes.port_bindable("127.0.0.1", port):
+            return port
+    with socket.socket() as sock:  # no room below: the kernel's choice
         sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
+        chosen: int = sock.getsockname()[1]
+        return chosen
 
 
 def scratch_stack_env(home: Path) -> dict[str, str]:

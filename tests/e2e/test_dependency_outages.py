@@ -394,6 +394,63 @@ def test_api_keeps_a_command_sent_while_the_broker_is_down(scratch: Scratch) -> 
     assert readiness(base)[0] == 200
 
 
+def test_the_consoles_log_check_answers_503_while_the_broker_is_down(scratch: Scratch) -> None:
+    base = api_url(scratch)
+    mail = {"Authorization": f"Bearer {api_token(scratch, 'integration:check', 'integration')}"}
+    case_id = str(uuid.uuid4())
+    sent = httpx.post(
+        f"{base}/v1/commands",
+        json={
+            "type": "OpenCase",
+            "aggregate_id": case_id,
+            "payload": {
+                "customer_id": "customer:07002",
+                "channel": "email",
+                "subject": "A case to check against the log",
+                "description": "Checked with the broker up, down, and up again.",
+            },
+            "on_behalf_of": "customer:07002",
+        },
+        headers=mail,
+        timeout=60,
+    )
+    assert sent.status_code in (200, 202), sent.text
+    result_url = f"{base}{sent.headers['Location']}"
+    deadline = time.monotonic() + 120
+    while httpx.get(result_url, headers=mail, timeout=30).status_code != 200:
+        assert time.monotonic() < deadline, "the case was never opened"
+        time.sleep(1)
+    cookie = console_session(base, api_token(scratch, "auditor:check", "auditor"))
+    page = httpx.get(f"{base}/console/cases/{case_id}", headers={"Cookie": cookie}, timeout=30)
+    assert page.status_code == 200, page.text
+    found = re.search(r'<meta name="csrf-token" content="([^"]+)">', page.text)
+    assert found is not None
+    check = {"Cookie": cookie, "X-CSRF-Token": found.group(1), "Accept": "application/json"}
+    verify = f"{base}/console/cases/{case_id}/verify"
+
+    def answer() -> httpx.Response:
+        return httpx.post(verify, headers=check, timeout=90)
+
+    first = answer()
+    assert first.status_code == 200, first.text
+    assert first.json()["ok"] is True
+    assert kafka_local.stop(scratch.settings)
+    try:
+        down = answer()
+        assert down.status_code == 503, down.text  # not a 500, nor a badge saying "differs"
+        error = down.json()["error"]
+        assert error["code"] == "unavailable"
+        assert "Kafka" in error["message"]
+    finally:
+        stack_up(scratch)
+    deadline = time.monotonic() + 120
+    while (again := answer()).status_code != 200:
+        assert again.status_code == 503, again.text
+        assert time.monotonic() < deadline, "the log check did not recover with the broker"
+        time.sleep(2)
+    assert again.json()["ok"] is True
+
+
 def test_sigterm_while_postgres_is_stopped_exits_0_within_the_bound(scratch: Scratch) -> None:
     trickle = Trickle(scratch.settings)
     trickle.start()

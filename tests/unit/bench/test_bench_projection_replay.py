@@ -7,7 +7,9 @@ from typing import Any
 
 import pytest
 
-from supportes.bench.projection_bench import Ceilings, _summary_metrics
+from supportes.bench.pg_statements import OwnerTime, StatementView
+from supportes.bench.process_tree import CpuSplit
+from supportes.bench.projection_bench import Ceilings, _summary_metrics, where_time_goes
 from supportes.bench.replay_child import Replay
 from supportes.bench.replay_events import DomainEvents, DomainStats, Published
 from supportes.bench.replay_helpers import (
@@ -165,4 +167,31 @@ def test_log_records_yields_json_records_and_keeps_the_rest_in_the_tail() -> Non
     assert list(tail) == [
         "Traceback (most recent call last):",
         '{"event": "broker away", "level": "warning"}',
+    ]
+
+
+def test_where_the_time_goes_gives_cpu_per_event_and_the_bound_postgresql_sets() -> None:
+    replay = Replay(200_000, 10.0, 11.0, 1, [], 1, [1.0], 0, cpu_s=8.0)
+    replay.cpu = CpuSplit(11.0, 0.7, {"postgresql": 6.0, "broker": 0.5})
+    ceiling = Ceilings(120_000, "", 150_000, 140_000, 10_000)
+    statements = StatementView(times=[OwnerTime("case_view", 3.0, 1, 1), OwnerTime("x", 1.0, 1, 1)])
+    result = Result("projection-replay")
+    where_time_goes(result, 200_000, replay, ceiling, statements)
+    per_event = next(m for m in result.metrics if m.name == "replay 200k CPU per event")
+    assert per_event.value == pytest.approx(40.0 + 30.0)  # 8 s and 6 s over 200k events
+    assert "rebuild process 40.0 us + PostgreSQL servers 30.0 us" in per_event.notes
+    assert "33,333 events/s = 28 % of the bare read" in per_event.notes  # 1 / 30 us
+    pg = next(m for m in result.metrics if m.name == "replay 200k PostgreSQL statement time")
+    assert pg.value == pytest.approx(4.0)
+    assert "case_view 3.0 s (75 %), x 1.0 s (25 %)" in pg.notes
+
+
+def test_where_the_time_goes_says_why_postgresql_could_not_say() -> None:
+    replay = Replay(1000, 1.0, 1.0, 1, [], 1, [1.0], 0)
+    result = Result("projection-replay")
+    where_time_goes(
+        result, 1000, replay, Ceilings(1, "", 1, 1, 1), StatementView(reason="not loaded")
+    )
+    assert [(m.name, m.notes) for m in result.metrics] == [
+        ("replay 1k PostgreSQL statement time", "not loaded")
     ]
