@@ -1,5 +1,6 @@
-"""pg_stat_statements on the local PostgreSQL: a projection's statements are seen and put down
-to it, and only those of the observed database."""
+"""PostgreSQL's side of the replay benchmark against the real server: pg_stat_statements puts a
+projection's statements down to it (only those of the observed database), and the output
+ceiling copies a replay's tables bare."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from uuid import uuid4
 
 import pytest
 
+from supportes.bench.output_ceiling import output_copy_ceiling, projection_tables
 from supportes.bench.pg_statements import statement_view
 from supportes.db.connect import connect
 from supportes.projections.base import LoggedEvent, ProjectionContext
@@ -55,3 +57,30 @@ def test_the_timelines_copy_is_seen_and_put_down_to_it(stack: Settings) -> None:
         assert timeline.calls == 1  # one COPY, in this database only
         assert timeline.rows == len(events)
         assert timeline.exec_s > 0
+
+
+def test_the_output_ceiling_copies_every_row_and_leaves_nothing_behind(stack: Settings) -> None:
+    events = [_opened(str(uuid4()), n) for n in range(40)]
+    with fresh_database(stack) as dsn:
+        conn = connect(dsn)
+        try:
+            with conn.cursor() as cur:
+                cur.execute("SET search_path TO proj")
+                TimelineProjection().apply(cur, events, ProjectionContext())
+            conn.commit()
+        finally:
+            conn.close()
+        output = output_copy_ceiling(dsn, projection_tables())
+        assert output.rows == len(events)  # the timeline's rows; every other table is empty
+        assert set(output.by_table) == set(projection_tables())
+        assert output.seconds >= output.by_table["case_timeline"] > 0
+        assert output.events_per_s(len(events)) > 0
+        conn = connect(dsn)
+        try:
+            with conn.cursor() as cur:
+                cur.execute("SELECT count(*) FROM pg_namespace WHERE nspname LIKE 'bench_output%'")
+                assert cur.fetchone() == (0,)
+                cur.execute("SELECT count(*) FROM proj.case_timeline")
+                assert cur.fetchone() == (len(events),)  # the source is untouched
+        finally:
+            conn.close()

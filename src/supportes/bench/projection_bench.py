@@ -51,6 +51,7 @@ from dataclasses import dataclass
 
 from supportes.bench.audit_bench import AuditRun, audit_metrics, audit_rounds
 from supportes.bench.kafka_ceilings import read_to_end
+from supportes.bench.output_ceiling import OutputCopy, output_copy_ceiling, projection_tables
 from supportes.bench.parallel_rebuild import (
     WorkersComparison,
     workers_comparison,
@@ -153,6 +154,7 @@ def projection_replay(settings: Settings, events: int, *, seed: int = 2026) -> R
     parallel: WorkersComparison | None = None
     audits: list[AuditRun] = []
     seen = StatementView(reason="no full-size replay")
+    output = OutputCopy()
     with scratch_topics(settings) as scratch:
         for size in sizes:
             publish(scratch, stream, size - published.events, published)
@@ -161,10 +163,10 @@ def projection_replay(settings: Settings, events: int, *, seed: int = 2026) -> R
                 migrate_database(dsn)
                 with statement_view(settings, dsn) as statements:
                     replay = replay_in_child(scratch, dsn, size)
-                if full:
-                    seen = statements
                 sums = table_checksums(dsn) if full else None
                 if full:
+                    seen = statements
+                    output = output_copy_ceiling(dsn, projection_tables())
                     audits = audit_rounds(scratch, dsn, size, bench=NAME)
             if sums is not None:
                 parallel = workers_comparison(settings, scratch, size, replay, sums)
@@ -178,6 +180,7 @@ def projection_replay(settings: Settings, events: int, *, seed: int = 2026) -> R
     _summary_metrics(result, points, published, domain.stats)
     size, replay, ceiling = points[-1]
     where_time_goes(result, size, replay, ceiling, seen)
+    output_metrics(result, size, replay, output)
     if comparison is not None:
         sealed_metrics(result, comparison)
     if parallel is not None:
@@ -186,6 +189,27 @@ def projection_replay(settings: Settings, events: int, *, seed: int = 2026) -> R
         size, _, ceiling = points[-1]
         audit_metrics(result, size, audits, ceiling.read_per_s)
     return result
+
+
+def output_metrics(result: Result, size: int, replay: Replay, output: OutputCopy) -> None:
+    """The full replay beside a bare COPY of its own output tables."""
+    if not output.seconds:
+        return
+    label = short_count(size)
+    ceiling = output.events_per_s(replay.events)
+    result.add(
+        f"pg COPY of the output {label}",
+        ceiling,
+        "events/s",
+        f"{output.rows:,} rows of the replay's {len(output.by_table)} tables COPYed bare into"
+        f" empty copies (same indexes), one transaction, {output.seconds:.1f} s: {output.note()}",
+    )
+    result.add(
+        f"replay / output COPY {label}",
+        100 * rate(replay.events_per_s, ceiling),
+        "%",
+        "of writing the same rows bare: the share of PostgreSQL's least work the replay reaches",
+    )
 
 
 def where_time_goes(

@@ -7,9 +7,15 @@ from typing import Any
 
 import pytest
 
+from supportes.bench.output_ceiling import OutputCopy
 from supportes.bench.pg_statements import OwnerTime, StatementView
 from supportes.bench.process_tree import CpuSplit
-from supportes.bench.projection_bench import Ceilings, _summary_metrics, where_time_goes
+from supportes.bench.projection_bench import (
+    Ceilings,
+    _summary_metrics,
+    output_metrics,
+    where_time_goes,
+)
 from supportes.bench.replay_child import Replay
 from supportes.bench.replay_events import DomainEvents, DomainStats, Published
 from supportes.bench.replay_helpers import (
@@ -195,3 +201,17 @@ def test_where_the_time_goes_says_why_postgresql_could_not_say() -> None:
     assert [(m.name, m.notes) for m in result.metrics] == [
         ("replay 1k PostgreSQL statement time", "not loaded")
     ]
+
+
+def test_the_output_ceiling_is_set_beside_the_replay() -> None:
+    output = OutputCopy(rows=900_000, seconds=4.0, by_table={"a": 1.0, "b": 2.5, "c": 0.5})
+    assert output.note(top=2) == "b 2.5 s, a 1.0 s"
+    replay = Replay(200_000, 10.0, 11.0, 1, [], 1, [1.0], 0)  # 20,000 events/s
+    result = Result("projection-replay")
+    output_metrics(result, 200_000, replay, output)
+    ceiling = result.value("pg COPY of the output 200k")
+    assert ceiling == pytest.approx(50_000)  # 200k events' output in 4 s
+    assert result.value("replay / output COPY 200k") == pytest.approx(40.0)
+    empty = Result("projection-replay")
+    output_metrics(empty, 200_000, replay, OutputCopy())
+    assert empty.metrics == []  # not measured: no row
