@@ -12,8 +12,8 @@ import threading
 from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
+from typing import TYPE_CHECKING
 
-from supportes.api.server import ApiServer
 from supportes.consumers.dependencies import HEALTH, first_line
 from supportes.consumers.projector import Projector
 from supportes.consumers.writer import Writer
@@ -25,6 +25,9 @@ from supportes.observability.server import MetricsServer
 from supportes.settings import PgComponent, Settings
 from supportes.stack import serve_health, serve_process
 from supportes.stack.kafka_admin import require_broker
+
+if TYPE_CHECKING:  # the HTTP stack (FastAPI, uvicorn, the console) loads only for --api
+    from supportes.api.server import ApiServer
 
 log = get_logger("serve")
 
@@ -106,6 +109,8 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         )
     api: ApiServer | None = None
     if args.api or every:
+        from supportes.api.server import ApiServer  # here: see TYPE_CHECKING above
+
         api = ApiServer(settings)
         services.append(threading.Thread(target=guard("api", api.run), name="api"))
     describe_process(
