@@ -37,6 +37,18 @@ def _opened(case_id: str, offset: int) -> LoggedEvent:
     return LoggedEvent(envelope, 0, offset)
 
 
+def project_timeline(dsn: str, events: list[LoggedEvent]) -> None:
+    """Apply ``events`` to the timeline projection of ``dsn``'s live schema, committed."""
+    conn = connect(dsn)
+    try:
+        with conn.cursor() as cur:
+            cur.execute("SET search_path TO proj")
+            TimelineProjection().apply(cur, events, ProjectionContext())
+        conn.commit()
+    finally:
+        conn.close()
+
+
 def test_the_timelines_copy_is_seen_and_put_down_to_it(stack: Settings) -> None:
     if not stack.pg_is_local:
         pytest.skip("pg_stat_statements is preloaded by the local stack only")
@@ -44,14 +56,7 @@ def test_the_timelines_copy_is_seen_and_put_down_to_it(stack: Settings) -> None:
     with fresh_database(stack) as dsn, fresh_database(stack) as elsewhere:
         with statement_view(stack, dsn) as view:
             for target in (dsn, elsewhere):  # the other database's statements are not counted
-                conn = connect(target)
-                try:
-                    with conn.cursor() as cur:
-                        cur.execute("SET search_path TO proj")
-                        TimelineProjection().apply(cur, events, ProjectionContext())
-                    conn.commit()
-                finally:
-                    conn.close()
+                project_timeline(target, events)
         assert view.available, view.reason
         timeline = next(t for t in view.times if t.owner == "timeline")
         assert timeline.calls == 1  # one COPY, in this database only
@@ -62,14 +67,7 @@ def test_the_timelines_copy_is_seen_and_put_down_to_it(stack: Settings) -> None:
 def test_the_output_ceiling_copies_every_row_and_leaves_nothing_behind(stack: Settings) -> None:
     events = [_opened(str(uuid4()), n) for n in range(40)]
     with fresh_database(stack) as dsn:
-        conn = connect(dsn)
-        try:
-            with conn.cursor() as cur:
-                cur.execute("SET search_path TO proj")
-                TimelineProjection().apply(cur, events, ProjectionContext())
-            conn.commit()
-        finally:
-            conn.close()
+        project_timeline(dsn, events)
         output = output_copy_ceiling(dsn, projection_tables())
         assert output.rows == len(events)  # the timeline's rows; every other table is empty
         assert set(output.by_table) == set(projection_tables())
