@@ -9,6 +9,7 @@ their passwords kept under ``<home>/secrets``. :func:`node_properties`, :func:`s
 from __future__ import annotations
 
 import base64
+import itertools
 import os
 import shutil
 import subprocess
@@ -340,6 +341,7 @@ def spawn(
         "kafka.Kafka",
         str(paths.config),
     ]
+    _LOGS_AT_START[str(paths.root)] = {name: _size(paths.logs / name) for name in NODE_LOGS}
     stdout = (paths.logs / "stdout.log").open("ab")
     process = subprocess.Popen(
         command,
@@ -355,6 +357,19 @@ def spawn(
     return process
 
 
+NODE_LOGS = ("server.log", "stdout.log")
+_LOGS_AT_START: dict[str, dict[str, int]] = {}
+"""Per node directory: the sizes of its logs when it was last spawned (errors of earlier runs
+are not this start's cause)."""
+
+
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return 0
+
+
 def client_port_listens(settings: Settings) -> bool:
     """True once the local broker listens on its client port (asked before a readiness
     probe connects to it: see processes.listening)."""
@@ -368,7 +383,11 @@ def abandon_start(settings: Settings, process: subprocess.Popen[bytes], paths: K
     processes.terminate(process.pid, timeout_s=5)
     paths.pid_file.unlink(missing_ok=True)
     logs = paths.logs
-    cause = first_error(logs / "server.log") or first_error(logs / "stdout.log")
+    since = _LOGS_AT_START.pop(str(paths.root), {})
+    cause = next(
+        (found for name in NODE_LOGS if (found := first_error(logs / name, since.get(name, 0)))),
+        "",
+    )
     if not cause:
         last = processes.tail(logs / "server.log", 3) or processes.tail(logs / "stdout.log", 3)
         cause = last.splitlines()[-1] if last else "no output"
@@ -379,23 +398,22 @@ def abandon_start(settings: Settings, process: subprocess.Popen[bytes], paths: K
     return f"{what} (see {logs}): {cause}"
 
 
-def first_error(log_file: Path) -> str:
-    """The first ERROR or FATAL line of a Kafka log and the exception line after it ('' when
-    none): the cause, where the last line is only the shutdown that followed."""
+def first_error(log_file: Path, offset: int = 0) -> str:
+    """The first ERROR or FATAL line of a Kafka log from byte ``offset`` on (where this start
+    began writing) and the exception line after it ('' when none): the cause, where the last
+    line is only the shutdown that followed."""
     try:
-        lines = log_file.read_text(errors="replace").splitlines()
+        with log_file.open("rb") as handle:
+            handle.seek(offset)
+            lines = handle.read().decode(errors="replace").splitlines()
     except OSError:
         return ""
     for index, line in enumerate(lines):
         if " ERROR " in line or " FATAL " in line:
-            detail = next(
-                (
-                    following.strip()
-                    for following in lines[index + 1 : index + 4]
-                    if "Exception" in following or "Error" in following
-                ),
-                "",
-            )
+            continued = itertools.takewhile(
+                lambda following: not following.startswith("["), lines[index + 1 : index + 4]
+            )  # the entry's own lines: a stack trace, not the next entry
+            detail = next((f.strip() for f in continued if "Exception" in f or "Error" in f), "")
             return f"{line} {detail}".strip()
     return ""
 

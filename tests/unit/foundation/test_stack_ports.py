@@ -112,3 +112,20 @@ def test_without_an_error_line_the_last_line_is_the_reason(tmp_path: Path) -> No
     assert running.poll() is not None  # stopped
     assert reason.endswith("[y] INFO still starting")
     assert reason.startswith("local Kafka did not start within 7s")
+
+
+def test_an_error_of_an_earlier_run_is_not_this_starts_cause(tmp_path: Path) -> None:
+    settings = Settings(home=tmp_path)
+    paths = kafka_paths(settings)
+    paths.logs.mkdir(parents=True)
+    earlier = "[2026-12-01 10:00:00,000] ERROR an earlier run's trouble\n"
+    (paths.logs / "server.log").write_text(earlier)
+    kafka_local._LOGS_AT_START[str(paths.root)] = {"server.log": len(earlier), "stdout.log": 0}
+    with (paths.logs / "server.log").open("a") as log:
+        log.write(SERVER_LOG)
+    exited = subprocess.Popen([sys.executable, "-c", "raise SystemExit(1)"])
+    exited.wait()
+    reason = kafka_local.abandon_start(settings, exited, paths)
+    assert "Fatal error during broker startup" in reason
+    assert "earlier run" not in reason
+    assert kafka_local.first_error(paths.logs / "server.log").endswith("an earlier run's trouble")
