@@ -45,6 +45,9 @@ def run_cli(
     )
 
 
+_HANDED_OUT: set[int] = set()
+
+
 def free_port() -> int:
     """A TCP port on 127.0.0.1 nobody uses right now, below the kernel's ephemeral ports (in
     them, an outgoing connection could take it before the server binds it: see
@@ -52,7 +55,8 @@ def free_port() -> int:
     span = processes.free_port_base(20_000, 60_000, 1)
     for _ in range(200):
         port = random.randrange(span.start, span.stop)
-        if processes.port_bindable("127.0.0.1", port):
+        if port not in _HANDED_OUT and processes.port_bindable("127.0.0.1", port):
+            _HANDED_OUT.add(port)  # not bound yet by whoever asked: never the same one twice
             return port
     with socket.socket() as sock:  # no room below: the kernel's choice
         sock.bind(("127.0.0.1", 0))
