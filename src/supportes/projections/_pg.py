@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import io
 import zlib
-from collections.abc import Collection, Iterable, Mapping, Sequence
+from collections.abc import Collection, Container, Iterable, Mapping, Sequence
 from typing import Any
 
 import psycopg2.extensions
@@ -93,6 +93,33 @@ def upsert_rows(
         f" INSERT INTO {table} AS t ({cols}) SELECT {cols} FROM s ORDER BY {', '.join(key)}"
         f" ON CONFLICT ({', '.join(key)}) {action}"
     )
+
+
+def store_rows(
+    cur: psycopg2.extensions.cursor,
+    table: str,
+    columns: Sequence[str],
+    key: str,
+    rows: Collection[Sequence[Any]],
+    *,
+    stored: Container[str],
+) -> None:
+    """Write per-key state ``rows`` (tuples in ``columns`` order): COPY straight into ``table``
+    those whose ``key`` (text) is not in ``stored`` (the keys read from it in this
+    transaction), replace the others with :func:`upsert_rows`.
+
+    Most of a batch's states are new (their aggregate opened in the batch): one COPY instead of
+    a COPY into staging plus an ``INSERT ... ON CONFLICT`` for each of them. A key written by a
+    concurrent transaction meanwhile fails the COPY (a unique violation, rolled back), never
+    writes twice.
+    """
+    at = list(columns).index(key)
+    new: list[Sequence[Any]] = []
+    known: list[Sequence[Any]] = []
+    for row in rows:
+        (known if str(row[at]) in stored else new).append(row)
+    copy_rows(cur, table, columns, new)
+    upsert_rows(cur, table, columns, (key,), known)
 
 
 def update_rows(

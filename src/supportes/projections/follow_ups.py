@@ -39,7 +39,7 @@ from supportes.projections._common import (
     clip,
     parse_time,
 )
-from supportes.projections._pg import as_tuples, copy_rows, fetch_rows, upsert_rows
+from supportes.projections._pg import as_tuples, copy_rows, fetch_rows, store_rows
 from supportes.projections.base import LoggedEvent, Projection, ProjectionContext
 from supportes.projections.fix_twice import (
     FIX_TWICE_FOLDS,
@@ -265,7 +265,9 @@ class FollowUpsProjection(Projection):
         changed = [
             s for key, s in states.items() if tuple(s[c] for c in STATE_COLUMNS) != before.get(key)
         ]
-        upsert_rows(cur, STATE, STATE_COLUMNS, ("case_id",), as_tuples(changed, STATE_COLUMNS))
+        store_rows(
+            cur, STATE, STATE_COLUMNS, "case_id", as_tuples(changed, STATE_COLUMNS), stored=before
+        )
         items: list[tuple[Any, ...]] = []
         replaced: list[str] = []
         for s in changed:

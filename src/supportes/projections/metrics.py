@@ -32,7 +32,13 @@ from typing import Any
 import psycopg2.extensions
 
 from supportes.projections._common import Row, utc_day
-from supportes.projections._pg import changed_tuples, execute_keyed, fetch_rows, upsert_rows
+from supportes.projections._pg import (
+    changed_tuples,
+    execute_keyed,
+    fetch_rows,
+    store_rows,
+    upsert_rows,
+)
 from supportes.projections.base import LoggedEvent, Projection, ProjectionContext
 
 SERVICE = "service_metrics_daily"
@@ -291,8 +297,13 @@ class MetricsProjection(Projection):
                 row["fixed_twice"] = fixed_twice(row, context)
         days, pairs = _affected(before, rows)
 
-        upsert_rows(
-            cur, CASES, CASE_COLUMNS, ("case_id",), changed_tuples(rows, CASE_COLUMNS, stored)
+        store_rows(
+            cur,
+            CASES,
+            CASE_COLUMNS,
+            "case_id",
+            changed_tuples(rows, CASE_COLUMNS, stored),
+            stored=stored,
         )
         upsert_rows(cur, SERVICE, SERVICE_COUNT_COLUMNS, ("day",), list(counts.service.values()),
                     merge=_SERVICE_MERGE)  # fmt: skip

@@ -37,6 +37,7 @@ from supportes.projections._pg import (
     as_tuples,
     changed_tuples,
     fetch_rows,
+    store_rows,
     update_rows,
     upsert_rows,
 )
@@ -362,9 +363,9 @@ class RepeatIssuesProjection(Projection):
         for e in rc_events:
             fold_root_cause(d, root_causes, e)
 
-        upsert_rows(
-            cur, CASES, CASE_COLUMNS, ("case_id",),
-            changed_tuples(cases, CASE_COLUMNS, cases_before),
+        store_rows(
+            cur, CASES, CASE_COLUMNS, "case_id",
+            changed_tuples(cases, CASE_COLUMNS, cases_before), stored=cases_before,
         )  # fmt: skip
         upsert_rows(
             cur, BY_ROOT_CAUSE, ROOT_CAUSE_COLUMNS, ("root_cause_id",),

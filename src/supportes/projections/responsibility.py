@@ -48,12 +48,13 @@ from supportes.projections._erasure import (
 )
 from supportes.projections._pg import (
     as_tuples,
+    changed_tuples,
     copy_rows,
     execute_keyed,
     fetch_rows,
     names,
     stage_rows,
-    upsert_rows,
+    store_rows,
 )
 from supportes.projections.base import LoggedEvent, Projection, ProjectionContext
 
@@ -224,6 +225,7 @@ class ResponsibilityProjection(Projection):
         events = without_erasures(events)
         ids = {e.envelope["aggregate_id"] for e in events}
         states = fetch_rows(cur, STATE, STATE_COLUMNS, "case_id", ids)
+        stored = {key: tuple(state.values()) for key, state in states.items()}
         batch = _Batch()
         for event in events:
             case = event.envelope["aggregate_id"]
@@ -237,9 +239,10 @@ class ResponsibilityProjection(Projection):
             execute_keyed(cur, _END.format(stage=stage, columns=names(END_COLUMNS)))
         intervals = [*batch.finished, *batch.opened.values()]
         copy_rows(cur, TABLE, COLUMNS, as_tuples(intervals, COLUMNS))
-        upsert_rows(
-            cur, STATE, STATE_COLUMNS, ("case_id",), as_tuples(states.values(), STATE_COLUMNS)
-        )
+        store_rows(
+            cur, STATE, STATE_COLUMNS, "case_id", changed_tuples(states, STATE_COLUMNS, stored),
+            stored=stored,
+        )  # fmt: skip
         if erased:
             execute_keyed(cur, _ERASE, {"customers": erased, "mask": NOTE_MASK})
 
